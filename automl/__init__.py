@@ -1,0 +1,28 @@
+"""automl: a plugin-based AutoML experimentation platform on Ray Tune and Optuna.
+
+``automl.run("experiments/x.yaml")`` runs an experiment and returns a :class:`RunResult`.
+Plugins implement the hooks in :mod:`automl.hookspecs`, marked with :data:`hookimpl`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+__version__ = "0.1.0"
+
+hookimpl = pluggy.HookimplMarker("automl")
+
+if TYPE_CHECKING:
+    from automl.runner import RunResult
+
+
+def run(path: str, **options: Any) -> "RunResult":
+    """Run the experiment in ``path``; keyword options mirror ``automl run`` flags."""
+    from automl.runner import run_experiment
+
+    return run_experiment(path, **options)
+
+
+__all__ = ["__version__", "hookimpl", "run"]

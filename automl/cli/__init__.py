@@ -1,0 +1,1 @@
+"""The ``automl`` command line (thin: parse arguments, call the library, print)."""

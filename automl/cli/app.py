@@ -1,0 +1,201 @@
+"""The typer application, built by :func:`create_app` (no import-time plugin loading)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from automl.errors import AutomlError
+
+DB_HELP = "SQLAlchemy database URL [default: sqlite:///automl.db in the current directory]"
+
+
+def create_app(load_plugin_commands: bool = True) -> typer.Typer:
+    """Build the CLI. Plugins may add commands through ``automl_add_cli_commands``."""
+    app = typer.Typer(name="automl", no_args_is_help=True, add_completion=False,
+                      pretty_exceptions_enable=False,
+                      help="Plugin-based AutoML: joint search over architectures, augmentations, "
+                           "pruning and training hyperparameters on Ray Tune + Optuna.")
+    out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+
+    @app.command()
+    def run(experiment: Path = typer.Argument(..., help="experiment YAML file"),
+            address: Optional[str] = typer.Option(
+                None, help="Ray cluster address ('auto' or host:port); default: embedded Ray"),
+            db: Optional[str] = typer.Option(None, help=DB_HELP),
+            artifacts: Optional[str] = typer.Option(
+                None, help="directory for checkpoints and predictions [default: ./runs]"),
+            max_trials: Optional[int] = typer.Option(None, min=1, help="override search.num_trials"),
+            name: Optional[str] = typer.Option(None, help="override the experiment name"),
+            verbose: bool = typer.Option(False, "--verbose", "-v",
+                                         help="show Ray's worker logs")) -> None:
+        """Run an experiment: search, train, prune, record every trial."""
+        from automl.cli.render import print_experiment
+        from automl.runner import run_experiment
+        from automl.store import Store
+
+        result = run_experiment(experiment, address=address, db=db, artifacts=artifacts,
+                                max_trials=max_trials, name=name, console=out, verbose=verbose)
+        out.print(f"finished in {result.elapsed_s:.1f}s")
+        store = Store(result.db_url, create=False)
+        try:
+            print_experiment(out, store.experiment(result.name))
+        finally:
+            store.close()
+        if result.status != "completed":
+            raise typer.Exit(1)
+
+    @app.command()
+    def validate(experiment: Path = typer.Argument(..., help="experiment YAML file"),
+                 as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
+        """Check an experiment file and print its resolved search space."""
+        from automl.runner import prepare
+
+        prepared = prepare(experiment)
+        rows = prepared.space.rows()
+        config = prepared.loaded.config
+        if as_json:
+            typer.echo(json.dumps({"name": config.name, "space": dict(rows),
+                                   "objectives": [o.__dict__ for o in prepared.space.objectives]},
+                                  indent=2))
+            return
+        out.print(f"[green]ok[/green] {experiment}: experiment '{config.name}', dataset "
+                  f"'{config.dataset.name}', {config.search.num_trials} trials", soft_wrap=True)
+        table = Table(title="search space", title_justify="left")
+        table.add_column("parameter")
+        table.add_column("values")
+        for key, desc in rows:
+            table.add_row(key, desc)
+        out.print(table)
+        out.print("objectives: " + ", ".join(f"{o.key} ({o.mode})"
+                                             for o in prepared.space.objectives))
+
+    @app.command()
+    def plugins(plugin_file: list[str] = typer.Option(
+            [], "--plugin", "-p", help="also load this plugin module or file")) -> None:
+        """List every registered component by kind, with the plugin that supplied it."""
+        from automl.plugin_manager import load_plugins
+
+        loaded = load_plugins(plugin_file, Path.cwd())
+        table = Table(title="components", title_justify="left")
+        for col in ("kind", "name", "plugin", "parameters (default space)", "description"):
+            table.add_column(col)
+        for entry in loaded.registry:
+            params = ", ".join(f"{k}: {d.default.describe()}" for k, d in entry.cls.params.items())
+            table.add_row(entry.kind, entry.name, entry.plugin, params or "-",
+                          entry.cls.description)
+        out.print(table)
+        versions = Table(title="plugins", title_justify="left")
+        for col in ("plugin", "origin", "version", "hooks"):
+            versions.add_column(col)
+        for plugin in loaded.loaded:
+            module = loaded.manager.get_plugin(plugin.name)
+            hooks = sorted(h.name for h in loaded.manager.get_hookcallers(module) or [])
+            versions.add_row(plugin.name, plugin.origin, plugin.version or "-", ", ".join(hooks))
+        out.print(versions)
+
+    @app.command("ls")
+    def list_experiments(db: Optional[str] = typer.Option(None, help=DB_HELP)) -> None:
+        """List the experiments in the database."""
+        from automl.cli.render import experiments_table
+
+        store = _open(db)
+        try:
+            experiments = store.experiments()
+        finally:
+            store.close()
+        if not experiments:
+            out.print("no experiments yet")
+            return
+        out.print(experiments_table(experiments))
+
+    @app.command()
+    def show(name: str = typer.Argument(..., help="experiment name"),
+             db: Optional[str] = typer.Option(None, help=DB_HELP),
+             trial: Optional[int] = typer.Option(None, help="show one trial in detail"),
+             as_json: bool = typer.Option(False, "--json", help="print JSON for scripts")) -> None:
+        """Show an experiment's trials, best trial and (multi-objective) Pareto front."""
+        from automl.cli.render import experiment_json, print_experiment, trial_detail
+
+        store = _open(db)
+        try:
+            exp = store.experiment(name)
+        finally:
+            store.close()
+        if as_json:
+            typer.echo(json.dumps(experiment_json(exp), indent=2, default=str))
+        elif trial is not None:
+            trial_detail(out, exp, trial)
+        else:
+            print_experiment(out, exp)
+
+    @app.command()
+    def rm(name: str = typer.Argument(..., help="experiment name"),
+           db: Optional[str] = typer.Option(None, help=DB_HELP)) -> None:
+        """Delete an experiment's records (its artifact directory is left in place)."""
+        store = _open(db)
+        try:
+            exp = store.experiment(name)
+            store.delete_experiment(name)
+        finally:
+            store.close()
+        out.print(f"deleted experiment '{name}' ({len(exp.trials)} trials); artifacts remain in "
+                  f"{exp.artifacts_dir}")
+
+    if load_plugin_commands:
+        _add_plugin_commands(app)
+    return app
+
+
+def _open(db: str | None):  # noqa: ANN202
+    from automl.store import Store, default_db_url
+
+    url = db or default_db_url()
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
+        from automl.errors import StoreError
+
+        raise StoreError(f"no database at {url[len('sqlite:///'):]} (run an experiment first, "
+                         "or pass --db)")
+    return Store(url, create=False)
+
+
+def _add_plugin_commands(app: typer.Typer) -> None:
+    from automl.plugin_manager import load_plugins
+
+    try:
+        load_plugins().call("automl_add_cli_commands", app=app)
+    except AutomlError as exc:
+        Console(stderr=True).print(f"[yellow]warning:[/yellow] plugin commands not loaded: {exc}",
+                                   soft_wrap=True)
+
+
+def main() -> None:
+    """Console-script entry point: expected errors print one message, never a traceback."""
+    err = Console(stderr=True, highlight=False)
+    try:
+        app = create_app()
+        app(standalone_mode=False)
+    except AutomlError as exc:
+        err.print(f"[red]error:[/red] {exc}", soft_wrap=True, markup=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as exc:  # click usage errors and aborts
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(1)
+        raise
+    sys.exit(0)

@@ -1,0 +1,141 @@
+"""Turning stored results into terminal tables and JSON documents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from automl.results import best_trial, objectives_of, pareto_front
+from automl.store import ExperimentRecord, TrialRecord
+
+STATUS_STYLE = {"completed": "green", "early_stopped": "yellow", "failed": "red",
+                "running": "cyan"}
+
+
+def experiment_json(exp: ExperimentRecord) -> dict[str, Any]:
+    objectives = objectives_of(exp)
+    best = best_trial(exp.trials, objectives)
+    front = pareto_front(exp.trials, objectives) if len(objectives) > 1 else []
+    return {
+        "experiment": {
+            "name": exp.name, "status": exp.status, "seed": exp.seed,
+            "objectives": exp.objectives, "created_at": _iso(exp.created_at),
+            "finished_at": _iso(exp.finished_at), "automl_version": exp.automl_version,
+            "artifacts_dir": exp.artifacts_dir, "plugins": exp.plugins, "config": exp.config,
+            "error": exp.error,
+            "counts": _counts(exp.trials),
+        },
+        "trials": [trial_json(t) for t in exp.trials],
+        "best": trial_json(best) if best else None,
+        "pareto_front": [t.number for t in front],
+    }
+
+
+def trial_json(trial: TrialRecord) -> dict[str, Any]:
+    return {
+        "number": trial.number, "status": trial.status, "params": trial.params,
+        "metrics": trial.metrics, "seed": trial.seed, "node": trial.node,
+        "device": trial.device, "started_at": _iso(trial.started_at),
+        "finished_at": _iso(trial.finished_at), "duration_s": trial.duration_s,
+        "epochs": len(trial.history), "checkpoint": trial.checkpoint, "error": trial.error,
+    }
+
+
+def experiments_table(experiments: list[ExperimentRecord]) -> Table:
+    table = Table(title="experiments", title_justify="left")
+    for col in ("name", "status", "trials", "completed", "failed", "best (val)", "created"):
+        table.add_column(col)
+    for exp in experiments:
+        objectives = objectives_of(exp)
+        best = best_trial(exp.trials, objectives)
+        counts = _counts(exp.trials)
+        best_text = (f"{objectives[0].key}={best.metrics[objectives[0].key]:.4g} (#{best.number})"
+                     if best else "-")
+        table.add_row(exp.name, exp.status, str(len(exp.trials)), str(counts["completed"]),
+                      str(counts["failed"]), best_text, f"{exp.created_at:%Y-%m-%d %H:%M}")
+    return table
+
+
+def print_experiment(console: Console, exp: ExperimentRecord) -> None:
+    objectives = objectives_of(exp)
+    counts = _counts(exp.trials)
+    console.print(f"[bold]{exp.name}[/bold]  status {exp.status}  seed {exp.seed}  "
+                  f"trials {len(exp.trials)} (" + ", ".join(f"{v} {k}" for k, v in counts.items()
+                                                             if v) + ")", soft_wrap=True)
+    if exp.error:
+        console.print(f"[red]error:[/red] {exp.error.strip().splitlines()[-1]}", soft_wrap=True)
+    keys = [o.key for o in objectives]
+    extra = [k for k in ("val/accuracy", "val/params", "val/nonzero_params") if k not in keys]
+    table = Table(title="trials", title_justify="left")
+    for col in ("#", "status", "architecture", *keys, *extra, "pruning", "s"):
+        table.add_column(col, justify="right" if col not in ("status", "architecture",
+                                                             "pruning") else "left")
+    for t in exp.trials:
+        style = STATUS_STYLE.get(t.status, "")
+        pruner = t.params.get("pruning")
+        ratio = t.params.get(f"pruning.{pruner}.ratio") if pruner else None
+        table.add_row(str(t.number), f"[{style}]{t.status}[/{style}]",
+                      str(t.params.get("architecture", "")),
+                      *[_fmt(t.metrics.get(k)) for k in keys + extra],
+                      (f"{pruner} {ratio:.2f}" if isinstance(ratio, float) else str(pruner or "-")),
+                      _fmt(t.duration_s, 1))
+    console.print(table)
+    best = best_trial(exp.trials, objectives)
+    if best is None:
+        console.print("no completed trial")
+        return
+    console.print(f"[bold]best trial[/bold] #{best.number} (chosen on validation "
+                  f"{objectives[0].key}, {objectives[0].mode})", soft_wrap=True)
+    scores = Table(show_header=True)
+    scores.add_column("metric")
+    scores.add_column("validation", justify="right")
+    scores.add_column("test", justify="right")
+    names = sorted({k.split("/", 1)[1] for k in best.metrics if "/" in k})
+    for name in names:
+        scores.add_row(name, _fmt(best.metrics.get(f"val/{name}")),
+                       _fmt(best.metrics.get(f"test/{name}")))
+    console.print(scores)
+    params = Table(show_header=True)
+    params.add_column("parameter")
+    params.add_column("value")
+    for key, value in best.params.items():
+        params.add_row(key, _fmt(value) if isinstance(value, float) else str(value))
+    console.print(params)
+    if len(objectives) > 1:
+        front = pareto_front(exp.trials, objectives)
+        console.print("[bold]Pareto front[/bold] (validation): " + ", ".join(
+            f"#{t.number} (" + ", ".join(f"{k}={t.metrics[k]:.4g}" for k in keys) + ")"
+            for t in front), soft_wrap=True)
+
+
+def trial_detail(console: Console, exp: ExperimentRecord, number: int) -> None:
+    from automl.errors import StoreError
+
+    trial = next((t for t in exp.trials if t.number == number), None)
+    if trial is None:
+        raise StoreError(f"experiment '{exp.name}' has no trial {number} "
+                         f"(trials 0..{len(exp.trials) - 1})")
+    console.print_json(data=trial_json(trial) | {"history": trial.history})
+
+
+def _counts(trials: list[TrialRecord]) -> dict[str, int]:
+    counts = {"completed": 0, "early_stopped": 0, "failed": 0, "running": 0}
+    for t in trials:
+        counts[t.status] = counts.get(t.status, 0) + 1
+    return counts
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) >= 1:
+            return f"{int(value)}"
+        return f"{value:.{digits}g}" if digits > 1 else f"{value:.{digits}f}"
+    return str(value)
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None

@@ -1,0 +1,14 @@
+"""Base classes for every component kind a plugin can provide."""
+
+from automl.components.architecture import Architecture
+from automl.components.augmentation import Augmentation
+from automl.components.base import DATA_KINDS, Component, ParamDef
+from automl.components.dataset import DataSpec, DataSplits, Dataset, Examples
+from automl.components.ensembler import Ensembler
+from automl.components.metric import EvalContext, Metric
+from automl.components.pruner import Pruner
+
+__all__ = [
+    "DATA_KINDS", "Architecture", "Augmentation", "Component", "DataSpec", "DataSplits", "Dataset",
+    "Ensembler", "EvalContext", "Examples", "Metric", "ParamDef", "Pruner",
+]

@@ -1,0 +1,151 @@
+"""Typed models of the experiment file (pydantic). Shorthands are normalised before validation.
+
+Component sections (``architecture``, ``augmentations``, ``pruning``) are mappings from a
+registered component name to its parameter overrides; which names and parameters are valid is
+checked against the plugin registry afterwards, in :mod:`automl.space`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+SAMPLERS = ("tpe", "random", "nsga2", "qmc", "gp")
+EARLY_STOPPING = ("asha", "hyperband", "median", "none")
+OPTIMIZERS = ("adam", "adamw", "sgd")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+def _component_mapping(value: Any) -> Any:
+    """``mlp`` -> ``{mlp: {}}``; ``[mlp, cnn]`` -> ``{mlp: {}, cnn: {}}``; null params -> ``{}``."""
+    if isinstance(value, str):
+        return {value: {}}
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return {v: {} for v in value}
+    if isinstance(value, dict):
+        return {k: ({} if v is None else v) for k, v in value.items()}
+    return value
+
+
+class SplitConfig(Strict):
+    val: float = Field(0.2, gt=0, lt=1, description="fraction of examples for validation")
+    test: float = Field(0.2, gt=0, lt=1, description="fraction of examples for the final test")
+
+    @model_validator(mode="after")
+    def _leaves_training_data(self) -> "SplitConfig":
+        if self.val + self.test >= 0.9:
+            raise ValueError(f"val + test = {self.val + self.test:g} leaves under 10% for training")
+        return self
+
+
+class DatasetConfig(Strict):
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    split: SplitConfig = Field(default_factory=SplitConfig)
+
+
+class Objective(Strict):
+    metric: str
+    mode: Literal["max", "min"] | None = None
+
+
+class TrainingConfig(Strict):
+    epochs: int = Field(10, ge=1, le=10_000)
+    fine_tune_epochs: int = Field(2, ge=0, le=1_000)
+    lr: Any = {"low": 1.0e-4, "high": 1.0e-2, "log": True}
+    batch_size: Any = [32, 64, 128]
+    optimizer: Any = ["adam", "adamw"]
+    weight_decay: Any = {"low": 1.0e-6, "high": 1.0e-3, "log": True}
+    momentum: Any = 0.9
+    label_smoothing: Any = 0.0
+    amp: bool = False
+    eval_batch_size: int = Field(1024, ge=1)
+
+
+class SearchConfig(Strict):
+    sampler: Literal["tpe", "random", "nsga2", "qmc", "gp"] = "tpe"
+    early_stopping: Literal["asha", "hyperband", "median", "none"] = "asha"
+    num_trials: int = Field(20, ge=1, le=1_000_000)
+    max_concurrent: int | None = Field(None, ge=1)
+    time_budget_s: float | None = Field(None, gt=0)
+    grace_period: int | None = Field(None, ge=1, description="default: a quarter of the epochs")
+    reduction_factor: float = Field(3.0, gt=1)
+    max_failures: int = Field(0, ge=0, description="retries of a trial that raised")
+    startup_trials: int = Field(8, ge=0, description="random trials before TPE models the space")
+
+
+class Resources(Strict):
+    cpu: float = Field(1.0, gt=0)
+    gpu: float = Field(0.0, ge=0)
+
+    @field_validator("gpu")
+    @classmethod
+    def _fraction_or_whole(cls, value: float) -> float:
+        if value > 1 and value != int(value):
+            raise ValueError("more than one GPU per trial must be a whole number")
+        return value
+
+
+class StorageConfig(Strict):
+    db: str | None = Field(None, description="SQLAlchemy URL; default sqlite:///automl.db")
+    artifacts: str | None = Field(None, description="artifact directory; default ./runs")
+
+
+class Experiment(Strict):
+    name: str = Field(pattern=NAME_PATTERN)
+    description: str = ""
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    plugins: list[str] = Field(default_factory=list)
+    dataset: DatasetConfig
+    objectives: list[Objective] = Field(default_factory=lambda: [Objective(metric="accuracy")],
+                                        min_length=1)
+    architecture: dict[str, dict[str, Any]] = Field(min_length=1)
+    augmentations: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    pruning: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    search: SearchConfig = Field(default_factory=SearchConfig)
+    resources: Resources = Field(default_factory=Resources)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+
+    @field_validator("dataset", mode="before")
+    @classmethod
+    def _dataset_shorthand(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+    @field_validator("objectives", mode="before")
+    @classmethod
+    def _objective_shorthand(cls, value: Any) -> Any:
+        if isinstance(value, (str, dict)):
+            value = [value]
+        if isinstance(value, list):
+            return [{"metric": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    @field_validator("architecture", "augmentations", "pruning", mode="before")
+    @classmethod
+    def _components(cls, value: Any) -> Any:
+        if value is None:
+            return {}
+        return _component_mapping(value)
+
+    @field_validator("plugins", mode="before")
+    @classmethod
+    def _plugins(cls, value: Any) -> Any:
+        return [] if value is None else value
+
+    @model_validator(mode="after")
+    def _distinct_objectives(self) -> "Experiment":
+        names = [o.metric for o in self.objectives]
+        if len(set(names)) != len(names):
+            raise ValueError(f"objectives repeat a metric: {names}")
+        return self
+
+
+def is_valid_name(name: str) -> bool:
+    return re.match(NAME_PATTERN, name) is not None

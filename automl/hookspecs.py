@@ -1,0 +1,167 @@
+"""Hook specifications: the whole contract between automl and its plugins.
+
+Every hook is prefixed ``automl_``. Implement one by decorating a function of the same name with
+:data:`automl.hookimpl` in a plugin module. Hooks only ever gain arguments; an implementation may
+accept any subset of the arguments listed here, and default values in implementations are ignored.
+
+Where hooks run:
+
+* registration hooks run wherever a plugin manager is built: on the driver, and again inside each
+  Ray worker process, which rebuilds the manager from the recorded plugin list;
+* ``automl_experiment_*`` and ``automl_trial_*`` run on the driver only;
+* ``automl_epoch_finished`` runs inside the Ray worker that trains the trial.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    import typer
+
+    from automl.lifecycle import ExperimentInfo, TrialInfo
+    from automl.registry import Registrar
+
+hookspec = pluggy.HookspecMarker("automl")
+
+
+# ---------------------------------------------------------------------------------------------
+# component registration (driver and workers)
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec
+def automl_register_datasets(registrar: "Registrar") -> None:
+    """Register dataset components.
+
+    Args:
+        registrar: call ``registrar.add(MyDataset)`` with a :class:`automl.components.Dataset`
+            subclass. Names must be unique across all plugins.
+    """
+
+
+@hookspec
+def automl_register_architectures(registrar: "Registrar") -> None:
+    """Register architecture components (:class:`automl.components.Architecture` subclasses).
+
+    Args:
+        registrar: call ``registrar.add(MyArchitecture)``.
+    """
+
+
+@hookspec
+def automl_register_augmentations(registrar: "Registrar") -> None:
+    """Register augmentation components (:class:`automl.components.Augmentation` subclasses).
+
+    Args:
+        registrar: call ``registrar.add(MyAugmentation)``.
+    """
+
+
+@hookspec
+def automl_register_pruners(registrar: "Registrar") -> None:
+    """Register pruner components (:class:`automl.components.Pruner` subclasses).
+
+    Args:
+        registrar: call ``registrar.add(MyPruner)``.
+    """
+
+
+@hookspec
+def automl_register_ensemblers(registrar: "Registrar") -> None:
+    """Register ensembler components (:class:`automl.components.Ensembler` subclasses).
+
+    Args:
+        registrar: call ``registrar.add(MyEnsembler)``.
+    """
+
+
+@hookspec
+def automl_register_metrics(registrar: "Registrar") -> None:
+    """Register metric components (:class:`automl.components.Metric` subclasses).
+
+    Args:
+        registrar: call ``registrar.add(MyMetric)``.
+    """
+
+
+# ---------------------------------------------------------------------------------------------
+# lifecycle (driver)
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec
+def automl_experiment_started(experiment: "ExperimentInfo") -> None:
+    """Called on the driver after validation, once the experiment record exists and before the
+    first trial starts.
+
+    Args:
+        experiment: name, resolved config, database URL and artifact directory.
+    """
+
+
+@hookspec
+def automl_experiment_finished(experiment: "ExperimentInfo", status: str,
+                               best: "TrialInfo | None") -> None:
+    """Called on the driver when the search ends (``status`` is ``completed`` or ``failed``).
+
+    Args:
+        experiment: as in :func:`automl_experiment_started`.
+        status: the final experiment status.
+        best: the best trial by the first objective, or None when no trial completed.
+    """
+
+
+@hookspec
+def automl_trial_started(experiment: "ExperimentInfo", trial: "TrialInfo") -> None:
+    """Called on the driver when Ray Tune starts a trial.
+
+    Args:
+        experiment: the running experiment.
+        trial: number, params; no metrics yet.
+    """
+
+
+@hookspec
+def automl_trial_finished(experiment: "ExperimentInfo", trial: "TrialInfo") -> None:
+    """Called on the driver when a trial ends, whatever its status (``completed``,
+    ``early_stopped``, ``failed``).
+
+    Args:
+        experiment: the running experiment.
+        trial: number, status, params, metrics, error text for failed trials.
+    """
+
+
+# ---------------------------------------------------------------------------------------------
+# training (Ray worker)
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec
+def automl_epoch_finished(trial_id: str, params: dict[str, Any], epoch: int,
+                          metrics: dict[str, float]) -> None:
+    """Called inside the Ray worker after each training epoch, before the result is reported.
+
+    Args:
+        trial_id: Ray Tune's trial id.
+        params: the trial's sampled parameters.
+        epoch: 1-based epoch number.
+        metrics: validation metrics of this epoch (``val/<metric>``) and the training loss.
+    """
+
+
+# ---------------------------------------------------------------------------------------------
+# command line (driver)
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec
+def automl_add_cli_commands(app: "typer.Typer") -> None:
+    """Add commands to the ``automl`` command line.
+
+    Args:
+        app: the root typer application; use ``@app.command()``.
+    """

@@ -1,0 +1,24 @@
+"""Plain records handed to lifecycle hooks; they never expose live database or Ray objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ExperimentInfo:
+    name: str
+    config: dict[str, Any]
+    db_url: str
+    artifacts_dir: str
+
+
+@dataclass
+class TrialInfo:
+    number: int
+    trial_id: str
+    status: str
+    params: dict[str, Any]
+    metrics: dict[str, float] = field(default_factory=dict)
+    error: str | None = None

@@ -1,0 +1,73 @@
+"""Starting embedded Ray, or connecting to a cluster, with safe defaults.
+
+Embedded Ray binds to loopback, has no dashboard and sends no usage statistics. ``address``
+connects to an existing cluster (``auto`` finds the one started on this node by ``ray start``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from contextlib import contextmanager
+from collections.abc import Iterator
+
+from automl.errors import AutomlError
+
+QUIET_ENV = {
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
+    "RAY_AIR_NEW_OUTPUT": "0",
+    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
+    "RAY_DEDUP_LOGS": "0",
+    "TUNE_MAX_PENDING_TRIALS_PG": "4",
+}
+
+
+class ClusterError(AutomlError):
+    exit_code = 2
+
+
+def quiet_environment() -> None:
+    for key, value in QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+@contextmanager
+def ray_session(address: str | None, num_cpus: int | None = None,
+                verbose: bool = False) -> Iterator[None]:
+    """Use Ray for the duration of the block; starts (and stops) embedded Ray if needed."""
+    quiet_environment()
+    import ray
+
+    if ray.is_initialized():
+        yield
+        return
+    kwargs: dict = {"log_to_driver": verbose, "logging_level": logging.INFO if verbose
+                    else logging.ERROR, "include_dashboard": False}
+    try:
+        if address:
+            ray.init(address=address, **kwargs)
+        else:
+            ray.init(num_cpus=num_cpus, _node_ip_address="127.0.0.1", **kwargs)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        where = f"the Ray cluster at '{address}'" if address else "embedded Ray"
+        raise ClusterError(f"cannot start or reach {where}: {str(exc).splitlines()[0]}") from None
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def check_resources(cpu: float, gpu: float) -> None:
+    """Fail early when no node could ever run one trial (a trial would wait forever)."""
+    import ray
+
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    fits = any(n["Resources"].get("CPU", 0) >= cpu and n["Resources"].get("GPU", 0) >= gpu
+               for n in nodes)
+    if not fits:
+        total_gpu = sum(n["Resources"].get("GPU", 0) for n in nodes)
+        most_cpu = max((n["Resources"].get("CPU", 0) for n in nodes), default=0)
+        raise ClusterError(
+            f"resources: a trial asks for cpu={cpu:g}, gpu={gpu:g}, but no Ray node has that "
+            f"much (largest node: {most_cpu:g} CPUs; cluster GPUs: {total_gpu:g})")

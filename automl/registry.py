@@ -1,0 +1,124 @@
+"""The component registry: one table per component kind, filled by the registration hooks.
+
+The registry checks what it is given, refuses duplicate names, and records which plugin supplied
+each component (pluggy cannot tell that from return values).
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+from automl.components import (
+    Architecture, Augmentation, Component, Dataset, Ensembler, Metric, ParamDef, Pruner,
+)
+from automl.components.base import DATA_KINDS
+from automl.errors import ConfigError, PluginError, did_you_mean, valid_names
+from automl.params import PARAM_TYPES
+
+#: component kind -> (base class, registration hook)
+KINDS: dict[str, tuple[type[Component], str]] = {
+    "dataset": (Dataset, "automl_register_datasets"),
+    "architecture": (Architecture, "automl_register_architectures"),
+    "augmentation": (Augmentation, "automl_register_augmentations"),
+    "pruner": (Pruner, "automl_register_pruners"),
+    "ensembler": (Ensembler, "automl_register_ensemblers"),
+    "metric": (Metric, "automl_register_metrics"),
+}
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+RESERVED_NAMES = {"none", "enabled"}
+
+
+@dataclass(frozen=True)
+class Registered:
+    """One registered component and where it came from."""
+
+    kind: str
+    name: str
+    cls: type[Component]
+    plugin: str
+
+    def create(self) -> Component:
+        return self.cls()
+
+
+class Registry:
+    """All registered components, by kind and name."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, dict[str, Registered]] = {kind: {} for kind in KINDS}
+
+    def add(self, kind: str, cls: object, plugin: str) -> Registered:
+        base, hook = KINDS[kind]
+        where = f"plugin '{plugin}', hook {hook}"
+        if not (inspect.isclass(cls) and issubclass(cls, base)):
+            raise PluginError(f"{where}: registered {cls!r}, which is not a subclass of "
+                              f"automl.components.{base.__name__}")
+        name = getattr(cls, "name", None)
+        if not isinstance(name, str) or not _NAME.match(name) or name in RESERVED_NAMES:
+            raise PluginError(f"{where}: {cls.__name__}.name must be a lowercase identifier "
+                              f"(letters, digits, _) other than {sorted(RESERVED_NAMES)}, "
+                              f"got {name!r}")
+        if inspect.isabstract(cls):
+            missing = sorted(getattr(cls, "__abstractmethods__", ()))
+            raise PluginError(f"{where}: {kind} '{name}' does not implement {missing}")
+        _check_params(cls, where)
+        for attr in ("data_kinds",):
+            kinds = getattr(cls, attr, None)
+            if kinds is not None and not set(kinds) <= set(DATA_KINDS):
+                raise PluginError(f"{where}: {kind} '{name}' declares data_kinds {kinds!r}; "
+                                  f"valid kinds are {list(DATA_KINDS)}")
+        if kind == "metric" and getattr(cls, "direction", None) not in ("max", "min"):
+            raise PluginError(f"{where}: metric '{name}' direction must be 'max' or 'min'")
+        existing = self._items[kind].get(name)
+        if existing is not None:
+            raise PluginError(f"{where}: {kind} '{name}' is already registered by plugin "
+                              f"'{existing.plugin}'")
+        entry = Registered(kind, name, cls, plugin)
+        self._items[kind][name] = entry
+        return entry
+
+    def get(self, kind: str, name: str, path: str | None = None) -> Registered:
+        """Look a component up; an unknown name raises :class:`ConfigError` listing valid names."""
+        table = self._items[kind]
+        if name not in table:
+            raise ConfigError(f"unknown {kind} '{name}'{did_you_mean(name, table)}; "
+                              f"registered: {valid_names(table)}", path=path)
+        return table[name]
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self._items[kind])
+
+    def __iter__(self) -> Iterator[Registered]:
+        for kind in KINDS:
+            yield from (self._items[kind][n] for n in sorted(self._items[kind]))
+
+    def create(self, kind: str, name: str) -> Component:
+        return self.get(kind, name).create()
+
+
+def _check_params(cls: type[Component], where: str) -> None:
+    params = getattr(cls, "params", {})
+    if not isinstance(params, Mapping):
+        raise PluginError(f"{where}: {cls.__name__}.params must be a mapping of name -> ParamDef")
+    for key, spec in params.items():
+        if not isinstance(spec, ParamDef) or not isinstance(spec.default, PARAM_TYPES):
+            raise PluginError(f"{where}: {cls.__name__}.params['{key}'] must be a ParamDef whose "
+                              "default is Fixed, FloatRange, IntRange or Choice")
+        if key in RESERVED_NAMES:
+            raise PluginError(f"{where}: {cls.__name__}.params may not be named '{key}'")
+
+
+class Registrar:
+    """What a registration hook receives: ``registrar.add(cls)`` registers one component."""
+
+    def __init__(self, registry: Registry, kind: str, plugin: str) -> None:
+        self._registry = registry
+        self.kind = kind
+        self.plugin = plugin
+
+    def add(self, cls: type[Component]) -> None:
+        self._registry.add(self.kind, cls, self.plugin)

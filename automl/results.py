@@ -1,0 +1,42 @@
+"""Reading results: the best trial and the Pareto front over the experiment's objectives.
+
+Both use validation values only; test values are reported, never used to choose.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from automl.space import ObjectiveSpec
+from automl.store import ExperimentRecord, TrialRecord
+
+
+def objectives_of(experiment: ExperimentRecord) -> list[ObjectiveSpec]:
+    return [ObjectiveSpec(o["metric"], o["mode"]) for o in experiment.objectives]
+
+
+def best_trial(trials: Sequence[TrialRecord], objectives: Sequence[ObjectiveSpec]
+               ) -> TrialRecord | None:
+    """The completed trial with the best validation value of the first objective (ties: the
+    earlier trial)."""
+    first = objectives[0]
+    done = [t for t in trials if t.status == "completed" and first.key in t.metrics]
+    if not done:
+        return None
+    sign = 1 if first.mode == "max" else -1
+    return max(done, key=lambda t: (sign * t.metrics[first.key], -t.number))
+
+
+def pareto_front(trials: Sequence[TrialRecord], objectives: Sequence[ObjectiveSpec]
+                 ) -> list[TrialRecord]:
+    """Completed trials that no other completed trial beats on every objective."""
+    keys = [(o.key, 1 if o.mode == "max" else -1) for o in objectives]
+    done = [t for t in trials if t.status == "completed" and all(k in t.metrics for k, _ in keys)]
+    points = {t.number: [sign * t.metrics[k] for k, sign in keys] for t in done}
+
+    def dominates(a: list[float], b: list[float]) -> bool:
+        return all(x >= y for x, y in zip(a, b)) and any(x > y for x, y in zip(a, b))
+
+    return [t for t in done
+            if not any(dominates(points[o.number], points[t.number]) for o in done
+                       if o.number != t.number)]

@@ -1,0 +1,194 @@
+"""Running an experiment end to end: validate, load data, search, record, return the result.
+
+Everything that can be wrong with the input is checked before Ray starts and before the database
+gets an experiment row.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+import automl
+from automl.config import LoadedExperiment, load_experiment
+from automl.errors import AutomlError
+from automl.lifecycle import ExperimentInfo, TrialInfo
+from automl.plugin_manager import Plugins, plugin_source, build_plugins
+from automl.space import ObjectiveSpec, SearchSpace, build_space
+from automl.results import best_trial
+from automl.store import Store, TrialRecord, default_db_url, safe_url
+
+STANDARD_METRICS = ("accuracy", "params", "nonzero_params")
+
+
+@dataclass
+class RunResult:
+    """What ``automl.run`` returns."""
+
+    name: str
+    status: str
+    db_url: str
+    artifacts_dir: str
+    objectives: list[ObjectiveSpec]
+    trials: list[TrialRecord] = field(default_factory=list)
+    elapsed_s: float = 0.0
+
+    @property
+    def best(self) -> TrialRecord | None:
+        return best_trial(self.trials, self.objectives)
+
+
+@dataclass
+class Prepared:
+    """A validated experiment, ready to run."""
+
+    loaded: LoadedExperiment
+    plugins: Plugins
+    space: SearchSpace
+    db_url: str
+    artifacts_dir: Path
+
+
+def prepare(path: str | Path, *, overrides: dict[str, Any] | None = None,
+            db: str | None = None, artifacts: str | None = None) -> Prepared:
+    """Load, validate and resolve an experiment without running anything."""
+    loaded = load_experiment(path, overrides)
+    config = loaded.config
+    plugins = build_plugins(plugin_source(config.plugins, loaded.base_dir))
+    space = build_space(config, plugins.registry)
+    db_url = db or config.storage.db or default_db_url()
+    artifacts_dir = Path(artifacts or config.storage.artifacts or "runs").expanduser().resolve()
+    return Prepared(loaded, plugins, space, db_url, artifacts_dir)
+
+
+def run_experiment(path: str | Path, *, address: str | None = None, db: str | None = None,
+                   artifacts: str | None = None, max_trials: int | None = None,
+                   name: str | None = None, console: Console | None = None,
+                   verbose: bool = False) -> RunResult:
+    """Run an experiment file; the Python form of ``automl run``."""
+    console = console or Console(highlight=False)
+    overrides: dict[str, Any] = {}
+    if max_trials is not None:
+        overrides["search.num_trials"] = max_trials
+    if name is not None:
+        overrides["name"] = name
+    prepared = prepare(path, overrides=overrides, db=db, artifacts=artifacts)
+    config = prepared.loaded.config
+
+    from automl.data import prepare_data
+
+    data = prepare_data(config, prepared.plugins.registry)
+    store = Store(prepared.db_url)
+    try:
+        store.ensure_new_name(config.name)  # refuse before Ray starts
+        return _run(prepared, data, store, address, console, verbose)
+    finally:
+        store.close()
+
+
+def _run(prepared: Prepared, data: Any, store: Store, address: str | None, console: Console,
+         verbose: bool) -> RunResult:
+    from automl.ray_session import check_resources, ray_session
+
+    config = prepared.loaded.config
+    started = time.monotonic()
+    with ray_session(address, verbose=verbose):
+        check_resources(config.resources.cpu, config.resources.gpu)
+        experiment_id = store.create_experiment(
+            name=config.name, seed=config.seed, config=config.model_dump(mode="json"),
+            objectives=[{"metric": o.metric, "mode": o.mode} for o in prepared.space.objectives],
+            plugins={"versions": prepared.plugins.versions(),
+                     "modules": list(prepared.plugins.source.modules),
+                     "files": [f.path for f in prepared.plugins.source.files]},
+            automl_version=automl.__version__, artifacts_dir=str(prepared.artifacts_dir))
+        info = ExperimentInfo(config.name, config.model_dump(mode="json"), prepared.db_url,
+                              str(prepared.artifacts_dir))
+        status, error = "failed", None
+        recorder = None
+        try:
+            prepared.plugins.call("automl_experiment_started", experiment=info)
+            console.print(f"[bold]{config.name}[/bold]: {config.search.num_trials} trials, "
+                          f"{len(prepared.space.architectures)} architecture(s), "
+                          f"sampler {config.search.sampler}, early stopping "
+                          f"{config.search.early_stopping}; results in "
+                          f"{safe_url(prepared.db_url)}")
+            recorder = _search(prepared, data, store, experiment_id, info, console)
+            status = "completed"
+        except KeyboardInterrupt:
+            status, error = "interrupted", "interrupted by the user"
+            raise
+        except AutomlError as exc:
+            error = str(exc)
+            raise
+        except Exception:
+            error = traceback.format_exc()
+            raise
+        finally:
+            store.finish_experiment(experiment_id, status, error)
+            trials = store.experiment(config.name).trials
+            objectives = prepared.space.objectives
+            best = best_trial(trials, objectives)
+            best_info = (TrialInfo(best.number, best.tune_trial_id, best.status, best.params,
+                                   best.metrics) if best else None)
+            if status != "interrupted":
+                prepared.plugins.call("automl_experiment_finished", experiment=info,
+                                      status=status, best=best_info)
+    return RunResult(config.name, status, prepared.db_url, str(prepared.artifacts_dir),
+                     prepared.space.objectives, trials, time.monotonic() - started)
+
+
+def _search(prepared: Prepared, data: Any, store: Store, experiment_id: int,
+            info: ExperimentInfo, console: Console) -> Any:
+    from ray import tune
+
+    from automl.progress import ProgressPrinter
+    from automl.scheduler import make_scheduler, make_searcher
+    from automl.store.recorder import StoreRecorder
+    from automl.trial.context import TrialContext
+    from automl.trial.trainable import run_trial
+
+    config = prepared.loaded.config
+    space = prepared.space
+    registry = prepared.plugins.registry
+    metrics = [o.metric for o in space.objectives]
+    metrics += [m for m in STANDARD_METRICS if m not in metrics and m in registry.names("metric")]
+    context = TrialContext(
+        experiment=config.name, seed=config.seed, plugins=prepared.plugins.source,
+        objectives=tuple((o.metric, o.mode) for o in space.objectives), metrics=tuple(metrics),
+        epochs=config.training.epochs, fine_tune_epochs=config.training.fine_tune_epochs,
+        amp=config.training.amp, eval_batch_size=config.training.eval_batch_size,
+        cpus=config.resources.cpu, gpus=config.resources.gpu)
+    trainable = tune.with_resources(
+        tune.with_parameters(run_trial, context=context, data=data),
+        {"cpu": config.resources.cpu, "gpu": config.resources.gpu})
+    recorder = StoreRecorder(store, experiment_id, info, prepared.plugins)
+    printer = ProgressPrinter(recorder, space.objectives, config.search.num_trials, console)
+    tuner = tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(
+            search_alg=make_searcher(space, config.search, config.seed),
+            scheduler=make_scheduler(config.search, space.objectives[0],
+                                     max_t=config.training.epochs + 1,
+                                     epochs=config.training.epochs),
+            num_samples=config.search.num_trials,
+            max_concurrent_trials=config.search.max_concurrent,
+            time_budget_s=config.search.time_budget_s,
+            reuse_actors=True,
+            trial_dirname_creator=trial_dirname),
+        run_config=tune.RunConfig(
+            name=config.name, storage_path=str(prepared.artifacts_dir), verbose=0,
+            callbacks=[recorder, printer], log_to_file=False,
+            failure_config=tune.FailureConfig(max_failures=config.search.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=None)))
+    tuner.fit()
+    return recorder
+
+
+def trial_dirname(trial: Any) -> str:
+    """Short, stable trial directory names (Ray's default embeds every parameter)."""
+    return f"trial_{trial.trial_id}"

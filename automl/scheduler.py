@@ -1,0 +1,79 @@
+"""Searcher, early-stopping scheduler and Tuner for an experiment (Ray Tune + OptunaSearch).
+
+Samplers and schedulers are looked up by name and imported lazily; an unknown name is rejected by
+config validation before anything starts.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from automl.config.models import SearchConfig
+from automl.space import ObjectiveSpec, SearchSpace
+
+if TYPE_CHECKING:
+    import optuna
+    from ray.tune.schedulers import TrialScheduler
+    from ray.tune.search.optuna import OptunaSearch
+
+
+def make_sampler(name: str, seed: int, search: SearchConfig, multi_objective: bool
+                 ) -> "optuna.samplers.BaseSampler":
+    import warnings
+
+    import optuna
+
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=search.startup_trials,
+                                          multivariate=True, group=True, constant_liar=True)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed)
+    if name == "qmc":
+        return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
+    if name == "gp":
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=search.startup_trials)
+    raise ValueError(f"unknown sampler {name!r}")
+
+
+def make_searcher(space: SearchSpace, search: SearchConfig, seed: int) -> "OptunaSearch":
+    import optuna
+    from ray.tune.search.optuna import OptunaSearch
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    objectives = space.objectives
+    multi = len(objectives) > 1
+    metric: Any = [o.key for o in objectives] if multi else objectives[0].key
+    mode: Any = [o.mode for o in objectives] if multi else objectives[0].mode
+    return OptunaSearch(space=space.define, metric=metric, mode=mode,
+                        sampler=make_sampler(search.sampler, seed, search, multi), seed=seed)
+
+
+def grace_period(search: SearchConfig, epochs: int) -> int:
+    """Epochs every trial gets before it can be stopped: as set, else a quarter of the epochs
+    (one noisy first epoch is a poor judge of a configuration)."""
+    return search.grace_period or max(1, epochs // 4)
+
+
+def make_scheduler(search: SearchConfig, objective: ObjectiveSpec, max_t: int, epochs: int
+                   ) -> "TrialScheduler | None":
+    """The early-stopping scheduler on the first objective; ``max_t`` is reports per trial."""
+    from ray.tune.schedulers import ASHAScheduler, HyperBandScheduler, MedianStoppingRule
+
+    grace = grace_period(search, epochs)
+    if search.early_stopping == "none" or max_t <= grace:
+        return None
+    if search.early_stopping == "asha":
+        return ASHAScheduler(metric=objective.key, mode=objective.mode, max_t=max_t,
+                             grace_period=grace,
+                             reduction_factor=search.reduction_factor)
+    if search.early_stopping == "hyperband":
+        return HyperBandScheduler(metric=objective.key, mode=objective.mode, max_t=max_t,
+                                  reduction_factor=search.reduction_factor)
+    if search.early_stopping == "median":
+        return MedianStoppingRule(time_attr="training_iteration", metric=objective.key,
+                                  mode=objective.mode,
+                                  grace_period=grace, min_samples_required=3)
+    raise ValueError(f"unknown early stopping {search.early_stopping!r}")

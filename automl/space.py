@@ -1,0 +1,251 @@
+"""The experiment's search space, checked against the registry, as an Optuna define-by-run function.
+
+The space is conditional: an architecture's (or pruner's) parameters exist only in trials that
+chose it, and an augmentation's strengths only where it is enabled. Sampled values are named
+
+* ``architecture`` and ``architecture.<name>.<param>``
+* ``augmentation.<name>.enabled`` and ``augmentation.<name>.<param>``
+* ``pruning`` and ``pruning.<name>.<param>`` (``pruning: none`` means no pruning)
+* ``training.<param>``
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from automl.components import ParamDef
+from automl.config.models import OPTIMIZERS, Experiment
+from automl.errors import ConfigError, did_you_mean
+from automl.params import Choice, Fixed, FloatRange, IntRange, Param, check_kind, parse_param
+from automl.registry import Registry
+
+if TYPE_CHECKING:
+    import optuna
+
+NO_PRUNING = "none"
+_TRAINING_PARAMS: dict[str, ParamDef] = {
+    "lr": ParamDef(FloatRange(1e-4, 1e-2, log=True), float, "learning rate"),
+    "batch_size": ParamDef(Choice((32, 64, 128)), int, "training batch size"),
+    "optimizer": ParamDef(Choice(("adam", "adamw")), str, f"one of {', '.join(OPTIMIZERS)}"),
+    "weight_decay": ParamDef(FloatRange(1e-6, 1e-3, log=True), float, "L2 penalty"),
+    "momentum": ParamDef(Fixed(0.9), float, "SGD momentum (sgd only)"),
+    "label_smoothing": ParamDef(Fixed(0.0), float, "label smoothing of the loss"),
+}
+
+
+@dataclass(frozen=True)
+class ObjectiveSpec:
+    metric: str
+    mode: str
+
+    @property
+    def key(self) -> str:
+        """The result key the searcher reads: validation value of the metric."""
+        return f"val/{self.metric}"
+
+
+@dataclass
+class SearchSpace:
+    """A validated search space; :meth:`define` is the define-by-run function."""
+
+    architectures: dict[str, dict[str, Param]]
+    augmentations: dict[str, dict[str, Param]]
+    pruners: dict[str, dict[str, Param]]
+    training: dict[str, Param]
+    objectives: list[ObjectiveSpec] = field(default_factory=list)
+
+    def define(self, trial: "optuna.Trial") -> dict[str, Any]:
+        """Suggest one configuration; returns the fixed values, as OptunaSearch expects."""
+        constants: dict[str, Any] = {}
+
+        def take(name: str, param: Param) -> Any:
+            value = param.suggest(trial, name)
+            if not param.searched:
+                constants[name] = value
+            return value
+
+        arch = take("architecture", Choice(tuple(self.architectures)))
+        for key, param in self.architectures[arch].items():
+            take(f"architecture.{arch}.{key}", param)
+        for aug, params in self.augmentations.items():
+            if take(f"augmentation.{aug}.enabled", params["enabled"]):
+                for key, param in params.items():
+                    if key != "enabled":
+                        take(f"augmentation.{aug}.{key}", param)
+        if self.pruners:
+            pruner = take("pruning", Choice(tuple(self.pruners)))
+            for key, param in self.pruners.get(pruner, {}).items():
+                take(f"pruning.{pruner}.{key}", param)
+        for key, param in self.training.items():
+            take(f"training.{key}", param)
+        return constants
+
+    def rows(self) -> list[tuple[str, str]]:
+        """(name, description) of every dimension, for ``automl validate``."""
+        out = [("architecture", Choice(tuple(self.architectures)).describe())]
+        for arch, params in self.architectures.items():
+            out += [(f"architecture.{arch}.{k}", p.describe()) for k, p in params.items()]
+        for aug, params in self.augmentations.items():
+            out += [(f"augmentation.{aug}.{k}", p.describe()) for k, p in params.items()]
+        if self.pruners:
+            out.append(("pruning", Choice(tuple(self.pruners)).describe()))
+            for pruner, params in self.pruners.items():
+                out += [(f"pruning.{pruner}.{k}", p.describe()) for k, p in params.items()]
+        out += [(f"training.{k}", p.describe()) for k, p in self.training.items()]
+        return out
+
+
+@dataclass(frozen=True)
+class TrialPlan:
+    """One sampled configuration, structured for the trial."""
+
+    architecture: str
+    architecture_params: dict[str, Any]
+    augmentations: list[tuple[str, dict[str, Any]]]
+    pruner: str | None
+    pruner_params: dict[str, Any]
+    training: dict[str, Any]
+
+    @classmethod
+    def from_flat(cls, flat: Mapping[str, Any]) -> "TrialPlan":
+        arch = flat["architecture"]
+        augs: dict[str, dict[str, Any]] = {}
+        for key, value in flat.items():
+            parts = key.split(".")
+            if parts[0] == "augmentation" and len(parts) == 3 and parts[2] != "enabled":
+                augs.setdefault(parts[1], {})[parts[2]] = value
+        enabled = [name for name in _ordered_augmentations(flat)
+                   if flat.get(f"augmentation.{name}.enabled")]
+        pruner = flat.get("pruning")
+        pruner = None if pruner in (None, NO_PRUNING) else pruner
+        return cls(
+            architecture=arch,
+            architecture_params=_section(flat, f"architecture.{arch}."),
+            augmentations=[(name, augs.get(name, {})) for name in enabled],
+            pruner=pruner,
+            pruner_params=_section(flat, f"pruning.{pruner}.") if pruner else {},
+            training=_section(flat, "training."),
+        )
+
+
+def _section(flat: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    return {k[len(prefix):]: v for k, v in flat.items() if k.startswith(prefix)}
+
+
+def _ordered_augmentations(flat: Mapping[str, Any]) -> list[str]:
+    seen: list[str] = []
+    for key in flat:
+        parts = key.split(".")
+        if parts[0] == "augmentation" and len(parts) == 3 and parts[1] not in seen:
+            seen.append(parts[1])
+    return seen
+
+
+def build_space(config: Experiment, registry: Registry) -> SearchSpace:
+    """Check every component name and parameter against the registry and build the space.
+
+    Raises:
+        ConfigError: unknown component or parameter (with the nearest valid name), a value of the
+            wrong type, or a component that does not apply to the dataset's kind of data.
+    """
+    dataset = registry.get("dataset", config.dataset.name, path="dataset.name")
+    _check_dataset_params(dataset.cls.params, config.dataset.params)
+    data_kind = dataset.cls.kind  # type: ignore[attr-defined]
+
+    architectures = {}
+    for name, overrides in config.architecture.items():
+        path = f"architecture.{name}"
+        entry = registry.get("architecture", name, path=path)
+        if data_kind not in entry.cls.data_kinds:  # type: ignore[attr-defined]
+            raise ConfigError(f"architecture '{name}' works on {list(entry.cls.data_kinds)} data, "
+                              f"but dataset '{dataset.name}' is {data_kind} data", path=path)
+        architectures[name] = _component_params(entry.cls.params, overrides, path)
+
+    augmentations = {}
+    for name, overrides in config.augmentations.items():
+        path = f"augmentations.{name}"
+        entry = registry.get("augmentation", name, path=path)
+        if data_kind not in entry.cls.data_kinds:  # type: ignore[attr-defined]
+            raise ConfigError(f"augmentation '{name}' works on {list(entry.cls.data_kinds)} data, "
+                              f"but dataset '{dataset.name}' is {data_kind} data", path=path)
+        rest = {k: v for k, v in overrides.items() if k != "enabled"}
+        enabled = parse_param(overrides.get("enabled", [True, False]), f"{path}.enabled")
+        check_kind(enabled, bool, f"{path}.enabled")
+        augmentations[name] = {"enabled": enabled, **_component_params(entry.cls.params, rest, path)}
+
+    pruners = {}
+    for name, overrides in config.pruning.items():
+        path = f"pruning.{name}"
+        if name == NO_PRUNING:
+            if overrides:
+                raise ConfigError("'none' (no pruning) takes no parameters", path=path)
+            pruners[name] = {}
+            continue
+        entry = registry.get("pruner", name, path=path)
+        pruners[name] = _component_params(entry.cls.params, overrides, path)
+
+    training = {}
+    raw_training = config.training.model_dump()
+    for key, spec in _TRAINING_PARAMS.items():
+        param = parse_param(raw_training[key], f"training.{key}")
+        check_kind(param, spec.type, f"training.{key}")
+        training[key] = param
+    _check_training_values(training)
+
+    objectives = []
+    for index, objective in enumerate(config.objectives):
+        metric = registry.get("metric", objective.metric, path=f"objectives[{index}].metric")
+        objectives.append(ObjectiveSpec(metric.name, objective.mode or metric.cls.direction))  # type: ignore[attr-defined]
+    return SearchSpace(architectures, augmentations, pruners, training, objectives)
+
+
+def _component_params(declared: Mapping[str, ParamDef], overrides: Mapping[str, Any],
+                      path: str) -> dict[str, Param]:
+    if not isinstance(overrides, Mapping):
+        raise ConfigError(f"expected a mapping of parameters, got {overrides!r}", path=path)
+    params: dict[str, Param] = {}
+    for key, value in overrides.items():
+        if key not in declared:
+            hint = did_you_mean(key, declared)
+            valid = ", ".join(declared) or "(none)"
+            raise ConfigError(f"unknown parameter '{key}'{hint}; valid parameters: {valid}",
+                              path=f"{path}.{key}")
+    for key, spec in declared.items():
+        param = parse_param(overrides[key], f"{path}.{key}") if key in overrides else spec.default
+        check_kind(param, spec.type, f"{path}.{key}")
+        params[key] = param
+    return params
+
+
+def _check_dataset_params(declared: Mapping[str, ParamDef], values: Mapping[str, Any]) -> None:
+    for key, value in values.items():
+        path = f"dataset.params.{key}"
+        if key not in declared:
+            raise ConfigError(f"unknown parameter '{key}'{did_you_mean(key, declared)}; valid "
+                              f"parameters: {', '.join(declared) or '(none)'}", path=path)
+        check_kind(Fixed(value), declared[key].type, path)
+
+
+def _check_training_values(training: dict[str, Param]) -> None:
+    optimizer = training["optimizer"]
+    options = optimizer.options if isinstance(optimizer, Choice) else (optimizer.value,)  # type: ignore[union-attr]
+    for option in options:
+        if option not in OPTIMIZERS:
+            raise ConfigError(f"unknown optimizer '{option}'{did_you_mean(str(option), OPTIMIZERS)}"
+                              f"; valid: {', '.join(OPTIMIZERS)}", path="training.optimizer")
+    for key in ("lr", "batch_size"):
+        param = training[key]
+        values = (param.options if isinstance(param, Choice) else
+                  (param.low,) if isinstance(param, (FloatRange, IntRange)) else (param.value,))  # type: ignore[union-attr]
+        if any(v is None or v <= 0 for v in values):
+            raise ConfigError("must be positive", path=f"training.{key}")
+
+
+def dataset_params(config: Experiment, registry: Registry) -> dict[str, Any]:
+    """The dataset's parameters: declared defaults (fixed) overridden by the experiment."""
+    entry = registry.get("dataset", config.dataset.name, path="dataset.name")
+    params = {k: d.default.value for k, d in entry.cls.params.items() if isinstance(d.default, Fixed)}
+    params.update(config.dataset.params)
+    return params

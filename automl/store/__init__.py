@@ -1,0 +1,7 @@
+"""The results database: one source of truth for experiments and trials."""
+
+from automl.store.store import (
+    ExperimentRecord, Store, TrialRecord, default_db_url, safe_url,
+)
+
+__all__ = ["ExperimentRecord", "Store", "TrialRecord", "default_db_url", "safe_url"]

@@ -1,0 +1,110 @@
+"""The Ray Tune callback through which the driver, and only the driver, writes the store."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from ray.tune import Callback
+
+from automl.lifecycle import ExperimentInfo, TrialInfo
+from automl.plugin_manager import Plugins
+from automl.store.store import Store, TrialRecord
+from automl.trial.trainable import FINAL_KEY
+
+METRIC_PREFIXES = ("val/", "test/", "train/")
+HISTORY_KEYS = ("epoch", "train/loss")
+
+
+class StoreRecorder(Callback):
+    """Records trial starts, per-epoch history and final results; calls lifecycle hooks."""
+
+    def __init__(self, store: Store, experiment_id: int, experiment: ExperimentInfo,
+                 plugins: Plugins, first_number: int = 0) -> None:
+        self.store = store
+        self.experiment_id = experiment_id
+        self.experiment = experiment
+        self.plugins = plugins
+        self._numbers: dict[str, int] = {}
+        self._history: dict[str, list[dict[str, Any]]] = {}
+        self._next = first_number
+        self._lock = threading.Lock()
+        self.finished: list[TrialRecord] = []
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Ray pickles the run config into the experiment directory; live handles stay behind.
+        state = self.__dict__.copy()
+        state.update(store=None, plugins=None, _lock=None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    def number_of(self, trial: Any) -> int | None:
+        return self._numbers.get(trial.trial_id)
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        if trial.trial_id in self._numbers:  # restarted after a failure: same row
+            return
+        with self._lock:
+            number = self._next
+            self._next += 1
+        self._numbers[trial.trial_id] = number
+        self._history[trial.trial_id] = []
+        params = dict(trial.config)
+        self.store.start_trial(self.experiment_id, number, trial.trial_id, params)
+        self.plugins.call("automl_trial_started", experiment=self.experiment,
+                          trial=TrialInfo(number, trial.trial_id, "running", params))
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
+                        **info: Any) -> None:
+        if FINAL_KEY in result:
+            return
+        entry = {k: v for k, v in result.items()
+                 if k in HISTORY_KEYS or (k.startswith(METRIC_PREFIXES) and _is_number(v))}
+        self._history.setdefault(trial.trial_id, []).append(entry)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        result = trial.last_result or {}
+        status = "completed" if result.get(FINAL_KEY) else "early_stopped"
+        checkpoint = trial.checkpoint.path if status == "completed" and trial.checkpoint else None
+        self._finish(trial, status, result, checkpoint, None)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._finish(trial, "failed", trial.last_result or {}, None, _error_text(trial))
+
+    def _finish(self, trial: Any, status: str, result: dict, checkpoint: str | None,
+                error: str | None) -> None:
+        number = self._numbers.get(trial.trial_id)
+        if number is None:
+            return
+        metrics = {k: float(v) for k, v in result.items()
+                   if k.startswith(METRIC_PREFIXES) and _is_number(v)}
+        history = self._history.get(trial.trial_id, [])
+        self.store.finish_trial(
+            self.experiment_id, number, status=status, metrics=metrics, history=history,
+            seed=result.get("seed"), node=result.get("node"), device=result.get("device"),
+            checkpoint=checkpoint, error=error)
+        record = TrialRecord(number=number, status=status, params=dict(trial.config),
+                             metrics=metrics, history=history, checkpoint=checkpoint,
+                             error=error, node=result.get("node"), tune_trial_id=trial.trial_id)
+        self.finished.append(record)
+        self.plugins.call("automl_trial_finished", experiment=self.experiment,
+                          trial=TrialInfo(number, trial.trial_id, status, dict(trial.config),
+                                          metrics, error))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _error_text(trial: Any) -> str:
+    path = getattr(trial, "error_file", None)
+    if path and Path(path).is_file():
+        text = Path(path).read_text(errors="replace").strip()
+        if text:
+            return text[-20_000:]
+    error = getattr(trial, "get_error", lambda: None)()
+    return str(error) if error else "trial failed (no error text was recorded by Ray)"

@@ -1,0 +1,272 @@
+"""The results store: experiments and trials in any SQLAlchemy database (SQLite by default).
+
+Only the driver writes (through :class:`automl.store.recorder.StoreRecorder`); readers such as
+``automl show`` open their own connection. SQLite runs in WAL mode with a busy timeout so a reader
+never blocks the writer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event, select
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from automl.errors import StoreError
+from automl.store.schema import SCHEMA_VERSION, Base, ExperimentRow, Meta, TrialRow
+
+DEFAULT_DB_FILE = "automl.db"
+
+
+def default_db_url(directory: Path | None = None) -> str:
+    return f"sqlite:///{(directory or Path.cwd()) / DEFAULT_DB_FILE}"
+
+
+def safe_url(url: str) -> str:
+    """The URL with any password masked, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparsable database URL>"
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+@dataclass
+class TrialRecord:
+    number: int
+    status: str
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    seed: int | None = None
+    node: str | None = None
+    device: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration_s: float | None = None
+    checkpoint: str | None = None
+    error: str | None = None
+    tune_trial_id: str = ""
+
+
+@dataclass
+class ExperimentRecord:
+    name: str
+    status: str
+    seed: int
+    config: dict[str, Any]
+    objectives: list[dict[str, str]]
+    plugins: dict[str, Any]
+    automl_version: str
+    artifacts_dir: str
+    created_at: datetime
+    finished_at: datetime | None
+    error: str | None
+    trials: list[TrialRecord] = field(default_factory=list)
+
+
+class Store:
+    """A connection to one results database."""
+
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        self.url = url
+        self.engine = _engine(url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        try:
+            if create:
+                Base.metadata.create_all(self.engine)
+                with self._sessions.begin() as session:
+                    if session.get(Meta, "schema_version") is None:
+                        session.add(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
+            self._check_version()
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot open database {safe_url(url)}: {_reason(exc)}") from None
+
+    def _check_version(self) -> None:
+        with self._sessions() as session:
+            try:
+                row = session.get(Meta, "schema_version")
+            except OperationalError:
+                raise StoreError(f"{safe_url(self.url)} is not an automl database") from None
+            if row is None:
+                raise StoreError(f"{safe_url(self.url)} is not an automl database")
+            if int(row.value) != SCHEMA_VERSION:
+                raise StoreError(f"{safe_url(self.url)} has schema version {row.value}; this "
+                                 f"automl reads version {SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ---- writes (driver only) ------------------------------------------------------------
+
+    def ensure_new_name(self, name: str) -> None:
+        """Raise :class:`StoreError` when an experiment of that name exists."""
+        with self._read() as session:
+            if session.scalar(select(ExperimentRow.id).where(ExperimentRow.name == name)):
+                raise StoreError(self._exists(name))
+
+    def _exists(self, name: str) -> str:
+        return (f"experiment '{name}' already exists in {safe_url(self.url)}; give this run "
+                f"another name (--name NEW) or delete the old one (automl rm {name})")
+
+    def create_experiment(self, *, name: str, seed: int, config: dict[str, Any],
+                          objectives: list[dict[str, str]], plugins: dict[str, Any],
+                          automl_version: str, artifacts_dir: str) -> int:
+        with self._write() as session:
+            if session.scalar(select(ExperimentRow.id).where(ExperimentRow.name == name)):
+                raise StoreError(self._exists(name))
+            row = ExperimentRow(name=name, status="running", seed=seed, config=config,
+                                objectives=objectives, plugins=plugins,
+                                automl_version=automl_version, artifacts_dir=artifacts_dir,
+                                created_at=now())
+            session.add(row)
+            session.flush()
+            return row.id
+
+    def finish_experiment(self, experiment_id: int, status: str, error: str | None = None) -> None:
+        with self._write() as session:
+            row = session.get(ExperimentRow, experiment_id)
+            if row is not None:
+                row.status = status
+                row.finished_at = now()
+                row.error = error
+
+    def start_trial(self, experiment_id: int, number: int, tune_trial_id: str,
+                    params: dict[str, Any]) -> None:
+        with self._write() as session:
+            session.add(TrialRow(experiment_id=experiment_id, number=number,
+                                 tune_trial_id=tune_trial_id, status="running", params=params,
+                                 metrics={}, history=[], started_at=now()))
+
+    def finish_trial(self, experiment_id: int, number: int, *, status: str,
+                     metrics: dict[str, float], history: list[dict[str, Any]],
+                     seed: int | None, node: str | None, device: str | None,
+                     checkpoint: str | None, error: str | None) -> None:
+        with self._write() as session:
+            row = session.scalar(select(TrialRow).where(TrialRow.experiment_id == experiment_id,
+                                                        TrialRow.number == number))
+            if row is None:
+                raise StoreError(f"trial {number} of experiment {experiment_id} was never started")
+            row.status = status
+            row.metrics = metrics
+            row.history = history
+            row.seed, row.node, row.device = seed, node, device
+            row.checkpoint, row.error = checkpoint, error
+            row.finished_at = now()
+            row.duration_s = (row.finished_at - row.started_at).total_seconds()
+
+    def delete_experiment(self, name: str) -> None:
+        with self._write() as session:
+            row = session.scalar(select(ExperimentRow).where(ExperimentRow.name == name))
+            if row is None:
+                raise StoreError(self._missing(name, session))
+            session.delete(row)
+
+    # ---- reads ---------------------------------------------------------------------------
+
+    def experiments(self) -> list[ExperimentRecord]:
+        with self._read() as session:
+            rows = session.scalars(select(ExperimentRow).order_by(ExperimentRow.created_at)).all()
+            return [_experiment(row, with_trials=True) for row in rows]
+
+    def experiment(self, name: str) -> ExperimentRecord:
+        with self._read() as session:
+            row = session.scalar(select(ExperimentRow).where(ExperimentRow.name == name))
+            if row is None:
+                raise StoreError(self._missing(name, session))
+            return _experiment(row, with_trials=True)
+
+    def _missing(self, name: str, session: Session) -> str:
+        from automl.errors import did_you_mean
+
+        names = session.scalars(select(ExperimentRow.name)).all()
+        return (f"no experiment named '{name}' in {safe_url(self.url)}"
+                f"{did_you_mean(name, names)}")
+
+    def _write(self) -> Any:
+        return _Guard(self._sessions.begin(), self.url)
+
+    def _read(self) -> Any:
+        return _Guard(self._sessions(), self.url)
+
+
+class _Guard:
+    """A session context that turns database errors into :class:`StoreError`."""
+
+    def __init__(self, ctx: Any, url: str) -> None:
+        self._ctx, self._url = ctx, url
+
+    def __enter__(self) -> Session:
+        try:
+            return self._ctx.__enter__()
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database {safe_url(self._url)}: {_reason(exc)}") from None
+
+    def __exit__(self, *exc_info: Any) -> Any:
+        try:
+            return self._ctx.__exit__(*exc_info)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database {safe_url(self._url)}: {_reason(exc)}") from None
+
+
+def _experiment(row: ExperimentRow, with_trials: bool) -> ExperimentRecord:
+    record = ExperimentRecord(
+        name=row.name, status=row.status, seed=row.seed, config=row.config,
+        objectives=row.objectives, plugins=row.plugins, automl_version=row.automl_version,
+        artifacts_dir=row.artifacts_dir, created_at=row.created_at, finished_at=row.finished_at,
+        error=row.error)
+    if with_trials:
+        record.trials = [TrialRecord(
+            number=t.number, status=t.status, params=t.params, metrics=t.metrics or {},
+            history=t.history or [], seed=t.seed, node=t.node, device=t.device,
+            started_at=t.started_at, finished_at=t.finished_at, duration_s=t.duration_s,
+            checkpoint=t.checkpoint, error=t.error, tune_trial_id=t.tune_trial_id)
+            for t in row.trials]
+    return record
+
+
+def _engine(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StoreError(f"not a database URL: '{url}' (expected e.g. sqlite:///automl.db or "
+                         "postgresql+psycopg://user@host/db)") from None
+    try:
+        if parsed.get_backend_name() == "sqlite":
+            database = parsed.database
+            if database and database != ":memory:":
+                parent = Path(database).expanduser().resolve().parent
+                if not parent.is_dir():
+                    raise StoreError(f"cannot open database {safe_url(url)}: directory {parent} "
+                                     "does not exist")
+            engine = create_engine(url, connect_args={"timeout": 30})
+            event.listen(engine, "connect", _sqlite_pragmas)
+            return engine
+        return create_engine(url, pool_pre_ping=True)
+    except (NoSuchModuleError, ModuleNotFoundError, ImportError) as exc:
+        hint = " (pip install 'automl[postgres]')" if "postgres" in url else ""
+        raise StoreError(f"cannot use database {safe_url(url)}: {exc}{hint}") from None
+    except ArgumentError as exc:
+        raise StoreError(f"cannot use database {safe_url(url)}: {exc}") from None
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _reason(exc: SQLAlchemyError) -> str:
+    orig = getattr(exc, "orig", None)
+    return str(orig or exc).strip().splitlines()[0]

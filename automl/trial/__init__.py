@@ -1,0 +1,1 @@
+"""What runs inside a Ray worker for one trial."""

@@ -1,0 +1,29 @@
+"""Scoring a model on a split with the registered metric plugins."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from automl.components import DataSpec, EvalContext, Metric
+from automl.errors import PluginError
+
+
+def score(metrics: Sequence[tuple[str, Metric, str]], y_true: np.ndarray, proba: np.ndarray,
+          model: object, spec: DataSpec, split: str) -> dict[str, float]:
+    """Return ``{"<split>/<metric>": value}``; a metric plugin that raises is named."""
+    ctx = EvalContext(y_true=y_true, proba=proba, model=model, spec=spec, split=split)  # type: ignore[arg-type]
+    out: dict[str, float] = {}
+    for name, metric, plugin in metrics:
+        try:
+            value = float(metric.compute(ctx))
+        except Exception as exc:  # noqa: BLE001
+            raise PluginError(f"plugin '{plugin}', metric '{name}': compute() raised "
+                              f"{type(exc).__name__}: {exc}") from exc
+        if math.isnan(value):
+            raise PluginError(f"plugin '{plugin}', metric '{name}': returned NaN on the "
+                              f"{split} split")
+        out[f"{split}/{name}"] = value
+    return out

@@ -1,0 +1,122 @@
+"""The Ray Tune function trainable: one trial from sampled parameters to a saved checkpoint.
+
+Flow: rebuild plugins from the recorded list -> seed -> device -> architecture -> train (report each
+epoch so the early-stopping scheduler can stop the trial) -> prune -> fine-tune -> finalise ->
+score validation and test -> checkpoint with weights and predictions -> final report.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from automl.components import DataSplits
+from automl.errors import PluginError
+from automl.plugin_manager import Plugins, rebuild_plugins
+from automl.space import TrialPlan
+from automl.trial.context import TrialContext
+
+FINAL_KEY = "automl/final"
+
+
+def run_trial(config: dict[str, Any], context: TrialContext, data: DataSplits) -> None:
+    """Entry point called by Ray Tune (through ``tune.with_parameters``)."""
+    import torch
+    from ray import tune
+
+    from automl.trial.artifacts import write_trial_artifacts
+    from automl.trial.device import select_device
+    from automl.trial.evaluation import score
+    from automl.trial.seeding import derive_seed, seed_everything
+    from automl.trial.training import Trainer, make_optimizer, predict_proba
+
+    started = time.perf_counter()
+    plugins = rebuild_plugins(context.plugins)
+    registry = plugins.registry
+    plan = TrialPlan.from_flat(config)
+    seed = derive_seed(context.seed, config)
+    seed_everything(seed)
+    device = select_device(context.gpus, context.cpus, context.amp)
+    generator = torch.Generator(device=device.device).manual_seed(seed)
+    trial_id = tune.get_context().get_trial_id() or "local"
+
+    spec = data.spec
+    x_train = torch.as_tensor(data.x_train).to(device.device)
+    y_train = torch.as_tensor(data.y_train).to(device.device)
+    x_val = torch.as_tensor(data.x_val).to(device.device)
+    x_test = torch.as_tensor(data.x_test).to(device.device)
+
+    arch = registry.get("architecture", plan.architecture)
+    model = _call(arch.plugin, f"architecture '{arch.name}'", "build",
+                  arch.create().build, dict(plan.architecture_params), spec)  # type: ignore[attr-defined]
+    model = model.to(device.device)
+    augmentations = [(registry.create("augmentation", name), params)
+                     for name, params in plan.augmentations]
+    metrics = [(name, registry.create("metric", name), registry.get("metric", name).plugin)
+               for name in context.metrics]
+    objective_metrics = [m for m in metrics if m[0] in {o for o, _ in context.objectives}]
+    trainer = Trainer(model, x_train, y_train, spec.num_classes, plan.training,
+                      augmentations, device, generator)  # type: ignore[arg-type]
+    common = {"node": socket.gethostname(), "device": device.device, "seed": seed,
+              "pid": os.getpid()}
+
+    optimizer = make_optimizer(model, plan.training)
+    train_s = 0.0
+    for epoch in range(1, context.epochs + 1):
+        tick = time.perf_counter()
+        loss = trainer.epoch(optimizer)
+        train_s += time.perf_counter() - tick
+        val_proba = predict_proba(model, x_val, context.eval_batch_size, device.amp)
+        epoch_metrics = {"train/loss": loss, **score(objective_metrics, data.y_val,
+                                                      val_proba.cpu().numpy(), model, spec, "val")}
+        plugins.call("automl_epoch_finished", trial_id=trial_id, params=dict(config),
+                     epoch=epoch, metrics=dict(epoch_metrics))
+        tune.report({**epoch_metrics, **common, "epoch": epoch})
+
+    if plan.pruner is not None:
+        pruner_entry = registry.get("pruner", plan.pruner)
+        pruner = pruner_entry.create()
+        where = f"pruner '{pruner_entry.name}'"
+        model = _call(pruner_entry.plugin, where, "prune", pruner.prune, model,  # type: ignore[attr-defined]
+                      dict(plan.pruner_params))
+        model = model.to(device.device)
+        trainer.model = model
+        fine_tune = make_optimizer(model, plan.training, lr_scale=0.1)
+        for _ in range(context.fine_tune_epochs):
+            tick = time.perf_counter()
+            trainer.epoch(fine_tune)
+            train_s += time.perf_counter() - tick
+        model = _call(pruner_entry.plugin, where, "finalize", pruner.finalize, model)
+
+    model = model.to(device.device)
+    val_proba = predict_proba(model, x_val, context.eval_batch_size, device.amp).cpu().numpy()
+    test_proba = predict_proba(model, x_test, context.eval_batch_size, device.amp).cpu().numpy()
+    cpu_model = model.cpu().eval()
+    final = {**score(metrics, data.y_val, val_proba, cpu_model, spec, "val"),
+             **score(metrics, data.y_test, test_proba, cpu_model, spec, "test")}
+    record = {"params": dict(config), "seed": seed, "metrics": final, "plan": plan.__dict__}
+    predictions = {"val_proba": val_proba.astype(np.float32), "val_y": data.y_val,
+                   "test_proba": test_proba.astype(np.float32), "test_y": data.y_test}
+    with tempfile.TemporaryDirectory(prefix="automl-ckpt-") as tmp:
+        write_trial_artifacts(Path(tmp), cpu_model, predictions, record)
+        tune.report({**final, **common, "epoch": context.epochs, FINAL_KEY: 1,
+                     "train_s": train_s, "trial_s": time.perf_counter() - started},
+                    checkpoint=tune.Checkpoint.from_directory(tmp))
+
+
+def _call(plugin: str, what: str, method: str, fn: Any, *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except Exception as exc:  # noqa: BLE001
+        raise PluginError(f"plugin '{plugin}', {what}: {method}() raised "
+                          f"{type(exc).__name__}: {exc}") from exc
+
+
+def plugins_for(context: TrialContext) -> Plugins:
+    return rebuild_plugins(context.plugins)

@@ -1,0 +1,90 @@
+"""The training loop: augmented mini-batches, soft-target loss, optional AMP."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from automl.components import Augmentation
+from automl.trial.device import DevicePlan
+
+
+class DivergedError(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+def make_optimizer(model: nn.Module, training: dict[str, Any], lr_scale: float = 1.0
+                   ) -> torch.optim.Optimizer:
+    lr = float(training["lr"]) * lr_scale
+    wd = float(training["weight_decay"])
+    name = training["optimizer"]
+    if name == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=lr, weight_decay=wd,
+                               momentum=float(training["momentum"]), nesterov=True)
+    if name == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd)
+    return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=wd)
+
+
+class Trainer:
+    """Trains one model on tensors already on the device."""
+
+    def __init__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int,
+                 training: dict[str, Any],
+                 augmentations: Sequence[tuple[Augmentation, dict[str, Any]]],
+                 device: DevicePlan, generator: torch.Generator) -> None:
+        self.model = model
+        self.x = x
+        self.targets = F.one_hot(y, num_classes).float()
+        self.training = training
+        self.augmentations = augmentations
+        self.device = device
+        self.generator = generator
+        self.scaler = torch.amp.GradScaler("cuda", enabled=device.amp)
+
+    def epoch(self, optimizer: torch.optim.Optimizer) -> float:
+        """One pass over the training data; returns the mean loss."""
+        self.model.train()
+        n = len(self.x)
+        batch = int(self.training["batch_size"])
+        order = torch.randperm(n, generator=self.generator, device=self.generator.device)
+        order = order.to(self.x.device)
+        smoothing = float(self.training["label_smoothing"])
+        total, seen = 0.0, 0
+        for start in range(0, n, batch):
+            idx = order[start:start + batch]
+            if len(idx) < 2 and n > 1:
+                continue  # a batch of one breaks batch norm
+            xb, yb = self.x[idx], self.targets[idx]
+            for aug, params in self.augmentations:
+                xb, yb = aug.apply(xb, yb, params, self.generator)
+            with torch.autocast(device_type="cuda", enabled=self.device.amp):
+                loss = F.cross_entropy(self.model(xb), yb, label_smoothing=smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(optimizer)
+            self.scaler.update()
+            value = float(loss.detach())
+            total += value * len(idx)
+            seen += len(idx)
+        mean = total / max(seen, 1)
+        if not math.isfinite(mean):
+            raise DivergedError(f"training loss became {mean} (lr={self.training['lr']:g})")
+        return mean
+
+
+@torch.no_grad()
+def predict_proba(model: nn.Module, x: torch.Tensor, batch_size: int, amp: bool = False
+                  ) -> torch.Tensor:
+    model.eval()
+    out = []
+    for start in range(0, len(x), batch_size):
+        with torch.autocast(device_type="cuda", enabled=amp):
+            logits = model(x[start:start + batch_size])
+        out.append(torch.softmax(logits.float(), dim=1))
+    return torch.cat(out) if out else torch.empty(0)
