@@ -29,7 +29,7 @@ from typing import Any
 import pluggy
 
 from automl import hookspecs
-from automl.errors import AutomlError, PluginError
+from automl.errors import AutomlError, PluginError, did_you_mean
 from automl.registry import KINDS, Registrar, Registry
 
 PROJECT = "automl"
@@ -180,14 +180,11 @@ def build_plugins(source: PluginSource) -> Plugins:
         _register(manager, _exec_file(local), name)
         loaded.append(LoadedPlugin(name, "experiment", None))
 
-    try:
-        manager.check_pending()
-    except pluggy.PluginValidationError as exc:
-        raise PluginError(f"plugin '{exc.plugin}': {exc}") from None
+    _check_unknown_hooks(manager)
 
     plugins = Plugins(manager, Registry(), source, loaded)
     for kind, (_, hook) in KINDS.items():
-        for impl in reversed(getattr(manager.hook, hook).get_hookimpls()):
+        for impl in getattr(manager.hook, hook).get_hookimpls():  # registration order
             registrar = Registrar(plugins.registry, kind, impl.plugin_name)
             try:
                 impl.function(**{name: registrar for name in impl.argnames})
@@ -210,6 +207,16 @@ def rebuild_plugins(source: PluginSource) -> Plugins:
         if key not in _cache:
             _cache[key] = build_plugins(source)
         return _cache[key]
+
+
+def _check_unknown_hooks(manager: pluggy.PluginManager) -> None:
+    """An ``automl_*`` function that matches no hookspec is a typo, not something to ignore."""
+    known = [name for name in dir(hookspecs) if name.startswith(f"{PROJECT}_")]
+    for name, caller in sorted(vars(manager.hook).items()):
+        if isinstance(caller, pluggy.HookCaller) and not caller.has_spec():
+            for impl in caller.get_hookimpls():
+                raise PluginError(f"plugin '{impl.plugin_name}': unknown hook '{name}'"
+                                  f"{did_you_mean(name, known)}")
 
 
 def _register(manager: pluggy.PluginManager, plugin: object, name: str) -> None:

@@ -39,6 +39,10 @@ def ray_session(address: str | None, num_cpus: int | None = None,
     quiet_environment()
     import ray
 
+    if not verbose:
+        # Trial failures are recorded in the store and shown by our progress lines.
+        for name in ("ray.tune", "ray.train", "ray.air"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     if ray.is_initialized():
         yield
         return

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from abc import ABC
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from automl.params import Param
 
@@ -24,7 +25,7 @@ class ParamDef:
     help: str = ""
 
 
-class Component:
+class Component(ABC):
     """Base of every component kind. Subclasses set ``name`` and may declare ``params``."""
 
     name: ClassVar[str]
@@ -37,15 +38,3 @@ class Component:
 
 
 DATA_KINDS = ("image", "tabular", "text")
-
-
-def fixed_params(component: type[Component], values: Mapping[str, Any]) -> dict[str, Any]:
-    """Fill a component's fixed (non-searched) defaults in around the given values."""
-    out: dict[str, Any] = {}
-    for key, spec in component.params.items():
-        if key in values:
-            out[key] = values[key]
-        elif hasattr(spec.default, "value"):
-            out[key] = spec.default.value  # type: ignore[union-attr]
-    out.update({k: v for k, v in values.items() if k not in out})
-    return out

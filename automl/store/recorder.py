@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -100,10 +101,14 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def _error_text(trial: Any) -> str:
+    """The trial's traceback as Ray recorded it, without terminal colour codes."""
     path = getattr(trial, "error_file", None)
     if path and Path(path).is_file():
-        text = Path(path).read_text(errors="replace").strip()
+        text = _ANSI.sub("", Path(path).read_text(errors="replace")).strip()
         if text:
             return text[-20_000:]
     error = getattr(trial, "get_error", lambda: None)()

@@ -1,0 +1,57 @@
+"""The README's quickstart, run as a user runs it: the `automl` command in a fresh directory."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+
+import pytest
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+
+def test_quickstart_end_to_end(in_tmp, automl_cmd):
+    run = subprocess.run([*automl_cmd, "run", str(REPO / "experiments" / "quickstart.yaml")],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "Traceback" not in run.stdout + run.stderr
+    assert "best trial" in run.stdout
+
+    # every trial is in the SQLite file in the working directory
+    with sqlite3.connect(in_tmp / "automl.db") as conn:
+        (count,) = conn.execute("select count(*) from automl_trials").fetchone()
+    assert count == 24
+
+    show = subprocess.run([*automl_cmd, "show", "quickstart", "--json"], capture_output=True,
+                          text=True, timeout=120)
+    assert show.returncode == 0, show.stderr
+    document = json.loads(show.stdout)
+    trials = document["trials"]
+    assert len(trials) == 24 and document["experiment"]["status"] == "completed"
+    assert {t["params"]["architecture"] for t in trials} == {"mlp", "cnn"}
+    for aug in ("shift", "noise"):
+        assert any(t["params"][f"augmentation.{aug}.enabled"] for t in trials)
+    ratios = {round(t["params"]["pruning.magnitude.ratio"], 3) for t in trials}
+    assert len(ratios) > 10
+    assert all(t["status"] in ("completed", "early_stopped") for t in trials)
+
+    best = document["best"]
+    assert best["metrics"]["test/accuracy"] >= 0.97
+    # chosen on validation: no completed trial has a better validation accuracy
+    completed = [t for t in trials if t["status"] == "completed"]
+    assert best["metrics"]["val/accuracy"] == max(t["metrics"]["val/accuracy"] for t in completed)
+    assert best["checkpoint"] and (in_tmp / "runs" / "quickstart").is_dir()
+
+    table = subprocess.run([*automl_cmd, "show", "quickstart"], capture_output=True, text=True,
+                           timeout=120)
+    assert table.returncode == 0 and "best trial" in table.stdout
+    listing = subprocess.run([*automl_cmd, "ls"], capture_output=True, text=True, timeout=120)
+    assert "quickstart" in listing.stdout
+
+    again = subprocess.run([*automl_cmd, "run", str(REPO / "experiments" / "quickstart.yaml")],
+                           capture_output=True, text=True, timeout=120)
+    assert again.returncode == 2
+    assert "already exists" in again.stderr and "Traceback" not in again.stderr

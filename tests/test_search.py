@@ -1,0 +1,198 @@
+"""Real searches through automl.run: embedded Ray, real training on digits, a SQLite file."""
+
+from __future__ import annotations
+
+import json
+import math
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import automl
+from automl.store import Store
+from automl.trial.artifacts import read_predictions, read_state_dict
+
+pytestmark = pytest.mark.slow
+
+TINY_PLUGIN = """
+import json, os
+from automl.components import Architecture, ParamDef
+from automl.params import IntRange
+
+class Tiny(Architecture):
+    name = "tiny"
+    description = "one hidden layer, from a file listed in the experiment"
+    params = {"width": ParamDef(IntRange(8, 32), int, "hidden units")}
+
+    def build(self, params, spec):
+        import math
+        from torch import nn
+        return nn.Sequential(nn.Flatten(), nn.Linear(math.prod(spec.input_shape), params["width"]),
+                             nn.ReLU(), nn.Linear(params["width"], spec.num_classes))
+
+class Boom(Architecture):
+    name = "boom"
+    def build(self, params, spec):
+        raise RuntimeError("boom architecture always fails")
+
+def automl_register_architectures(registrar):
+    registrar.add(Tiny)
+    registrar.add(Boom)
+
+LOG = os.environ.get("AUTOML_TEST_HOOK_LOG", os.devnull)
+
+def automl_trial_finished(experiment, trial):      # driver
+    with open(LOG, "a") as f:
+        f.write(json.dumps({"hook": "trial_finished", "pid": os.getpid(), "number": trial.number,
+                            "status": trial.status}) + "\\n")
+
+def automl_epoch_finished(trial_id, params, epoch, metrics):   # Ray worker
+    with open(LOG, "a") as f:
+        f.write(json.dumps({"hook": "epoch_finished", "pid": os.getpid(), "epoch": epoch,
+                            "metrics": metrics}) + "\\n")
+"""
+
+
+@pytest.fixture(scope="module")
+def hook_log(tmp_path_factory):
+    return tmp_path_factory.mktemp("hooks") / "hooks.jsonl"
+
+
+@pytest.fixture(scope="module")
+def ray_local(hook_log):
+    import os
+
+    import ray
+
+    from automl.ray_session import quiet_environment
+
+    os.environ["AUTOML_TEST_HOOK_LOG"] = str(hook_log)  # before the workers start
+    quiet_environment()
+    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
+             log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def experiment(tmp: Path, body: str, name: str = "exp.yaml") -> Path:
+    path = tmp / name
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+def test_custom_plugin_file_architecture_is_searched(ray_local, hook_log, in_tmp):
+    hook_log.write_text("")
+    (in_tmp / "plugins").mkdir()
+    (in_tmp / "plugins" / "tiny.py").write_text(TINY_PLUGIN)
+    path = experiment(in_tmp, """
+        name: custom
+        seed: 3
+        plugins: [plugins/tiny.py]
+        dataset: digits
+        architecture: {tiny: {}, mlp: {depth: 1, width: 32}}
+        augmentations: {noise: {enabled: true, std: 0.05}}
+        pruning: {magnitude: {ratio: 0.5}}
+        training: {epochs: 3, fine_tune_epochs: 1, lr: 0.005, batch_size: 64, optimizer: adam}
+        search: {num_trials: 6, sampler: random, early_stopping: none}
+    """)
+    result = automl.run(str(path))
+    assert result.status == "completed"
+    assert len(result.trials) == 6
+    assert all(t.status == "completed" for t in result.trials)
+    archs = {t.params["architecture"] for t in result.trials}
+    assert "tiny" in archs
+
+    store = Store(result.db_url, create=False)
+    record = store.experiment("custom")
+    assert record.plugins["files"] == [str((in_tmp / "plugins" / "tiny.py").resolve())]
+    tiny = next(t for t in record.trials if t.params["architecture"] == "tiny")
+    assert len(tiny.history) == 3
+    assert tiny.metrics["val/accuracy"] > 0.5
+    assert 0 < tiny.metrics["val/nonzero_params"] < tiny.metrics["val/params"] * 0.6
+
+    # The checkpoint reloads safely (weights_only) into a rebuilt model and reproduces the stored
+    # validation predictions; pruning was made permanent (no masks, half the weights zero).
+    state = read_state_dict(tiny.checkpoint)
+    assert not any(k.endswith("_orig") or k.endswith("_mask") for k in state)
+    from automl.plugin_manager import load_plugins
+
+    plugins = load_plugins(["plugins/tiny.py"], base_dir=in_tmp, autoload=False)
+    from automl.data import prepare_data
+    from automl.config import load_experiment
+
+    config = load_experiment(path).config
+    data = prepare_data(config, plugins.registry)
+    model = plugins.registry.create("architecture", "tiny").build(
+        {"width": tiny.params["architecture.tiny.width"]}, data.spec)
+    model.load_state_dict(state)
+    model.eval()
+    with torch.no_grad():
+        proba = torch.softmax(model(torch.as_tensor(data.x_val)), dim=1).numpy()
+    stored = read_predictions(tiny.checkpoint)
+    np.testing.assert_allclose(proba, stored["val_proba"], atol=1e-5)
+    np.testing.assert_array_equal(stored["val_y"], data.y_val)
+    accuracy = float((stored["test_proba"].argmax(1) == stored["test_y"]).mean())
+    assert math.isclose(accuracy, tiny.metrics["test/accuracy"])
+
+    # lifecycle hooks: trial_finished on the driver, epoch_finished inside Ray workers
+    events = [json.loads(line) for line in hook_log.read_text().splitlines()]
+    finished = [e for e in events if e["hook"] == "trial_finished"]
+    epochs = [e for e in events if e["hook"] == "epoch_finished"]
+    assert sorted(e["number"] for e in finished) == list(range(6))
+    assert len(epochs) == 6 * 3
+    import os
+
+    assert {e["pid"] for e in finished} == {os.getpid()}
+    assert os.getpid() not in {e["pid"] for e in epochs}
+
+
+def test_failing_trials_are_recorded_and_the_search_goes_on(ray_local, in_tmp):
+    (in_tmp / "tiny.py").write_text(TINY_PLUGIN)
+    path = experiment(in_tmp, """
+        name: failing
+        plugins: [tiny.py]
+        dataset: digits
+        architecture: [boom, tiny]
+        training: {epochs: 2, fine_tune_epochs: 0}
+        search: {num_trials: 8, sampler: random, early_stopping: none}
+    """)
+    result = automl.run(str(path))
+    assert result.status == "completed"
+    statuses = {t.params["architecture"]: set() for t in result.trials}
+    for t in result.trials:
+        statuses[t.params["architecture"]].add(t.status)
+    assert statuses["boom"] == {"failed"}
+    assert statuses["tiny"] == {"completed"}
+    failed = next(t for t in result.trials if t.status == "failed")
+    assert "plugin 'tiny', architecture 'boom': build() raised RuntimeError" in failed.error
+    assert 'tiny.py", line' in failed.error  # the traceback reaches into the user's file
+    assert "\x1b[" not in failed.error
+    assert result.best is not None and result.best.params["architecture"] == "tiny"
+
+
+def test_multi_objective_search_reports_a_pareto_front(ray_local, in_tmp):
+    path = experiment(in_tmp, """
+        name: pareto
+        dataset: digits
+        objectives:
+          - {metric: accuracy, mode: max}
+          - {metric: nonzero_params, mode: min}
+        architecture: {mlp: {depth: 1}}
+        pruning: {magnitude: {ratio: {low: 0.0, high: 0.9}}}
+        training: {epochs: 3, fine_tune_epochs: 1}
+        search: {num_trials: 6, sampler: nsga2, early_stopping: asha}
+    """)
+    result = automl.run(str(path))
+    assert result.status == "completed"
+    from automl.cli.render import experiment_json
+
+    document = experiment_json(Store(result.db_url, create=False).experiment("pareto"))
+    completed = [t for t in document["trials"] if t["status"] == "completed"]
+    assert completed and document["pareto_front"]
+    assert set(document["pareto_front"]) <= {t["number"] for t in completed}
+    best = document["best"]
+    assert best["metrics"]["val/accuracy"] == max(t["metrics"]["val/accuracy"] for t in completed)
+    assert "test/accuracy" in best["metrics"]
