@@ -11,6 +11,7 @@ import os
 import socket
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,17 +19,36 @@ import numpy as np
 
 from automl.components import DataSplits
 from automl.errors import PluginError
-from automl.plugin_manager import Plugins, rebuild_plugins
+from automl.plugin_manager import rebuild_plugins
 from automl.space import TrialPlan
 from automl.trial.context import TrialContext
 
 FINAL_KEY = "automl/final"
 
+#: ``report(metrics, checkpoint_dir)``: called after every epoch (no directory) and once at the end
+#: with the directory holding the trial's artifacts.
+Reporter = Callable[[dict[str, Any], "Path | None"], None]
+
 
 def run_trial(config: dict[str, Any], context: TrialContext, data: DataSplits) -> None:
     """Entry point called by Ray Tune (through ``tune.with_parameters``)."""
-    import torch
     from ray import tune
+
+    def report(metrics: dict[str, Any], checkpoint_dir: Path | None) -> None:
+        checkpoint = tune.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
+        tune.report(metrics, checkpoint=checkpoint)
+
+    train_and_evaluate(config, context, data, report,
+                       tune.get_context().get_trial_id() or "local")
+
+
+def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: DataSplits,
+                       report: Reporter, trial_id: str = "local") -> dict[str, float]:
+    """Train, prune, fine-tune and score one configuration; returns the final metrics.
+
+    Deterministic for a given configuration and experiment seed on the same hardware.
+    """
+    import torch
 
     from automl.trial.artifacts import write_trial_artifacts
     from automl.trial.device import select_device
@@ -44,7 +64,6 @@ def run_trial(config: dict[str, Any], context: TrialContext, data: DataSplits) -
     seed_everything(seed)
     device = select_device(context.gpus, context.cpus, context.amp)
     generator = torch.Generator(device=device.device).manual_seed(seed)
-    trial_id = tune.get_context().get_trial_id() or "local"
 
     spec = data.spec
     x_train = torch.as_tensor(data.x_train).to(device.device)
@@ -77,7 +96,7 @@ def run_trial(config: dict[str, Any], context: TrialContext, data: DataSplits) -
                                                       val_proba.cpu().numpy(), model, spec, "val")}
         plugins.call("automl_epoch_finished", trial_id=trial_id, params=dict(config),
                      epoch=epoch, metrics=dict(epoch_metrics))
-        tune.report({**epoch_metrics, **common, "epoch": epoch})
+        report({**epoch_metrics, **common, "epoch": epoch}, None)
 
     if plan.pruner is not None:
         pruner_entry = registry.get("pruner", plan.pruner)
@@ -105,9 +124,9 @@ def run_trial(config: dict[str, Any], context: TrialContext, data: DataSplits) -
                    "test_proba": test_proba.astype(np.float32), "test_y": data.y_test}
     with tempfile.TemporaryDirectory(prefix="automl-ckpt-") as tmp:
         write_trial_artifacts(Path(tmp), cpu_model, predictions, record)
-        tune.report({**final, **common, "epoch": context.epochs, FINAL_KEY: 1,
-                     "train_s": train_s, "trial_s": time.perf_counter() - started},
-                    checkpoint=tune.Checkpoint.from_directory(tmp))
+        report({**final, **common, "epoch": context.epochs, FINAL_KEY: 1, "train_s": train_s,
+                "trial_s": time.perf_counter() - started}, Path(tmp))
+    return final
 
 
 def _call(plugin: str, what: str, method: str, fn: Any, *args: Any) -> Any:
@@ -116,7 +135,3 @@ def _call(plugin: str, what: str, method: str, fn: Any, *args: Any) -> Any:
     except Exception as exc:  # noqa: BLE001
         raise PluginError(f"plugin '{plugin}', {what}: {method}() raised "
                           f"{type(exc).__name__}: {exc}") from exc
-
-
-def plugins_for(context: TrialContext) -> Plugins:
-    return rebuild_plugins(context.plugins)

@@ -1,0 +1,60 @@
+"""One trial outside Ray: reproducible from its parameters and the experiment seed."""
+
+from __future__ import annotations
+
+import pytest
+
+from automl.config import parse_experiment
+from automl.data import prepare_data
+from automl.plugin_manager import plugin_source, rebuild_plugins
+from automl.trial.context import TrialContext
+from automl.trial.seeding import derive_seed
+from automl.trial.trainable import FINAL_KEY, train_and_evaluate
+
+CONFIG = {
+    "architecture": "cnn", "architecture.cnn.channels": 8, "architecture.cnn.depth": 1,
+    "architecture.cnn.kernel": 3, "architecture.cnn.dropout": 0.1,
+    "augmentation.shift.enabled": True, "augmentation.shift.max_shift": 1,
+    "augmentation.shift.p": 0.5, "augmentation.noise.enabled": True,
+    "augmentation.noise.std": 0.05, "pruning": "magnitude", "pruning.magnitude.ratio": 0.3,
+    "training.lr": 0.005, "training.batch_size": 64, "training.optimizer": "adam",
+    "training.weight_decay": 1e-5, "training.momentum": 0.9, "training.label_smoothing": 0.0,
+}
+
+
+@pytest.fixture(scope="module")
+def setup():
+    source = plugin_source([], autoload=False)
+    config = parse_experiment("name: t\ndataset: digits\narchitecture: cnn\nseed: 5\n")
+    data = prepare_data(config, rebuild_plugins(source).registry)
+    context = TrialContext(experiment="t", seed=5, plugins=source,
+                           objectives=(("accuracy", "max"),),
+                           metrics=("accuracy", "params", "nonzero_params"), epochs=2,
+                           fine_tune_epochs=1, amp=False, eval_batch_size=256, cpus=1, gpus=0)
+    return context, data
+
+
+def run(setup, config):
+    context, data = setup
+    reports = []
+    final = train_and_evaluate(config, context, data,
+                               lambda metrics, directory: reports.append((metrics, directory)))
+    return final, reports
+
+
+def test_a_rerun_reproduces_the_trial(setup):
+    first, reports = run(setup, CONFIG)
+    second, _ = run(setup, CONFIG)
+    assert first == second
+    assert [m["epoch"] for m, _ in reports] == [1, 2, 2]
+    assert reports[-1][0][FINAL_KEY] == 1 and reports[-1][1] is not None
+    assert all(d is None for _, d in reports[:-1])
+    assert {"val/accuracy", "test/accuracy", "val/params", "val/nonzero_params"} <= set(first)
+    assert first["val/nonzero_params"] < first["val/params"]
+
+
+def test_seed_depends_on_parameters_and_experiment_seed():
+    assert derive_seed(0, CONFIG) == derive_seed(0, dict(reversed(list(CONFIG.items()))))
+    assert derive_seed(0, CONFIG) != derive_seed(1, CONFIG)
+    assert derive_seed(0, CONFIG) != derive_seed(0, {**CONFIG, "training.lr": 0.004})
+    assert 0 <= derive_seed(0, CONFIG) < 2**31
