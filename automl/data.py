@@ -2,26 +2,34 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from automl.components import DataSplits, Examples
+from automl.config.loader import locate
 from automl.config.models import Experiment
 from automl.errors import AutomlError, ConfigError, PluginError
 from automl.registry import Registry
 from automl.space import dataset_params
 
 
-def prepare_data(config: Experiment, registry: Registry) -> DataSplits:
+def prepare_data(config: Experiment, registry: Registry, base_dir: Path | None = None
+                 ) -> DataSplits:
     """Load the experiment's dataset and split it (stratified, from ``config.seed``).
 
     Tabular features are standardised with statistics of the training split only.
     """
     entry = registry.get("dataset", config.dataset.name, path="dataset.name")
-    params = dataset_params(config, registry)
+    try:
+        params = dataset_params(config, registry, base_dir)
+    except ConfigError as exc:
+        raise locate(exc, config) from None
     try:
         loaded = entry.create().load(params)  # type: ignore[attr-defined]
+    except ConfigError as exc:
+        raise locate(exc, config) from None
     except AutomlError:
         raise
     except Exception as exc:  # noqa: BLE001

@@ -7,6 +7,7 @@ message and exits with :attr:`AutomlError.exit_code`; anything else is a bug and
 from __future__ import annotations
 
 import difflib
+import reprlib
 from collections.abc import Iterable
 
 
@@ -33,6 +34,13 @@ class ConfigError(AutomlError):
         prefix = ": ".join(p for p in (where, path) if p)
         super().__init__(f"{prefix}: {message}" if prefix else message)
 
+    def located(self, source: str | None, line: int | None) -> "ConfigError":
+        """The same error with the file (and line) filled in where it had none."""
+        if self.source is not None or (source is None and line is None):
+            return self
+        return ConfigError(self.detail, path=self.path, source=source,
+                           line=self.line if self.line is not None else line)
+
 
 class PluginError(AutomlError):
     """A plugin failed to import, or one of its hooks raised or registered something invalid."""
@@ -50,6 +58,14 @@ def did_you_mean(name: str, valid: Iterable[str]) -> str:
     """Return ``" (did you mean 'x'?)"`` for the nearest valid name, or an empty string."""
     matches = difflib.get_close_matches(str(name), [str(v) for v in valid], n=1, cutoff=0.6)
     return f" (did you mean '{matches[0]}'?)" if matches else ""
+
+
+def short_repr(value: object, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters so a huge value cannot flood a message."""
+    shortener = reprlib.Repr()
+    shortener.maxlevel, shortener.maxstring, shortener.maxother = 3, limit, limit
+    text = shortener.repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def valid_names(valid: Iterable[str]) -> str:

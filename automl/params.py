@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Union
 
-from automl.errors import ConfigError
+from automl.errors import ConfigError, short_repr
 
 if TYPE_CHECKING:
     import optuna
@@ -102,10 +102,10 @@ class Choice:
             raise ValueError("a choice needs at least one option")
         for option in self.options:
             if option is not None and not isinstance(option, (bool, int, float, str)):
-                raise ValueError(
-                    f"choice options must be numbers, strings, booleans or null, got {option!r}")
+                raise ValueError("choice options must be numbers, strings, booleans or null, "
+                                 f"got {short_repr(option)}")
         if len(set(map(repr, self.options))) != len(self.options):
-            raise ValueError(f"choice options repeat: {list(self.options)!r}")
+            raise ValueError(f"choice options repeat: {short_repr(list(self.options))}")
 
     def suggest(self, trial: "optuna.Trial", name: str) -> Scalar:
         if len(self.options) == 1:
@@ -176,10 +176,11 @@ def _parse_range(raw: dict[str, Any]) -> Param:
     log = raw.get("log", False)
     step = raw.get("step")
     for key, value in (("low", low), ("high", high), ("step", step)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise ValueError(f"'{key}' must be a number, got {value!r}")
+        if (value is not None or key != "step") and (
+                isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ValueError(f"'{key}' must be a number, got {short_repr(value)}")
     if not isinstance(log, bool):
-        raise ValueError(f"'log' must be true or false, got {log!r}")
+        raise ValueError(f"'log' must be true or false, got {short_repr(log)}")
     if all(isinstance(v, int) for v in (low, high)) and (step is None or isinstance(step, int)):
         return IntRange(low, high, log=log, step=step or 1)
     return FloatRange(float(low), float(high), log=log,
@@ -203,4 +204,6 @@ def check_kind(param: Param, kind: type | tuple[type, ...], path: str) -> None:
             ok = True
         if not ok:
             names = " or ".join(k.__name__ for k in kinds)
-            raise ConfigError(f"expected {names}, got {value!r}", path=path)
+            raise ConfigError(f"expected {names}, got {short_repr(value)}", path=path)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"expected a finite number, got {value!r}", path=path)

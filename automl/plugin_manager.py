@@ -39,13 +39,25 @@ LOCAL_MODULE_PREFIX = "automl_local_plugins"
 
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "automl_plugins.datasets.sklearn_datasets",
+    "automl_plugins.datasets.tabular_file",
+    "automl_plugins.datasets.image_folder",
+    "automl_plugins.datasets.text_csv",
     "automl_plugins.architectures.mlp",
     "automl_plugins.architectures.cnn",
+    "automl_plugins.architectures.resnet",
+    "automl_plugins.architectures.transformer",
     "automl_plugins.augmentations.shift",
     "automl_plugins.augmentations.noise",
+    "automl_plugins.augmentations.rotation",
+    "automl_plugins.augmentations.cutout",
+    "automl_plugins.augmentations.mixup",
+    "automl_plugins.augmentations.feature_dropout",
+    "automl_plugins.augmentations.token_dropout",
     "automl_plugins.pruners.magnitude",
+    "automl_plugins.pruners.structured",
     "automl_plugins.metrics.classification",
     "automl_plugins.metrics.model_size",
+    "automl_plugins.metrics.latency",
 )
 
 
@@ -136,8 +148,8 @@ def plugin_source(entries: Sequence[str], base_dir: Path | None = None,
             try:
                 source = path.read_text(encoding="utf-8")
             except OSError as exc:
-                raise PluginError(f"plugins[{index}]: cannot read plugin file {path}: "
-                                  f"{exc.strerror or exc}") from None
+                raise PluginError(f"plugins[{index}]: cannot read plugin file '{entry}' "
+                                  f"({path.resolve()}): {exc.strerror or exc}") from None
             files.append(LocalFile(str(path.resolve()), source))
         else:
             modules.append(entry)

@@ -55,15 +55,22 @@ def ray_session(address: str | None, num_cpus: int | None = None,
             ray.init(num_cpus=num_cpus, _node_ip_address="127.0.0.1", **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = f"the Ray cluster at '{address}'" if address else "embedded Ray"
-        raise ClusterError(f"cannot start or reach {where}: {str(exc).splitlines()[0]}") from None
+        hint = ("; if the cluster uses token authentication, set RAY_AUTH_MODE=token (and "
+                "RAY_AUTH_TOKEN_PATH if the token is not in ~/.ray/auth_token)") if address else ""
+        raise ClusterError(f"cannot start or reach {where}: {str(exc).splitlines()[0]}"
+                           f"{hint}") from None
     try:
         yield
     finally:
         ray.shutdown()
 
 
-def check_resources(cpu: float, gpu: float) -> None:
-    """Fail early when no node could ever run one trial (a trial would wait forever)."""
+def check_resources(cpu: float, gpu: float, strict: bool = True) -> str | None:
+    """Fail early when no node could ever run one trial (a trial would wait forever).
+
+    With ``strict=False`` (a cluster reached through ``--address``, which an autoscaler may grow)
+    the problem is returned as a warning instead.
+    """
     import ray
 
     nodes = [n for n in ray.nodes() if n.get("Alive")]
@@ -72,6 +79,32 @@ def check_resources(cpu: float, gpu: float) -> None:
     if not fits:
         total_gpu = sum(n["Resources"].get("GPU", 0) for n in nodes)
         most_cpu = max((n["Resources"].get("CPU", 0) for n in nodes), default=0)
+        message = (f"resources: a trial asks for cpu={cpu:g}, gpu={gpu:g}, but no Ray node has "
+                   f"that much (largest node: {most_cpu:g} CPUs; cluster GPUs: {total_gpu:g})")
+        if strict:
+            raise ClusterError(message)
+        return message + "; trials wait until the autoscaler adds such a node"
+    return None
+
+
+def check_local_resources(cpu: float, gpu: float) -> None:
+    """Before embedded Ray starts: refuse a trial that this machine could never run.
+
+    Ray would start, then wait forever for a node that has the resources; this fails in a second
+    instead. (With ``--address``, :func:`check_resources` asks the cluster once it is reached.)
+    """
+    cpus = os.cpu_count() or 1
+    gpus = _local_gpu_count() if gpu > 0 else 0
+    if cpu > cpus or gpu > gpus:
         raise ClusterError(
-            f"resources: a trial asks for cpu={cpu:g}, gpu={gpu:g}, but no Ray node has that "
-            f"much (largest node: {most_cpu:g} CPUs; cluster GPUs: {total_gpu:g})")
+            f"resources: a trial asks for cpu={cpu:g}, gpu={gpu:g}, but this machine has {cpus} "
+            f"CPUs and {gpus} GPUs; lower resources in the experiment, or run on a Ray cluster "
+            "that has them (--address)")
+
+
+def _local_gpu_count() -> int:
+    try:
+        import torch
+    except ImportError:
+        return 0
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0

@@ -6,6 +6,7 @@ gets an experiment row.
 
 from __future__ import annotations
 
+import os
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -13,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 import automl
 from automl.config import LoadedExperiment, load_experiment
-from automl.errors import AutomlError
+from automl.errors import AutomlError, ConfigError
 from automl.lifecycle import ExperimentInfo, TrialInfo
 from automl.plugin_manager import Plugins, plugin_source, build_plugins
 from automl.space import ObjectiveSpec, SearchSpace, build_space
@@ -51,7 +53,7 @@ class Prepared:
     plugins: Plugins
     space: SearchSpace
     db_url: str
-    artifacts_dir: Path
+    artifacts_dir: Path | str  # a local directory or a storage URI
 
 
 def prepare(path: str | Path, *, overrides: dict[str, Any] | None = None,
@@ -62,8 +64,28 @@ def prepare(path: str | Path, *, overrides: dict[str, Any] | None = None,
     plugins = build_plugins(plugin_source(config.plugins, loaded.base_dir))
     space = build_space(config, plugins.registry)
     db_url = db or config.storage.db or default_db_url()
-    artifacts_dir = Path(artifacts or config.storage.artifacts or "runs").expanduser().resolve()
+    artifacts_dir = artifacts_location(artifacts or config.storage.artifacts or "runs")
     return Prepared(loaded, plugins, space, db_url, artifacts_dir)
+
+
+def artifacts_location(value: str) -> Path | str:
+    """A local directory (made absolute) or a URI such as ``s3://bucket/runs``, kept as is."""
+    if "://" in value:
+        return value
+    return Path(value).expanduser().resolve()
+
+
+def check_artifacts_dir(location: Path | str) -> None:
+    """A local artifacts location must be a directory or creatable as one (URIs are Ray's)."""
+    if isinstance(location, str):
+        return
+    existing = next((p for p in (location, *location.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise ConfigError(f"artifacts location {location} is not a directory ({existing} is a "
+                          "file)", path="storage.artifacts")
+    if existing is not None and not os.access(existing, os.W_OK):
+        raise ConfigError(f"artifacts location {location} is not writable",
+                          path="storage.artifacts")
 
 
 def run_experiment(path: str | Path, *, address: str | None = None, db: str | None = None,
@@ -81,8 +103,12 @@ def run_experiment(path: str | Path, *, address: str | None = None, db: str | No
     config = prepared.loaded.config
 
     from automl.data import prepare_data
+    from automl.ray_session import check_local_resources
 
     data = prepare_data(config, prepared.plugins.registry)
+    check_artifacts_dir(prepared.artifacts_dir)
+    if address is None:
+        check_local_resources(config.resources.cpu, config.resources.gpu)
     store = Store(prepared.db_url)
     try:
         store.ensure_new_name(config.name)  # refuse before Ray starts
@@ -98,7 +124,10 @@ def _run(prepared: Prepared, data: Any, store: Store, address: str | None, conso
     config = prepared.loaded.config
     started = time.monotonic()
     with ray_session(address, verbose=verbose):
-        check_resources(config.resources.cpu, config.resources.gpu)
+        warning = check_resources(config.resources.cpu, config.resources.gpu,
+                                  strict=address is None)
+        if warning:
+            console.print(f"[yellow]warning:[/yellow] {escape(warning)}", soft_wrap=True)
         experiment_id = store.create_experiment(
             name=config.name, seed=config.seed, config=config.model_dump(mode="json"),
             objectives=[{"metric": o.metric, "mode": o.mode} for o in prepared.space.objectives],
@@ -161,6 +190,7 @@ def _search(prepared: Prepared, data: Any, store: Store, experiment_id: int,
         experiment=config.name, seed=config.seed, plugins=prepared.plugins.source,
         objectives=tuple((o.metric, o.mode) for o in space.objectives), metrics=tuple(metrics),
         epochs=config.training.epochs, fine_tune_epochs=config.training.fine_tune_epochs,
+        fine_tune_lr_factor=config.training.fine_tune_lr_factor,
         amp=config.training.amp, eval_batch_size=config.training.eval_batch_size,
         cpus=config.resources.cpu, gpus=config.resources.gpu)
     trainable = tune.with_resources(

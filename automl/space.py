@@ -11,13 +11,16 @@ chose it, and an augmentation's strengths only where it is enabled. Sampled valu
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from automl.components import ParamDef
+from automl.config.loader import locate
 from automl.config.models import OPTIMIZERS, Experiment
-from automl.errors import ConfigError, did_you_mean
+from automl.errors import ConfigError, did_you_mean, short_repr
 from automl.params import Choice, Fixed, FloatRange, IntRange, Param, check_kind, parse_param
 from automl.registry import Registry
 
@@ -143,13 +146,54 @@ def _ordered_augmentations(flat: Mapping[str, Any]) -> list[str]:
     return seen
 
 
-def build_space(config: Experiment, registry: Registry) -> SearchSpace:
+def build_space(config: Experiment, registry: Registry, base_dir: Path | None = None
+                ) -> SearchSpace:
     """Check every component name and parameter against the registry and build the space.
 
     Raises:
         ConfigError: unknown component or parameter (with the nearest valid name), a value of the
-            wrong type, or a component that does not apply to the dataset's kind of data.
+            wrong type, or a component that does not apply to the dataset's kind of data; the
+            message names the experiment file and line when the config was loaded from one.
     """
+    try:
+        return _build_space(config, registry, base_dir or experiment_dir(config))
+    except ConfigError as exc:
+        raise locate(exc, config) from None
+
+
+def experiment_dir(config: Experiment) -> Path:
+    """Where relative paths in the experiment point from: the file's directory (or the cwd)."""
+    source = config._source  # noqa: SLF001 - set by the loader
+    return Path(source).resolve().parent if source else Path.cwd()
+
+
+def resolve_path(value: Any, base_dir: Path, path: str) -> Any:
+    """Resolve a path parameter: relative to ``base_dir``; ``package:NAME/sub/dir`` is a folder
+    inside the installed package NAME (a model or data that a package ships)."""
+    if not isinstance(value, str):
+        return value
+    if value.startswith("package:"):
+        package, _, rest = value[len("package:"):].partition("/")
+        try:
+            spec = importlib.util.find_spec(package) if package else None
+        except (ImportError, ValueError):
+            spec = None
+        if spec is None or not spec.submodule_search_locations:
+            raise ConfigError(f"'{value}': no installed package '{package}'", path=path)
+        return str(Path(next(iter(spec.submodule_search_locations))) / rest)
+    candidate = Path(value).expanduser()
+    return str(candidate if candidate.is_absolute() else (base_dir / candidate).resolve())
+
+
+def _resolve_param(param: Param, base_dir: Path, path: str) -> Param:
+    if isinstance(param, Fixed):
+        return Fixed(resolve_path(param.value, base_dir, path))
+    if isinstance(param, Choice):
+        return Choice(tuple(resolve_path(o, base_dir, path) for o in param.options))
+    return param
+
+
+def _build_space(config: Experiment, registry: Registry, base_dir: Path) -> SearchSpace:
     dataset = registry.get("dataset", config.dataset.name, path="dataset.name")
     _check_dataset_params(dataset.cls.params, config.dataset.params)
     data_kind = dataset.cls.kind  # type: ignore[attr-defined]
@@ -161,7 +205,7 @@ def build_space(config: Experiment, registry: Registry) -> SearchSpace:
         if data_kind not in entry.cls.data_kinds:  # type: ignore[attr-defined]
             raise ConfigError(f"architecture '{name}' works on {list(entry.cls.data_kinds)} data, "
                               f"but dataset '{dataset.name}' is {data_kind} data", path=path)
-        architectures[name] = _component_params(entry.cls.params, overrides, path)
+        architectures[name] = _component_params(entry.cls.params, overrides, path, base_dir)
 
     augmentations = {}
     for name, overrides in config.augmentations.items():
@@ -173,7 +217,8 @@ def build_space(config: Experiment, registry: Registry) -> SearchSpace:
         rest = {k: v for k, v in overrides.items() if k != "enabled"}
         enabled = parse_param(overrides.get("enabled", [True, False]), f"{path}.enabled")
         check_kind(enabled, bool, f"{path}.enabled")
-        augmentations[name] = {"enabled": enabled, **_component_params(entry.cls.params, rest, path)}
+        augmentations[name] = {"enabled": enabled,
+                               **_component_params(entry.cls.params, rest, path, base_dir)}
 
     pruners = {}
     for name, overrides in config.pruning.items():
@@ -184,7 +229,7 @@ def build_space(config: Experiment, registry: Registry) -> SearchSpace:
             pruners[name] = {}
             continue
         entry = registry.get("pruner", name, path=path)
-        pruners[name] = _component_params(entry.cls.params, overrides, path)
+        pruners[name] = _component_params(entry.cls.params, overrides, path, base_dir)
 
     training = {}
     raw_training = config.training.model_dump()
@@ -202,9 +247,10 @@ def build_space(config: Experiment, registry: Registry) -> SearchSpace:
 
 
 def _component_params(declared: Mapping[str, ParamDef], overrides: Mapping[str, Any],
-                      path: str) -> dict[str, Param]:
+                      path: str, base_dir: Path) -> dict[str, Param]:
     if not isinstance(overrides, Mapping):
-        raise ConfigError(f"expected a mapping of parameters, got {overrides!r}", path=path)
+        raise ConfigError(f"expected a mapping of parameters, got {short_repr(overrides)}",
+                          path=path)
     params: dict[str, Param] = {}
     for key, value in overrides.items():
         if key not in declared:
@@ -213,9 +259,11 @@ def _component_params(declared: Mapping[str, ParamDef], overrides: Mapping[str, 
             raise ConfigError(f"unknown parameter '{key}'{hint}; valid parameters: {valid}",
                               path=f"{path}.{key}")
     for key, spec in declared.items():
+        if spec.required and overrides.get(key) is None:
+            raise ConfigError(_missing(key, spec), path=f"{path}.{key}")
         param = parse_param(overrides[key], f"{path}.{key}") if key in overrides else spec.default
         check_kind(param, spec.type, f"{path}.{key}")
-        params[key] = param
+        params[key] = _resolve_param(param, base_dir, f"{path}.{key}") if spec.is_path else param
     return params
 
 
@@ -226,6 +274,13 @@ def _check_dataset_params(declared: Mapping[str, ParamDef], values: Mapping[str,
             raise ConfigError(f"unknown parameter '{key}'{did_you_mean(key, declared)}; valid "
                               f"parameters: {', '.join(declared) or '(none)'}", path=path)
         check_kind(Fixed(value), declared[key].type, path)
+    for key, spec in declared.items():
+        if spec.required and values.get(key) is None:
+            raise ConfigError(_missing(key, spec), path=f"dataset.params.{key}")
+
+
+def _missing(key: str, spec: ParamDef) -> str:
+    return f"required parameter '{key}' is not set" + (f" ({spec.help})" if spec.help else "")
 
 
 def _check_training_values(training: dict[str, Param]) -> None:
@@ -243,9 +298,14 @@ def _check_training_values(training: dict[str, Param]) -> None:
             raise ConfigError("must be positive", path=f"training.{key}")
 
 
-def dataset_params(config: Experiment, registry: Registry) -> dict[str, Any]:
-    """The dataset's parameters: declared defaults (fixed) overridden by the experiment."""
+def dataset_params(config: Experiment, registry: Registry, base_dir: Path | None = None
+                   ) -> dict[str, Any]:
+    """The dataset's parameters: declared defaults (fixed) overridden by the experiment, with
+    path parameters resolved against the experiment's directory."""
     entry = registry.get("dataset", config.dataset.name, path="dataset.name")
-    params = {k: d.default.value for k, d in entry.cls.params.items() if isinstance(d.default, Fixed)}
+    declared = entry.cls.params
+    params = {k: d.default.value for k, d in declared.items() if isinstance(d.default, Fixed)}
     params.update(config.dataset.params)
-    return params
+    base = base_dir or experiment_dir(config)
+    return {k: resolve_path(v, base, f"dataset.params.{k}")
+            if k in declared and declared[k].is_path else v for k, v in params.items()}

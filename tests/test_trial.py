@@ -30,7 +30,8 @@ def setup():
     context = TrialContext(experiment="t", seed=5, plugins=source,
                            objectives=(("accuracy", "max"),),
                            metrics=("accuracy", "params", "nonzero_params"), epochs=2,
-                           fine_tune_epochs=1, amp=False, eval_batch_size=256, cpus=1, gpus=0)
+                           fine_tune_epochs=1, fine_tune_lr_factor=0.1, amp=False,
+                           eval_batch_size=256, cpus=1, gpus=0)
     return context, data
 
 

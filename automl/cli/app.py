@@ -9,6 +9,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from automl.errors import AutomlError
@@ -171,8 +172,8 @@ def _add_plugin_commands(app: typer.Typer) -> None:
     try:
         load_plugins().call("automl_add_cli_commands", app=app)
     except AutomlError as exc:
-        Console(stderr=True).print(f"[yellow]warning:[/yellow] plugin commands not loaded: {exc}",
-                                   soft_wrap=True)
+        Console(stderr=True).print("[yellow]warning:[/yellow] plugin commands not loaded:",
+                                   escape(str(exc)), soft_wrap=True)
 
 
 def main() -> None:
@@ -182,7 +183,7 @@ def main() -> None:
         app = create_app()
         app(standalone_mode=False)
     except AutomlError as exc:
-        err.print(f"[red]error:[/red] {exc}", soft_wrap=True, markup=True)
+        err.print("[red]error:[/red]", escape(str(exc)), soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err.print("interrupted")

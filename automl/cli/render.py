@@ -37,7 +37,7 @@ def trial_json(trial: TrialRecord) -> dict[str, Any]:
     return {
         "number": trial.number, "status": trial.status, "params": trial.params,
         "metrics": trial.metrics, "seed": trial.seed, "node": trial.node,
-        "device": trial.device, "started_at": _iso(trial.started_at),
+        "node_id": trial.node_id, "device": trial.device, "started_at": _iso(trial.started_at),
         "finished_at": _iso(trial.finished_at), "duration_s": trial.duration_s,
         "epochs": len(trial.history), "checkpoint": trial.checkpoint, "error": trial.error,
     }

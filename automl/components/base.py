@@ -18,11 +18,16 @@ class ParamDef:
         default: the default search space (``FloatRange(0.0, 0.5)``) or ``Fixed(value)``.
         type: the Python type(s) every value must have; checked against YAML overrides.
         help: one line for ``automl plugins`` and the docs.
+        required: the experiment must set it (``default`` is then ``Fixed(None)``).
+        is_path: a file or directory; a relative value is resolved against the directory of the
+            experiment file before the component sees it.
     """
 
     default: Param
     type: type | tuple[type, ...]
     help: str = ""
+    required: bool = False
+    is_path: bool = False
 
 
 class Component(ABC):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import types
 import typing
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,8 +14,10 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from automl.config.models import Experiment
-from automl.config.yaml_positions import key_lines, nearest_line
-from automl.errors import ConfigError, did_you_mean
+from automl.config.yaml_positions import (
+    MAX_DEPTH, key_lines, nearest_line, structure_problem,
+)
+from automl.errors import ConfigError, did_you_mean, short_repr
 
 MAX_FILE_BYTES = 1_000_000
 
@@ -47,11 +51,11 @@ def load_experiment(path: str | Path, overrides: dict[str, Any] | None = None) -
     try:
         if file.is_dir():
             raise ConfigError("is a directory, not an experiment file", source=source)
-        size = file.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise ConfigError(f"file is {size} bytes; an experiment file is at most "
-                              f"{MAX_FILE_BYTES}", source=source)
-        data = file.read_bytes()
+        with file.open("rb") as stream:  # not read_bytes(): a device or pipe may never end
+            data = stream.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            raise ConfigError(f"file is over {MAX_FILE_BYTES} bytes; an experiment file is at "
+                              f"most {MAX_FILE_BYTES}", source=source)
     except FileNotFoundError:
         raise ConfigError("no such file", source=source) from None
     except OSError as exc:
@@ -61,20 +65,31 @@ def load_experiment(path: str | Path, overrides: dict[str, Any] | None = None) -
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"is not UTF-8 text (byte {exc.start})", source=source) from None
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ConfigError(f"is not UTF-8 text (byte 0x{data[exc.start]:02x} at column {column}); "
+                          "save the file as UTF-8", source=source, line=line) from None
     return LoadedExperiment(parse_experiment(text, source, overrides), file, text)
 
 
 def parse_experiment(text: str, source: str = "<experiment>",
                      overrides: dict[str, Any] | None = None) -> Experiment:
     try:
-        raw = yaml.safe_load(text)
+        raw = _load_yaml(text, source)
+    except RecursionError:
+        raise ConfigError(f"nested more than {MAX_DEPTH} levels deep", source=source) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         column = f", column {mark.column + 1}" if mark else ""
         problem = exc.problem or exc.context or "invalid YAML"
         raise ConfigError(f"YAML syntax error{column}: {problem}", source=source,
+                          line=line) from None
+    except yaml.reader.ReaderError as exc:  # a control character: position, no mark
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise ConfigError(f"YAML syntax error, column {column}: character "
+                          f"U+{exc.character:04X} is not allowed in YAML", source=source,
                           line=line) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"YAML error: {exc}", source=source) from None
@@ -86,9 +101,50 @@ def parse_experiment(text: str, source: str = "<experiment>",
     for dotted, value in (overrides or {}).items():
         _set_dotted(raw, dotted, value)
     try:
-        return Experiment.model_validate(raw)
+        experiment = Experiment.model_validate(raw)
     except ValidationError as exc:
-        raise _config_error(exc, text, source) from None
+        raise _config_error(exc, text, source, tuple(overrides or ())) from None
+    experiment._source = source
+    experiment._key_lines = key_lines(text)
+    return experiment
+
+
+def _load_yaml(text: str, source: str) -> Any:
+    """``yaml.safe_load``, refusing duplicate keys, recursive aliases and absurd nesting."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        problem = structure_problem(node)
+        if problem is not None:
+            message, line = problem
+            raise ConfigError(message, source=source, line=line)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def locate(error: ConfigError, config: Experiment) -> ConfigError:
+    """Add the experiment file and the line of ``error.path`` to an error raised after loading.
+
+    Checks against the plugin registry (:func:`automl.space.build_space`) know the field path,
+    e.g. ``architecture.mlp.widht`` or ``objectives[0].metric``, but not the file.
+    """
+    if error.source is not None or config._source is None:
+        return error
+    line = nearest_line(config._key_lines, _path_tuple(error.path)) if error.path else None
+    return error.located(config._source, line)
+
+
+def _path_tuple(path: str) -> tuple[str | int, ...]:
+    parts: list[str | int] = []
+    for part in path.replace("[", ".[").split("."):
+        if part.startswith("[") and part.endswith("]") and part[1:-1].isdigit():
+            parts.append(int(part[1:-1]))
+        elif part:
+            parts.append(part)
+    return tuple(parts)
 
 
 def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
@@ -105,7 +161,8 @@ def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
     node[last] = value
 
 
-def _config_error(exc: ValidationError, text: str, source: str) -> ConfigError:
+def _config_error(exc: ValidationError, text: str, source: str,
+                  overridden: Collection[str] = ()) -> ConfigError:
     lines = key_lines(text)
     messages = []
     first: ConfigError | None = None
@@ -124,11 +181,16 @@ def _config_error(exc: ValidationError, text: str, source: str) -> ConfigError:
             message = error["msg"]
             if message.startswith("Value error, "):
                 message = message[len("Value error, "):]
-            if "input" in error and error["type"] not in ("missing",):
-                shown = repr(error["input"])
-                if len(shown) <= 60 and not isinstance(error["input"], dict):
-                    message += f" (got {shown})"
+            shown = short_repr(error.get("input"), 60)
+            if "input" in error and not isinstance(error["input"], dict) and shown not in message:
+                message += f" (got {shown})"
+            if error["type"] == "literal_error" and isinstance(error.get("input"), str):
+                expected = re.findall(r"'([^']*)'", str(error.get("ctx", {}).get("expected", "")))
+                message += did_you_mean(error["input"], expected)
         line = nearest_line(lines, loc)
+        if path in overridden:  # the value came from the command line, not from the file
+            message += " (set on the command line)"
+            line = None
         err = ConfigError(message, path=path, source=source, line=line)
         first = first or err
         messages.append(str(err))

@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator,
+)
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 SAMPLERS = ("tpe", "random", "nsga2", "qmc", "gp")
@@ -58,6 +60,8 @@ class Objective(Strict):
 class TrainingConfig(Strict):
     epochs: int = Field(10, ge=1, le=10_000)
     fine_tune_epochs: int = Field(2, ge=0, le=1_000)
+    fine_tune_lr_factor: float = Field(0.1, gt=0, le=10,
+                                       description="fine-tune learning rate = lr x this factor")
     lr: Any = {"low": 1.0e-4, "high": 1.0e-2, "log": True}
     batch_size: Any = [32, 64, 128]
     optimizer: Any = ["adam", "adamw"]
@@ -112,6 +116,10 @@ class Experiment(Strict):
     search: SearchConfig = Field(default_factory=SearchConfig)
     resources: Resources = Field(default_factory=Resources)
     storage: StorageConfig = Field(default_factory=StorageConfig)
+    # Where the experiment was read from, so later checks (component names, parameters) can name
+    # the file and line; set by automl.config.loader.
+    _source: str | None = PrivateAttr(default=None)
+    _key_lines: dict[tuple[str | int, ...], int] = PrivateAttr(default_factory=dict)
 
     @field_validator("dataset", mode="before")
     @classmethod
@@ -139,12 +147,13 @@ class Experiment(Strict):
     def _plugins(cls, value: Any) -> Any:
         return [] if value is None else value
 
-    @model_validator(mode="after")
-    def _distinct_objectives(self) -> "Experiment":
-        names = [o.metric for o in self.objectives]
+    @field_validator("objectives", mode="after")
+    @classmethod
+    def _distinct_objectives(cls, value: list[Objective]) -> list[Objective]:
+        names = [o.metric for o in value]
         if len(set(names)) != len(names):
             raise ValueError(f"objectives repeat a metric: {names}")
-        return self
+        return value
 
 
 def is_valid_name(name: str) -> bool:

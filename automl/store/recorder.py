@@ -87,10 +87,11 @@ class StoreRecorder(Callback):
         self.store.finish_trial(
             self.experiment_id, number, status=status, metrics=metrics, history=history,
             seed=result.get("seed"), node=result.get("node"), device=result.get("device"),
-            checkpoint=checkpoint, error=error)
+            checkpoint=checkpoint, error=error, node_id=result.get("node_id"))
         record = TrialRecord(number=number, status=status, params=dict(trial.config),
                              metrics=metrics, history=history, checkpoint=checkpoint,
-                             error=error, node=result.get("node"), tune_trial_id=trial.trial_id)
+                             error=error, node=result.get("node"),
+                             node_id=result.get("node_id"), tune_trial_id=trial.trial_id)
         self.finished.append(record)
         self.plugins.call("automl_trial_finished", experiment=self.experiment,
                           trial=TrialInfo(number, trial.trial_id, status, dict(trial.config),

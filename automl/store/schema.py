@@ -56,6 +56,7 @@ class TrialRow(Base):
     history: Mapped[list] = mapped_column(JSON, default=list)
     seed: Mapped[int | None] = mapped_column(Integer, nullable=True)
     node: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    node_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     device: Mapped[str | None] = mapped_column(String(32), nullable=True)
     started_at: Mapped[datetime] = mapped_column(DateTime)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)

@@ -48,6 +48,7 @@ class TrialRecord:
     history: list[dict[str, Any]] = field(default_factory=list)
     seed: int | None = None
     node: str | None = None
+    node_id: str | None = None
     device: str | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -149,7 +150,8 @@ class Store:
     def finish_trial(self, experiment_id: int, number: int, *, status: str,
                      metrics: dict[str, float], history: list[dict[str, Any]],
                      seed: int | None, node: str | None, device: str | None,
-                     checkpoint: str | None, error: str | None) -> None:
+                     checkpoint: str | None, error: str | None,
+                     node_id: str | None = None) -> None:
         with self._write() as session:
             row = session.scalar(select(TrialRow).where(TrialRow.experiment_id == experiment_id,
                                                         TrialRow.number == number))
@@ -158,7 +160,7 @@ class Store:
             row.status = status
             row.metrics = metrics
             row.history = history
-            row.seed, row.node, row.device = seed, node, device
+            row.seed, row.node, row.node_id, row.device = seed, node, node_id, device
             row.checkpoint, row.error = checkpoint, error
             row.finished_at = now()
             row.duration_s = (row.finished_at - row.started_at).total_seconds()
@@ -210,11 +212,14 @@ class _Guard:
         except SQLAlchemyError as exc:
             raise StoreError(f"database {safe_url(self._url)}: {_reason(exc)}") from None
 
-    def __exit__(self, *exc_info: Any) -> Any:
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
         try:
-            return self._ctx.__exit__(*exc_info)
-        except SQLAlchemyError as exc:
+            self._ctx.__exit__(exc_type, exc, tb)
+        except SQLAlchemyError as error:
+            raise StoreError(f"database {safe_url(self._url)}: {_reason(error)}") from None
+        if isinstance(exc, SQLAlchemyError):  # raised inside the block (a lazy load, a query)
             raise StoreError(f"database {safe_url(self._url)}: {_reason(exc)}") from None
+        return False
 
 
 def _experiment(row: ExperimentRow, with_trials: bool) -> ExperimentRecord:
@@ -226,7 +231,8 @@ def _experiment(row: ExperimentRow, with_trials: bool) -> ExperimentRecord:
     if with_trials:
         record.trials = [TrialRecord(
             number=t.number, status=t.status, params=t.params, metrics=t.metrics or {},
-            history=t.history or [], seed=t.seed, node=t.node, device=t.device,
+            history=t.history or [], seed=t.seed, node=t.node, node_id=t.node_id,
+            device=t.device,
             started_at=t.started_at, finished_at=t.finished_at, duration_s=t.duration_s,
             checkpoint=t.checkpoint, error=t.error, tune_trial_id=t.tune_trial_id)
             for t in row.trials]

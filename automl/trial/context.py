@@ -18,6 +18,7 @@ class TrialContext:
     metrics: tuple[str, ...]  # every metric recorded (objectives first)
     epochs: int
     fine_tune_epochs: int
+    fine_tune_lr_factor: float
     amp: bool
     eval_batch_size: int
     cpus: float

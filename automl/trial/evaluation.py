@@ -22,8 +22,8 @@ def score(metrics: Sequence[tuple[str, Metric, str]], y_true: np.ndarray, proba:
         except Exception as exc:  # noqa: BLE001
             raise PluginError(f"plugin '{plugin}', metric '{name}': compute() raised "
                               f"{type(exc).__name__}: {exc}") from exc
-        if math.isnan(value):
-            raise PluginError(f"plugin '{plugin}', metric '{name}': returned NaN on the "
+        if not math.isfinite(value):
+            raise PluginError(f"plugin '{plugin}', metric '{name}': returned {value} on the "
                               f"{split} split")
         out[f"{split}/{name}"] = value
     return out

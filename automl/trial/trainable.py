@@ -32,11 +32,14 @@ Reporter = Callable[[dict[str, Any], "Path | None"], None]
 
 def run_trial(config: dict[str, Any], context: TrialContext, data: DataSplits) -> None:
     """Entry point called by Ray Tune (through ``tune.with_parameters``)."""
+    import ray
     from ray import tune
+
+    node_id = ray.get_runtime_context().get_node_id()  # hostnames can repeat; node ids do not
 
     def report(metrics: dict[str, Any], checkpoint_dir: Path | None) -> None:
         checkpoint = tune.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
-        tune.report(metrics, checkpoint=checkpoint)
+        tune.report({**metrics, "node_id": node_id}, checkpoint=checkpoint)
 
     train_and_evaluate(config, context, data, report,
                        tune.get_context().get_trial_id() or "local")
@@ -79,7 +82,14 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Data
                      for name, params in plan.augmentations]
     metrics = [(name, registry.create("metric", name), registry.get("metric", name).plugin)
                for name in context.metrics]
-    objective_metrics = [m for m in metrics if m[0] in {o for o, _ in context.objectives}]
+    objective_names = {o for o, _ in context.objectives}
+    # Prediction metrics are scored per split; model-only metrics (size, latency) once per model
+    # structure, on a CPU copy in eval mode, and reported for both splits.
+    per_split = [m for m in metrics if not m[1].model_only]
+    model_only = [m for m in metrics if m[1].model_only]
+    epoch_per_split = [m for m in per_split if m[0] in objective_names]
+    epoch_model_only = [m for m in model_only if m[0] in objective_names]
+    model_values: dict[str, float] | None = None
     trainer = Trainer(model, x_train, y_train, spec.num_classes, plan.training,
                       augmentations, device, generator)  # type: ignore[arg-type]
     common = {"node": socket.gethostname(), "device": device.device, "seed": seed,
@@ -92,8 +102,12 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Data
         loss = trainer.epoch(optimizer)
         train_s += time.perf_counter() - tick
         val_proba = predict_proba(model, x_val, context.eval_batch_size, device.amp)
-        epoch_metrics = {"train/loss": loss, **score(objective_metrics, data.y_val,
-                                                      val_proba.cpu().numpy(), model, spec, "val")}
+        if model_values is None:  # training changes weights, not the structure
+            model_values = score(epoch_model_only, data.y_val, np.empty(0), _cpu_copy(model),
+                                 spec, "val")
+        epoch_metrics = {"train/loss": loss, **model_values,
+                         **score(epoch_per_split, data.y_val, val_proba.cpu().numpy(), None,
+                                 spec, "val")}
         plugins.call("automl_epoch_finished", trial_id=trial_id, params=dict(config),
                      epoch=epoch, metrics=dict(epoch_metrics))
         report({**epoch_metrics, **common, "epoch": epoch}, None)
@@ -106,7 +120,7 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Data
                       dict(plan.pruner_params))
         model = model.to(device.device)
         trainer.model = model
-        fine_tune = make_optimizer(model, plan.training, lr_scale=0.1)
+        fine_tune = make_optimizer(model, plan.training, lr_scale=context.fine_tune_lr_factor)
         for _ in range(context.fine_tune_epochs):
             tick = time.perf_counter()
             trainer.epoch(fine_tune)
@@ -117,8 +131,10 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Data
     val_proba = predict_proba(model, x_val, context.eval_batch_size, device.amp).cpu().numpy()
     test_proba = predict_proba(model, x_test, context.eval_batch_size, device.amp).cpu().numpy()
     cpu_model = model.cpu().eval()
-    final = {**score(metrics, data.y_val, val_proba, cpu_model, spec, "val"),
-             **score(metrics, data.y_test, test_proba, cpu_model, spec, "test")}
+    structure = score(model_only, data.y_val, val_proba, cpu_model, spec, "val")
+    final = {**score(per_split, data.y_val, val_proba, cpu_model, spec, "val"), **structure,
+             **score(per_split, data.y_test, test_proba, cpu_model, spec, "test"),
+             **{f"test/{k[len('val/'):]}": v for k, v in structure.items()}}
     record = {"params": dict(config), "seed": seed, "metrics": final, "plan": plan.__dict__}
     predictions = {"val_proba": val_proba.astype(np.float32), "val_y": data.y_val,
                    "test_proba": test_proba.astype(np.float32), "test_y": data.y_test}
@@ -127,6 +143,12 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Data
         report({**final, **common, "epoch": context.epochs, FINAL_KEY: 1, "train_s": train_s,
                 "trial_s": time.perf_counter() - started}, Path(tmp))
     return final
+
+
+def _cpu_copy(model: Any) -> Any:
+    import copy
+
+    return copy.deepcopy(model).cpu().eval()
 
 
 def _call(plugin: str, what: str, method: str, fn: Any, *args: Any) -> Any:

@@ -88,3 +88,16 @@ def predict_proba(model: nn.Module, x: torch.Tensor, batch_size: int, amp: bool 
             logits = model(x[start:start + batch_size])
         out.append(torch.softmax(logits.float(), dim=1))
     return torch.cat(out) if out else torch.empty(0)
+
+
+def train_on_cpu(model: nn.Module, data: Any, training: dict[str, Any], epochs: int,
+                 lr_scale: float = 1.0, seed: int = 0) -> nn.Module:
+    """Train ``model`` on ``data.x_train``/``data.y_train`` on the CPU without augmentations
+    (benchmarks and tests outside a trial); returns it in eval mode."""
+    trainer = Trainer(model, torch.as_tensor(data.x_train), torch.as_tensor(data.y_train),
+                      data.spec.num_classes, training, [], DevicePlan("cpu", False, 1),
+                      torch.Generator().manual_seed(seed))
+    optimizer = make_optimizer(model, training, lr_scale=lr_scale)
+    for _ in range(epochs):
+        trainer.epoch(optimizer)
+    return model.eval()

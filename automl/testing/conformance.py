@@ -1,0 +1,328 @@
+"""Conformance tests every component of a kind must pass (in the spirit of Optuna's
+``optuna/testing/pytest_samplers.py``).
+
+Usage in a plugin package's tests::
+
+    from automl.testing import ArchitectureConformance
+
+    class TestTiny(ArchitectureConformance):
+        @pytest.fixture
+        def component(self):
+            return Tiny
+
+Optional fixtures to override: ``spec`` (the :class:`DataSpec` to build for; default: a small
+spec of the first kind in ``component.data_kinds``) and, for datasets, ``dataset_params``.
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+from typing import Any
+
+import numpy as np
+import pytest
+
+from automl.components import (
+    Architecture, Augmentation, Component, DataSpec, DataSplits, Dataset, EvalContext, Examples,
+    Metric, Pruner,
+)
+from automl.params import Choice, Fixed, FloatRange, IntRange
+from automl.registry import KINDS, Registry
+
+#: parameters of a component sampled for the checks: its low and high corners plus random draws
+SAMPLES = 3
+
+
+def example_spec(kind: str, num_classes: int = 3) -> DataSpec:
+    """A small data spec of each kind for building components in tests."""
+    if kind == "image":
+        return DataSpec("image", (1, 8, 8), num_classes, tuple(map(str, range(num_classes))))
+    if kind == "text":
+        return DataSpec("text", (12,), num_classes, tuple(map(str, range(num_classes))),
+                        extra={"vocab_size": 200, "pad_token_id": 0, "mask_token_id": 3})
+    return DataSpec("tabular", (5,), num_classes, tuple(map(str, range(num_classes))))
+
+
+def example_batch(spec: DataSpec, n: int = 8, seed: int = 0) -> tuple[Any, Any]:
+    """Inputs and int labels matching ``spec`` (torch tensors)."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    if spec.kind == "text":
+        x = torch.randint(4, int(spec.extra.get("vocab_size", 200)), (n, *spec.input_shape),
+                          generator=g)
+        x[:, -2:] = int(spec.extra.get("pad_token_id", 0))
+    else:
+        x = torch.rand((n, *spec.input_shape), generator=g)
+    y = torch.arange(n) % spec.num_classes
+    return x, y
+
+
+def sample_params(component: type[Component], seed: int = 0) -> list[dict[str, Any]]:
+    """Parameter sets from the declared defaults: all-low, all-high, then random draws."""
+    rng = np.random.default_rng(seed)
+
+    def pick(param: Any, how: str) -> Any:
+        if isinstance(param, Fixed):
+            return param.value
+        if isinstance(param, Choice):
+            options = list(param.options)
+            return options[0] if how == "low" else options[-1] if how == "high" else \
+                options[int(rng.integers(len(options)))]
+        if isinstance(param, IntRange):
+            if how in ("low", "high"):
+                return param.low if how == "low" else param.high
+            return int(rng.integers(param.low, param.high + 1))
+        if isinstance(param, FloatRange):
+            if how in ("low", "high"):
+                return param.low if how == "low" else param.high
+            if param.log:
+                return float(math.exp(rng.uniform(math.log(param.low), math.log(param.high))))
+            return float(rng.uniform(param.low, param.high))
+        raise TypeError(f"unknown parameter space {param!r}")
+
+    return [{k: pick(d.default, how) for k, d in component.params.items()}
+            for how in ("low", "high", *["random"] * SAMPLES)]
+
+
+class _ComponentChecks:
+    kind: str
+
+    @pytest.fixture
+    def component(self) -> type[Component]:  # pragma: no cover - supplied by the subclass
+        raise NotImplementedError("supply a `component` fixture returning the component class")
+
+    def test_registers_cleanly(self, component: type[Component]) -> None:
+        registry = Registry()
+        entry = registry.add(self.kind, component, "conformance")
+        assert entry.name == component.name
+        assert isinstance(component.description, str) and component.description, \
+            "give the component a one-line description"
+        assert issubclass(component, KINDS[self.kind][0])
+
+    def test_instances_pickle_for_ray_workers(self, component: type[Component]) -> None:
+        clone = pickle.loads(pickle.dumps(component()))
+        assert type(clone).__name__ == component.__name__
+
+    def test_declared_params_have_helpful_docs(self, component: type[Component]) -> None:
+        for key, spec in component.params.items():
+            assert spec.help, f"parameter '{key}' has no help text"
+
+
+class _BuildsForSpec(_ComponentChecks):
+    @pytest.fixture
+    def spec(self, component: Any) -> DataSpec:
+        return example_spec(component.data_kinds[0])
+
+
+class ArchitectureConformance(_BuildsForSpec):
+    """Checks for :class:`automl.components.Architecture` plugins."""
+
+    kind = "architecture"
+
+    def test_builds_logits_for_every_declared_corner(self, component: type[Architecture],
+                                                     spec: DataSpec) -> None:
+        import torch
+
+        x, _ = example_batch(spec)
+        for params in sample_params(component):
+            model = component().build(dict(params), spec)
+            assert isinstance(model, torch.nn.Module)
+            model.eval()
+            with torch.no_grad():
+                out = model(x)
+            assert tuple(out.shape) == (len(x), spec.num_classes), f"params {params}"
+            assert torch.isfinite(out).all()
+
+    def test_trains_a_step(self, component: type[Architecture], spec: DataSpec) -> None:
+        import torch
+        import torch.nn.functional as F
+
+        torch.manual_seed(0)
+        x, y = example_batch(spec, n=16)
+        model = component().build(dict(sample_params(component)[2]), spec)
+        model.train()
+        params = [p for p in model.parameters() if p.requires_grad]
+        assert params, "the model has no trainable parameters"
+        before = [p.detach().clone() for p in params]
+        optimizer = torch.optim.SGD(params, lr=0.1)
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        assert all(p.grad is None or torch.isfinite(p.grad).all() for p in params)
+        optimizer.step()
+        assert any(not torch.equal(b, p.detach()) for b, p in zip(before, params))
+
+    def test_state_dict_round_trips_safely(self, component: type[Architecture], spec: DataSpec,
+                                           tmp_path: Any) -> None:
+        import torch
+
+        x, _ = example_batch(spec)
+        params = sample_params(component)[2]
+        model = component().build(dict(params), spec).eval()
+        torch.save(model.state_dict(), tmp_path / "model.pt")
+        clone = component().build(dict(params), spec).eval()
+        clone.load_state_dict(torch.load(tmp_path / "model.pt", weights_only=True))
+        with torch.no_grad():
+            assert torch.allclose(model(x), clone(x), atol=1e-6)
+
+
+class AugmentationConformance(_BuildsForSpec):
+    """Checks for :class:`automl.components.Augmentation` plugins."""
+
+    kind = "augmentation"
+
+    def _batch(self, spec: DataSpec) -> tuple[Any, Any]:
+        import torch.nn.functional as F
+
+        x, y = example_batch(spec, n=16)
+        return x, F.one_hot(y, spec.num_classes).float()
+
+    def test_keeps_shapes_dtypes_and_target_distributions(self, component: type[Augmentation],
+                                                          spec: DataSpec) -> None:
+        import torch
+
+        x, y = self._batch(spec)
+        for params in sample_params(component):
+            g = torch.Generator().manual_seed(1)
+            x2, y2 = component().apply(x.clone(), y.clone(), dict(params), g)
+            assert x2.shape == x.shape and x2.dtype == x.dtype, f"params {params}"
+            assert y2.shape == y.shape
+            assert torch.allclose(y2.sum(dim=1), torch.ones(len(y)), atol=1e-5)
+            if x.is_floating_point():
+                assert torch.isfinite(x2).all()
+
+    def test_deterministic_given_the_generator(self, component: type[Augmentation],
+                                               spec: DataSpec) -> None:
+        import torch
+
+        x, y = self._batch(spec)
+        params = dict(sample_params(component)[1])
+        runs = [component().apply(x.clone(), y.clone(), params,
+                                  torch.Generator().manual_seed(7)) for _ in range(2)]
+        assert torch.equal(runs[0][0], runs[1][0]) and torch.equal(runs[0][1], runs[1][1])
+
+    def test_does_not_modify_its_input(self, component: type[Augmentation],
+                                       spec: DataSpec) -> None:
+        import torch
+
+        x, y = self._batch(spec)
+        x0, y0 = x.clone(), y.clone()
+        component().apply(x, y, dict(sample_params(component)[1]), torch.Generator().manual_seed(0))
+        assert torch.equal(x, x0) and torch.equal(y, y0)
+
+
+class PrunerConformance(_ComponentChecks):
+    """Checks for :class:`automl.components.Pruner` plugins (on a small MLP and CNN)."""
+
+    kind = "pruner"
+
+    @staticmethod
+    def _models() -> list[tuple[Any, DataSpec]]:
+        from torch import nn
+
+        image = example_spec("image")
+        tabular = example_spec("tabular")
+        mlp = nn.Sequential(nn.Flatten(), nn.Linear(5, 32), nn.ReLU(), nn.Linear(32, 16),
+                            nn.ReLU(), nn.Linear(16, 3))
+        cnn = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8),
+                            nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 16, 3, padding=1),
+                            nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 3))
+        return [(mlp, tabular), (cnn, image)]
+
+    def test_prunes_fine_tunes_and_finalizes(self, component: type[Pruner]) -> None:
+        import torch
+        import torch.nn.functional as F
+
+        for model, spec in self._models():
+            x, y = example_batch(spec, n=16)
+            params = {k: v for k, v in sample_params(component)[1].items()}
+            pruned = component().prune(model, dict(params))
+            optimizer = torch.optim.SGD(pruned.parameters(), lr=0.01)
+            F.cross_entropy(pruned(x), y).backward()
+            optimizer.step()
+            final = component().finalize(pruned).eval()
+            with torch.no_grad():
+                assert tuple(final(x).shape) == (16, spec.num_classes)
+            state = final.state_dict()
+            assert not any(k.endswith(("_orig", "_mask")) for k in state), \
+                "finalize must make pruning permanent (no masks left in the state dict)"
+
+    def test_removes_weights(self, component: type[Pruner]) -> None:
+        for model, _ in self._models():
+            before = sum(int(p.count_nonzero()) for p in model.parameters())
+            params = sample_params(component)[1]
+            final = component().finalize(component().prune(model, dict(params)))
+            after = sum(int(p.count_nonzero()) for p in final.parameters())
+            assert after < before, f"{component.name} at {params} removed nothing"
+
+
+class MetricConformance(_ComponentChecks):
+    """Checks for :class:`automl.components.Metric` plugins."""
+
+    kind = "metric"
+
+    @staticmethod
+    def _context(proba: np.ndarray, y: np.ndarray) -> EvalContext:
+        from torch import nn
+
+        spec = example_spec("tabular", num_classes=proba.shape[1])
+        model = nn.Sequential(nn.Linear(5, proba.shape[1])).eval()
+        return EvalContext(y_true=y, proba=proba, model=model, spec=spec, split="val")
+
+    def test_returns_a_finite_float(self, component: type[Metric]) -> None:
+        rng = np.random.default_rng(0)
+        proba = rng.dirichlet(np.ones(3), size=30)
+        y = np.arange(30) % 3
+        value = component().compute(self._context(proba, y))
+        assert isinstance(value, float) and math.isfinite(value)
+
+    def test_prefers_perfect_predictions(self, component: type[Metric]) -> None:
+        if component.model_only:
+            pytest.skip("model-only metric")
+        y = np.arange(30) % 3
+        perfect = np.eye(3)[y] * 0.98 + 0.01
+        wrong = np.eye(3)[(y + 1) % 3] * 0.98 + 0.01
+        good = component().compute(self._context(perfect, y))
+        bad = component().compute(self._context(wrong, y))
+        assert (good > bad) if component.direction == "max" else (good < bad)
+
+
+class DatasetConformance(_ComponentChecks):
+    """Checks for :class:`automl.components.Dataset` plugins. Supply ``dataset_params`` when the
+    dataset needs any (files the test creates, for instance)."""
+
+    kind = "dataset"
+
+    @pytest.fixture
+    def dataset_params(self) -> dict[str, Any]:
+        return {}
+
+    def _load(self, component: type[Dataset], dataset_params: dict[str, Any]) -> Any:
+        defaults = {k: d.default.value for k, d in component.params.items()
+                    if isinstance(d.default, Fixed)}
+        return component().load({**defaults, **dataset_params})
+
+    def test_loads_examples_matching_its_spec(self, component: type[Dataset],
+                                              dataset_params: dict[str, Any]) -> None:
+        loaded = self._load(component, dataset_params)
+        assert isinstance(loaded, (Examples, DataSplits))
+        spec = loaded.spec
+        assert spec.kind == component.kind
+        parts = [(loaded.x, loaded.y)] if isinstance(loaded, Examples) else [
+            (loaded.x_train, loaded.y_train), (loaded.x_val, loaded.y_val),
+            (loaded.x_test, loaded.y_test)]
+        for x, y in parts:
+            assert x.shape[1:] == spec.input_shape
+            assert len(x) == len(y) and np.issubdtype(y.dtype, np.integer)
+            assert y.min() >= 0 and y.max() < spec.num_classes
+            assert x.dtype == (np.int64 if spec.kind == "text" else np.float32)
+        assert len(spec.class_names) in (0, spec.num_classes)
+
+    def test_loading_is_deterministic(self, component: type[Dataset],
+                                      dataset_params: dict[str, Any]) -> None:
+        a = self._load(component, dataset_params)
+        b = self._load(component, dataset_params)
+        xa = a.x if isinstance(a, Examples) else a.x_train
+        xb = b.x if isinstance(b, Examples) else b.x_train
+        np.testing.assert_array_equal(xa, xb)

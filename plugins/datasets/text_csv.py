@@ -1,0 +1,69 @@
+"""Text classification from a CSV file, tokenised with a Hugging Face tokenizer from a local path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+import automl
+from automl.components import DataSpec, Dataset, Examples, ParamDef
+from automl.errors import ConfigError
+from automl.params import Fixed
+from automl_plugins.datasets.tabular_file import encode_labels, read_table, require_columns
+
+
+def load_tokenizer(path: str, trust_remote_code: bool = False) -> Any:
+    """A tokenizer from a local directory only (nothing is downloaded)."""
+    from transformers import AutoTokenizer
+
+    if not Path(path).is_dir():
+        raise ConfigError(f"no tokenizer directory at {path}", path="dataset.params.tokenizer")
+    try:
+        return AutoTokenizer.from_pretrained(path, local_files_only=True,
+                                             trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot load a tokenizer from {path}: {exc}",
+                          path="dataset.params.tokenizer") from None
+
+
+class TextCSV(Dataset):
+    name = "text_csv"
+    description = "text classification from a CSV (text + label columns), tokenised locally"
+    kind: ClassVar[str] = "text"
+    params = {
+        "path": ParamDef(Fixed(None), str, "the CSV file", required=True, is_path=True),
+        "text_column": ParamDef(Fixed("text"), str, "column holding the text"),
+        "label_column": ParamDef(Fixed("label"), str, "column holding the class"),
+        "tokenizer": ParamDef(Fixed(None), str, "local Hugging Face tokenizer/model directory",
+                              required=True, is_path=True),
+        "max_length": ParamDef(Fixed(64), int, "tokens per example (truncated / padded)"),
+    }
+
+    def load(self, params: dict[str, Any]) -> Examples:
+        frame = read_table(params["path"])
+        text, label = params["text_column"], params["label_column"]
+        require_columns(frame, [text], "text_column", params["path"])
+        require_columns(frame, [label], "label_column", params["path"])
+        max_length = int(params["max_length"])
+        if not 4 <= max_length <= 4096:
+            raise ConfigError(f"max_length must be in 4..4096, got {max_length}",
+                              path="dataset.params.max_length")
+        tokenizer = load_tokenizer(params["tokenizer"])
+        encoded = tokenizer(frame[text].fillna("").astype(str).tolist(), truncation=True,
+                            max_length=max_length, padding="max_length", return_tensors="np")
+        ids = encoded["input_ids"].astype(np.int64)
+        y, names = encode_labels(frame[label], label)
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        spec = DataSpec("text", (max_length,), len(names), names, extra={
+            "vocab_size": int(len(tokenizer)), "pad_token_id": int(pad),
+            "mask_token_id": int(tokenizer.mask_token_id
+                                 if tokenizer.mask_token_id is not None else pad),
+            "tokenizer": str(params["tokenizer"])})
+        return Examples(ids, y, spec)
+
+
+@automl.hookimpl
+def automl_register_datasets(registrar):
+    registrar.add(TextCSV)

@@ -1,0 +1,99 @@
+"""Inference latency of the final model on one CPU thread, at batch size 1 and 64."""
+
+from __future__ import annotations
+
+import copy
+import statistics
+import time
+from typing import TYPE_CHECKING, ClassVar
+
+import automl
+from automl.components import DataSpec, EvalContext, Metric
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+WARMUP_RUNS = 3
+MIN_RUNS = 3
+MAX_RUNS = 50
+#: Rough time spent on one measurement, in seconds; big models get the minimum number of runs.
+TIME_BUDGET_S = 0.2
+
+
+def example_batch(spec: DataSpec, batch_size: int) -> "torch.Tensor":
+    """A fixed input batch of ``spec.input_shape``: float32 values, or int64 token ids for text
+    (ones, with the second half of each sequence padding)."""
+    import torch
+
+    shape = (batch_size, *spec.input_shape)
+    if spec.kind == "text":
+        ids = torch.ones(shape, dtype=torch.int64)
+        ids[:, max(1, shape[1] // 2):] = 0
+        return ids
+    return torch.randn(shape, generator=torch.Generator().manual_seed(0), dtype=torch.float32)
+
+
+def measure_latency_ms(model: "nn.Module", spec: DataSpec, batch_size: int) -> float:
+    """Median wall time in milliseconds of one forward pass on the CPU with a single thread.
+
+    A model that is not on the CPU (the per-epoch objective on a GPU trial) is timed as a CPU copy.
+    Training/eval mode and torch's thread count are restored afterwards.
+    """
+    import torch
+
+    if any(p.device.type != "cpu" for p in model.parameters()):
+        model = copy.deepcopy(model).cpu()
+    x = example_batch(spec, batch_size)
+    modes = [(m, m.training) for m in model.modules()]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model.eval()
+        with torch.inference_mode():
+            warmup = [_time_once(model, x)]  # the first call is the slowest: not timed
+            while len(warmup) < WARMUP_RUNS and sum(warmup) < TIME_BUDGET_S / 4:
+                warmup.append(_time_once(model, x))
+            per_run = max(warmup[-1], 1e-9)
+            runs = int(min(MAX_RUNS, max(MIN_RUNS, 0.75 * TIME_BUDGET_S / per_run)))
+            timings = [_time_once(model, x) for _ in range(runs)]
+    finally:
+        torch.set_num_threads(threads)
+        for module, training in modes:
+            module.training = training
+    return statistics.median(timings) * 1000.0
+
+
+def _time_once(model: "nn.Module", x: "torch.Tensor") -> float:
+    start = time.perf_counter()
+    model(x)
+    return time.perf_counter() - start
+
+
+class _Latency(Metric):
+    direction = "min"
+    model_only = True
+    batch_size: ClassVar[int]
+
+    def compute(self, ctx: EvalContext) -> float:
+        if ctx.model is None:
+            raise ValueError("latency needs the model, but none was given")
+        return measure_latency_ms(ctx.model, ctx.spec, self.batch_size)
+
+
+class Latency(_Latency):
+    name = "latency_ms"
+    description = "median CPU inference time of one example (batch 1, one thread), in ms"
+    batch_size = 1
+
+
+class Latency64(_Latency):
+    name = "latency64_ms"
+    description = "median CPU inference time of a batch of 64 (one thread), in ms"
+    batch_size = 64
+
+
+@automl.hookimpl
+def automl_register_metrics(registrar):
+    registrar.add(Latency)
+    registrar.add(Latency64)

