@@ -55,6 +55,8 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "automl_plugins.augmentations.token_dropout",
     "automl_plugins.pruners.magnitude",
     "automl_plugins.pruners.structured",
+    "automl_plugins.ensemblers.greedy",
+    "automl_plugins.ensemblers.weighted",
     "automl_plugins.metrics.classification",
     "automl_plugins.metrics.model_size",
     "automl_plugins.metrics.latency",

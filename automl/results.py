@@ -17,14 +17,21 @@ def objectives_of(experiment: ExperimentRecord) -> list[ObjectiveSpec]:
 
 def best_trial(trials: Sequence[TrialRecord], objectives: Sequence[ObjectiveSpec]
                ) -> TrialRecord | None:
-    """The completed trial with the best validation value of the first objective (ties: the
-    earlier trial)."""
+    """The completed trial with the best validation value of the first objective; ties go to the
+    better value of the next objectives, then to the earlier trial."""
     first = objectives[0]
     done = [t for t in trials if t.status == "completed" and first.key in t.metrics]
     if not done:
         return None
-    sign = 1 if first.mode == "max" else -1
-    return max(done, key=lambda t: (sign * t.metrics[first.key], -t.number))
+
+    def key(t: TrialRecord) -> tuple[float, ...]:
+        values = [(1 if o.mode == "max" else -1) * t.metrics.get(o.key, float("-inf")
+                                                                 if o.mode == "max"
+                                                                 else float("inf"))
+                  for o in objectives]
+        return (*values, -t.number)
+
+    return max(done, key=key)
 
 
 def pareto_front(trials: Sequence[TrialRecord], objectives: Sequence[ObjectiveSpec]

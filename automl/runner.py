@@ -18,6 +18,8 @@ from rich.markup import escape
 
 import automl
 from automl.config import LoadedExperiment, load_experiment
+from automl.config.loader import locate
+from automl.ensemble import EnsembleSettings, resolve_settings, run_ensemble_stage
 from automl.errors import AutomlError, ConfigError
 from automl.lifecycle import ExperimentInfo, TrialInfo
 from automl.plugin_manager import Plugins, plugin_source, build_plugins
@@ -54,6 +56,7 @@ class Prepared:
     space: SearchSpace
     db_url: str
     artifacts_dir: Path | str  # a local directory or a storage URI
+    ensemble: EnsembleSettings | None = None
 
 
 def prepare(path: str | Path, *, overrides: dict[str, Any] | None = None,
@@ -63,9 +66,15 @@ def prepare(path: str | Path, *, overrides: dict[str, Any] | None = None,
     config = loaded.config
     plugins = build_plugins(plugin_source(config.plugins, loaded.base_dir))
     space = build_space(config, plugins.registry)
+    ensemble = None
+    if config.ensemble.enabled:
+        try:
+            ensemble = resolve_settings(config.ensemble, space.objectives, plugins.registry)
+        except ConfigError as exc:
+            raise locate(exc, config) from None
     db_url = db or config.storage.db or default_db_url()
     artifacts_dir = artifacts_location(artifacts or config.storage.artifacts or "runs")
-    return Prepared(loaded, plugins, space, db_url, artifacts_dir)
+    return Prepared(loaded, plugins, space, db_url, artifacts_dir, ensemble)
 
 
 def artifacts_location(value: str) -> Path | str:
@@ -147,6 +156,9 @@ def _run(prepared: Prepared, data: Any, store: Store, address: str | None, conso
                           f"{config.search.early_stopping}; results in "
                           f"{safe_url(prepared.db_url)}")
             recorder = _search(prepared, data, store, experiment_id, info, console)
+            if prepared.ensemble is not None:
+                ensemble_stage(store, config.name, prepared.plugins.registry, prepared.ensemble,
+                               console, data.spec)
             status = "completed"
         except KeyboardInterrupt:
             status, error = "interrupted", "interrupted by the user"
@@ -217,6 +229,28 @@ def _search(prepared: Prepared, data: Any, store: Store, experiment_id: int,
             checkpoint_config=tune.CheckpointConfig(num_to_keep=None)))
     tuner.fit()
     return recorder
+
+
+def ensemble_stage(store: Store, name: str, registry: Any, settings: EnsembleSettings,
+                   console: Console, spec: Any = None) -> Any:
+    """Run the ensemble stage on a finished search, store and print the result."""
+    started = time.monotonic()
+    outcome = run_ensemble_stage(store.experiment(name), registry, settings, spec)
+    if outcome.record is None:
+        console.print(f"ensemble: skipped ({outcome.skipped})")
+        return outcome
+    store.add_ensemble(name, outcome.record)
+    record = outcome.record
+    key = f"test/{record.metric}"
+    ens, single = record.scores["ensemble"][key], record.scores["best_single"][key]
+    members = ", ".join(f"#{n} {w:.2f}" for n, w in zip(record.members, record.weights))
+    console.print(f"ensemble ({record.ensembler}, {len(outcome.candidates)} candidates, "
+                  f"{time.monotonic() - started:.1f}s): members {members}; {key} "
+                  f"{ens:.4g} vs best single #{record.best_single} {single:.4g} "
+                  f"({ens - single:+.4g})", soft_wrap=True)
+    if record.note:
+        console.print(f"[yellow]{escape(record.note)}[/yellow]", soft_wrap=True)
+    return outcome
 
 
 def trial_dirname(trial: Any) -> str:

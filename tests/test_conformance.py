@@ -8,8 +8,8 @@ import pytest
 
 from automl.plugin_manager import load_plugins
 from automl.testing import (
-    ArchitectureConformance, AugmentationConformance, DatasetConformance, MetricConformance,
-    PrunerConformance,
+    ArchitectureConformance, AugmentationConformance, DatasetConformance,
+    EnsemblerConformance, MetricConformance, PrunerConformance,
 )
 
 REGISTRY = load_plugins(autoload=False).registry
@@ -34,6 +34,10 @@ class TestAugmentations(AugmentationConformance):
 
 class TestPruners(PrunerConformance):
     component = component_fixture("pruner")
+
+
+class TestEnsemblers(EnsemblerConformance):
+    component = component_fixture("ensembler")
 
 
 class TestMetrics(MetricConformance):

@@ -45,9 +45,21 @@ def test_quickstart_end_to_end(in_tmp, automl_cmd):
     assert best["metrics"]["val/accuracy"] == max(t["metrics"]["val/accuracy"] for t in completed)
     assert best["checkpoint"] and (in_tmp / "runs" / "quickstart").is_dir()
 
+    # the ensemble stage ran after the search, on stored validation predictions
+    ensemble = document["ensemble"]
+    assert ensemble["ensembler"] == "greedy" and ensemble["best_single"] == best["number"]
+    assert abs(sum(m["weight"] for m in ensemble["members"]) - 1) < 1e-9
+    completed_numbers = {t["number"] for t in completed}
+    assert {m["trial"] for m in ensemble["members"]} <= completed_numbers
+    for side in ("ensemble", "best_single"):
+        assert {"test/accuracy", "val_check/accuracy"} <= set(ensemble["scores"][side])
+    assert ensemble["scores"]["best_single"]["test/accuracy"] == best["metrics"]["test/accuracy"]
+    assert "ensemble" in run.stdout
+
     table = subprocess.run([*automl_cmd, "show", "quickstart"], capture_output=True, text=True,
                            timeout=120)
     assert table.returncode == 0 and "best trial" in table.stdout
+    assert "best single" in table.stdout
     listing = subprocess.run([*automl_cmd, "ls"], capture_output=True, text=True, timeout=120)
     assert "quickstart" in listing.stdout
 

@@ -137,6 +137,47 @@ def create_app(load_plugin_commands: bool = True) -> typer.Typer:
             print_experiment(out, exp)
 
     @app.command()
+    def ensemble(name: str = typer.Argument(..., help="experiment name"),
+                 db: Optional[str] = typer.Option(None, help=DB_HELP),
+                 ensembler: Optional[str] = typer.Option(None, help="ensembler plugin name"),
+                 candidates: Optional[int] = typer.Option(None, min=2, help="top-k trials"),
+                 holdout: Optional[float] = typer.Option(
+                     None, help="fraction of validation held out to check the weights"),
+                 diversity: Optional[float] = typer.Option(
+                     None, help="max prediction agreement between chosen candidates"),
+                 metric: Optional[str] = typer.Option(None, help="metric the weights optimise"),
+                 ) -> None:
+        """(Re-)run the ensemble stage on a finished experiment with new settings."""
+        from automl.cli.render import print_ensemble
+        from automl.config.models import EnsembleConfig
+        from automl.ensemble import resolve_settings
+        from automl.errors import ConfigError
+        from automl.plugin_manager import load_plugins
+        from automl.results import objectives_of
+        from automl.runner import ensemble_stage
+
+        store = _open(db)
+        try:
+            exp = store.experiment(name)
+            recorded = exp.config.get("ensemble", {}) or {}
+            overrides = {k: v for k, v in {"ensembler": ensembler, "candidates": candidates,
+                                           "holdout": holdout, "diversity": diversity,
+                                           "metric": metric}.items() if v is not None}
+            try:
+                config = EnsembleConfig.model_validate({**recorded, **overrides, "enabled": True})
+            except ValueError as exc:
+                raise ConfigError(str(exc).splitlines()[-1] if str(exc) else "invalid option",
+                                  path="ensemble") from None
+            plugins = load_plugins([*exp.plugins.get("modules", []),
+                                    *exp.plugins.get("files", [])])
+            settings = resolve_settings(config, objectives_of(exp), plugins.registry)
+            outcome = ensemble_stage(store, name, plugins.registry, settings, out)
+            if outcome.record is not None:
+                print_ensemble(out, outcome.record)
+        finally:
+            store.close()
+
+    @app.command()
     def rm(name: str = typer.Argument(..., help="experiment name"),
            db: Optional[str] = typer.Option(None, help=DB_HELP)) -> None:
         """Delete an experiment's records (its artifact directory is left in place)."""

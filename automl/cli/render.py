@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from automl.results import best_trial, objectives_of, pareto_front
-from automl.store import ExperimentRecord, TrialRecord
+from automl.store import EnsembleRecord, ExperimentRecord, TrialRecord
 
 STATUS_STYLE = {"completed": "green", "early_stopped": "yellow", "failed": "red",
                 "running": "cyan"}
@@ -30,7 +30,35 @@ def experiment_json(exp: ExperimentRecord) -> dict[str, Any]:
         "trials": [trial_json(t) for t in exp.trials],
         "best": trial_json(best) if best else None,
         "pareto_front": [t.number for t in front],
+        "ensemble": ensemble_json(exp.ensemble) if exp.ensemble else None,
     }
+
+
+def ensemble_json(record: EnsembleRecord) -> dict[str, Any]:
+    return {"ensembler": record.ensembler, "metric": record.metric,
+            "members": [{"trial": n, "weight": w} for n, w in zip(record.members,
+                                                                 record.weights)],
+            "best_single": record.best_single, "scores": record.scores, "note": record.note,
+            "settings": record.settings, "created_at": _iso(record.created_at)}
+
+
+def print_ensemble(console: Console, record: EnsembleRecord) -> None:
+    console.print(f"[bold]ensemble[/bold] ({record.ensembler}; weights fitted on part of the "
+                  f"validation split, checked on the rest; test scored once)", soft_wrap=True)
+    console.print("members: " + ", ".join(f"#{n} weight {w:.3f}"
+                                          for n, w in zip(record.members, record.weights)),
+                  soft_wrap=True)
+    table = Table(show_header=True)
+    for col in ("score", "ensemble", f"best single (#{record.best_single})", "difference"):
+        table.add_column(col, justify="left" if col == "score" else "right")
+    ens, single = record.scores["ensemble"], record.scores["best_single"]
+    for key in ens:
+        a, b = ens[key], single.get(key)
+        diff = f"{a - b:+.4g}" if isinstance(b, float) and b == b else "-"
+        table.add_row(key, _fmt(a), _fmt(b), diff)
+    console.print(table)
+    if record.note:
+        console.print(record.note, soft_wrap=True, markup=False)
 
 
 def trial_json(trial: TrialRecord) -> dict[str, Any]:
@@ -103,6 +131,8 @@ def print_experiment(console: Console, exp: ExperimentRecord) -> None:
     for key, value in best.params.items():
         params.add_row(key, _fmt(value) if isinstance(value, float) else str(value))
     console.print(params)
+    if exp.ensemble is not None:
+        print_ensemble(console, exp.ensemble)
     if len(objectives) > 1:
         front = pareto_front(exp.trials, objectives)
         console.print("[bold]Pareto front[/bold] (validation): " + ", ".join(

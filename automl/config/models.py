@@ -101,6 +101,21 @@ class StorageConfig(Strict):
     artifacts: str | None = Field(None, description="artifact directory; default ./runs")
 
 
+class EnsembleConfig(Strict):
+    """The ensemble stage that runs after the search (see docs/experiment-yaml.md)."""
+
+    enabled: bool = True
+    ensembler: str = Field("greedy", description="registered ensembler name")
+    params: dict[str, Any] = Field(default_factory=dict, description="ensembler parameters")
+    candidates: int = Field(8, ge=2, le=200, description="top-k completed trials considered")
+    diversity: float | None = Field(
+        None, gt=0, le=1, description="skip a candidate whose validation predictions agree with "
+        "an already chosen one on more than this fraction of examples")
+    holdout: float = Field(0.5, gt=0, lt=1, description="fraction of the validation split held "
+                           "out to check the fitted weights")
+    metric: str | None = Field(None, description="default: the first objective's metric")
+
+
 class Experiment(Strict):
     name: str = Field(pattern=NAME_PATTERN)
     description: str = ""
@@ -116,6 +131,7 @@ class Experiment(Strict):
     search: SearchConfig = Field(default_factory=SearchConfig)
     resources: Resources = Field(default_factory=Resources)
     storage: StorageConfig = Field(default_factory=StorageConfig)
+    ensemble: EnsembleConfig = Field(default_factory=EnsembleConfig)
     # Where the experiment was read from, so later checks (component names, parameters) can name
     # the file and line; set by automl.config.loader.
     _source: str | None = PrivateAttr(default=None)
@@ -141,6 +157,15 @@ class Experiment(Strict):
         if value is None:
             return {}
         return _component_mapping(value)
+
+    @field_validator("ensemble", mode="before")
+    @classmethod
+    def _ensemble_shorthand(cls, value: Any) -> Any:
+        if value is None or value is False:
+            return {"enabled": False}
+        if value is True:
+            return {}
+        return {"ensembler": value} if isinstance(value, str) else value
 
     @field_validator("plugins", mode="before")
     @classmethod

@@ -1,7 +1,8 @@
 """The results database: one source of truth for experiments and trials."""
 
 from automl.store.store import (
-    ExperimentRecord, Store, TrialRecord, default_db_url, safe_url,
+    EnsembleRecord, ExperimentRecord, Store, TrialRecord, default_db_url, safe_url,
 )
 
-__all__ = ["ExperimentRecord", "Store", "TrialRecord", "default_db_url", "safe_url"]
+__all__ = ["EnsembleRecord", "ExperimentRecord", "Store", "TrialRecord", "default_db_url",
+           "safe_url"]

@@ -39,6 +39,8 @@ class ExperimentRow(Base):
 
     trials: Mapped[list["TrialRow"]] = relationship(
         back_populates="experiment", cascade="all, delete-orphan", order_by="TrialRow.number")
+    ensembles: Mapped[list["EnsembleRow"]] = relationship(
+        cascade="all, delete-orphan", order_by="EnsembleRow.id")
 
 
 class TrialRow(Base):
@@ -65,3 +67,20 @@ class TrialRow(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     experiment: Mapped[ExperimentRow] = relationship(back_populates="trials")
+
+
+class EnsembleRow(Base):
+    __tablename__ = "automl_ensembles"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("automl_experiments.id",
+                                                          ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    ensembler: Mapped[str] = mapped_column(String(100))
+    settings: Mapped[dict] = mapped_column(JSON)
+    metric: Mapped[str] = mapped_column(String(100))
+    members: Mapped[list] = mapped_column(JSON)  # trial numbers, in weight order
+    weights: Mapped[list] = mapped_column(JSON)
+    best_single: Mapped[int] = mapped_column(Integer)
+    scores: Mapped[dict] = mapped_column(JSON)  # {"ensemble": {...}, "best_single": {...}}
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -18,7 +18,9 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, S
 from sqlalchemy.orm import Session, sessionmaker
 
 from automl.errors import StoreError
-from automl.store.schema import SCHEMA_VERSION, Base, ExperimentRow, Meta, TrialRow
+from automl.store.schema import (
+    SCHEMA_VERSION, Base, EnsembleRow, ExperimentRow, Meta, TrialRow,
+)
 
 DEFAULT_DB_FILE = "automl.db"
 
@@ -59,6 +61,19 @@ class TrialRecord:
 
 
 @dataclass
+class EnsembleRecord:
+    ensembler: str
+    settings: dict[str, Any]
+    metric: str
+    members: list[int]
+    weights: list[float]
+    best_single: int
+    scores: dict[str, dict[str, float]]
+    note: str | None
+    created_at: datetime
+
+
+@dataclass
 class ExperimentRecord:
     name: str
     status: str
@@ -72,6 +87,12 @@ class ExperimentRecord:
     finished_at: datetime | None
     error: str | None
     trials: list[TrialRecord] = field(default_factory=list)
+    ensembles: list[EnsembleRecord] = field(default_factory=list)
+
+    @property
+    def ensemble(self) -> EnsembleRecord | None:
+        """The latest ensemble, if the stage has run."""
+        return self.ensembles[-1] if self.ensembles else None
 
 
 class Store:
@@ -165,6 +186,17 @@ class Store:
             row.finished_at = now()
             row.duration_s = (row.finished_at - row.started_at).total_seconds()
 
+    def add_ensemble(self, name: str, record: EnsembleRecord) -> None:
+        with self._write() as session:
+            row = session.scalar(select(ExperimentRow).where(ExperimentRow.name == name))
+            if row is None:
+                raise StoreError(self._missing(name, session))
+            session.add(EnsembleRow(
+                experiment_id=row.id, created_at=record.created_at, ensembler=record.ensembler,
+                settings=record.settings, metric=record.metric, members=record.members,
+                weights=record.weights, best_single=record.best_single, scores=record.scores,
+                note=record.note))
+
     def delete_experiment(self, name: str) -> None:
         with self._write() as session:
             row = session.scalar(select(ExperimentRow).where(ExperimentRow.name == name))
@@ -236,6 +268,10 @@ def _experiment(row: ExperimentRow, with_trials: bool) -> ExperimentRecord:
             started_at=t.started_at, finished_at=t.finished_at, duration_s=t.duration_s,
             checkpoint=t.checkpoint, error=t.error, tune_trial_id=t.tune_trial_id)
             for t in row.trials]
+        record.ensembles = [EnsembleRecord(
+            ensembler=e.ensembler, settings=e.settings, metric=e.metric, members=e.members,
+            weights=e.weights, best_single=e.best_single, scores=e.scores, note=e.note,
+            created_at=e.created_at) for e in row.ensembles]
     return record
 
 

@@ -9,11 +9,12 @@
 """
 
 from automl.testing.conformance import (
-    ArchitectureConformance, AugmentationConformance, DatasetConformance, MetricConformance,
-    PrunerConformance, example_spec, sample_params,
+    ArchitectureConformance, AugmentationConformance, DatasetConformance,
+    EnsemblerConformance, MetricConformance, PrunerConformance, example_spec, sample_params,
 )
 
 __all__ = [
     "ArchitectureConformance", "AugmentationConformance", "DatasetConformance",
+    "EnsemblerConformance",
     "MetricConformance", "PrunerConformance", "example_spec", "sample_params",
 ]

@@ -24,8 +24,8 @@ import numpy as np
 import pytest
 
 from automl.components import (
-    Architecture, Augmentation, Component, DataSpec, DataSplits, Dataset, EvalContext, Examples,
-    Metric, Pruner,
+    Architecture, Augmentation, Component, DataSpec, DataSplits, Dataset, Ensembler, EvalContext,
+    Examples, Metric, Pruner,
 )
 from automl.params import Choice, Fixed, FloatRange, IntRange
 from automl.registry import KINDS, Registry
@@ -326,3 +326,46 @@ class DatasetConformance(_ComponentChecks):
         xa = a.x if isinstance(a, Examples) else a.x_train
         xb = b.x if isinstance(b, Examples) else b.x_train
         np.testing.assert_array_equal(xa, xb)
+
+
+class EnsemblerConformance(_ComponentChecks):
+    """Checks for :class:`automl.components.Ensembler` plugins."""
+
+    kind = "ensembler"
+
+    @staticmethod
+    def _case(seed: int = 0) -> tuple[list[np.ndarray], np.ndarray]:
+        """Three noisy candidates on 60 examples of 3 classes."""
+        rng = np.random.default_rng(seed)
+        y = np.arange(60) % 3
+        probas = []
+        for noise in (0.6, 0.9, 1.2):
+            logits = np.eye(3)[y] * 2 + rng.normal(0, noise, (60, 3))
+            e = np.exp(logits - logits.max(1, keepdims=True))
+            probas.append(e / e.sum(1, keepdims=True))
+        return probas, y
+
+    @staticmethod
+    def _accuracy(y: np.ndarray, proba: np.ndarray) -> float:
+        return float(np.mean(proba.argmax(1) == y))
+
+    def _fit(self, component: type[Ensembler], seed: int = 0) -> np.ndarray:
+        probas, y = self._case()
+        defaults = {k: d.default.value for k, d in component.params.items()
+                    if isinstance(d.default, Fixed)}
+        return np.asarray(component().fit(probas, y, self._accuracy, defaults, seed))
+
+    def test_weights_are_a_distribution(self, component: type[Ensembler]) -> None:
+        weights = self._fit(component)
+        assert weights.shape == (3,)
+        assert (weights >= 0).all() and np.isclose(weights.sum(), 1.0)
+
+    def test_deterministic_for_a_seed(self, component: type[Ensembler]) -> None:
+        np.testing.assert_allclose(self._fit(component, 3), self._fit(component, 3))
+
+    def test_no_worse_than_the_best_single_on_its_fit_data(self, component: type[Ensembler]
+                                                           ) -> None:
+        probas, y = self._case()
+        weights = self._fit(component)
+        blended = np.tensordot(weights, np.stack(probas), axes=1)
+        assert self._accuracy(y, blended) >= max(self._accuracy(y, p) for p in probas)
