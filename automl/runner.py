@@ -97,11 +97,45 @@ def check_artifacts_dir(location: Path | str) -> None:
                           path="storage.artifacts")
 
 
+#: Sections that may change between a run and its ``--resume`` (budgets, placement, reporting).
+RESUMABLE_CHANGES = ("description", "storage", "resources", "ensemble")
+RESUMABLE_SEARCH_CHANGES = ("num_trials", "max_concurrent", "time_budget_s", "max_failures")
+
+
+def search_hash(config: Any) -> str:
+    """A hash of everything that defines the search; ``--resume`` refuses when it changed."""
+    import hashlib
+    import json
+
+    document = config.model_dump(mode="json")
+    for key in RESUMABLE_CHANGES:
+        document.pop(key, None)
+    for key in RESUMABLE_SEARCH_CHANGES:
+        document["search"].pop(key, None)
+    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass
+class Resume:
+    """What a resumed run continues from."""
+
+    experiment_id: int
+    finished: int
+    interrupted: list[TrialRecord]
+    first_number: int
+
+
 def run_experiment(path: str | Path, *, address: str | None = None, db: str | None = None,
                    artifacts: str | None = None, max_trials: int | None = None,
                    name: str | None = None, console: Console | None = None,
-                   verbose: bool = False) -> RunResult:
-    """Run an experiment file; the Python form of ``automl run``."""
+                   verbose: bool = False, resume: bool = False) -> RunResult:
+    """Run an experiment file; the Python form of ``automl run``.
+
+    With ``resume=True`` an interrupted experiment of the same name continues: finished trials
+    keep their rows and are not run again, the Optuna study (in the same database) continues from
+    what it knew, trials the interruption cut short are run again from scratch with the same
+    parameters under their old numbers, and the total number of trials stays the budget.
+    """
     console = console or Console(highlight=False)
     overrides: dict[str, Any] = {}
     if max_trials is not None:
@@ -120,14 +154,33 @@ def run_experiment(path: str | Path, *, address: str | None = None, db: str | No
         check_local_resources(config.resources.cpu, config.resources.gpu)
     store = Store(prepared.db_url)
     try:
-        store.ensure_new_name(config.name)  # refuse before Ray starts
-        return _run(prepared, data, store, address, console, verbose)
+        resumed = _check_resume(store, config) if resume else None
+        if not resume:
+            store.ensure_new_name(config.name)  # refuse before Ray starts
+        return _run(prepared, data, store, address, console, verbose, resumed)
     finally:
         store.close()
 
 
+def _check_resume(store: Store, config: Any) -> Resume:
+    """Refuse a resume that cannot continue the same search; reconcile stale rows."""
+    from automl.errors import StoreError
+
+    store.experiment(config.name)  # a clear error when there is nothing to resume
+    if store.config_hash(config.name) != search_hash(config):
+        raise StoreError(f"experiment '{config.name}' was started with another search space or "
+                         "training setup; --resume continues only the same experiment (budgets, "
+                         "resources and storage may change). Run it under a new --name instead.")
+    experiment_id, interrupted = store.reopen_experiment(config.name)
+    trials = store.experiment(config.name).trials
+    finished = sum(1 for t in trials if t.status in ("completed", "early_stopped", "failed"))
+    return Resume(experiment_id, finished,
+                  [t for t in trials if t.number in set(interrupted)],
+                  max((t.number for t in trials), default=-1) + 1)
+
+
 def _run(prepared: Prepared, data: Any, store: Store, address: str | None, console: Console,
-         verbose: bool) -> RunResult:
+         verbose: bool, resumed: Resume | None = None) -> RunResult:
     from automl.ray_session import check_resources, ray_session
 
     config = prepared.loaded.config
@@ -137,25 +190,37 @@ def _run(prepared: Prepared, data: Any, store: Store, address: str | None, conso
                                   strict=address is None)
         if warning:
             console.print(f"[yellow]warning:[/yellow] {escape(warning)}", soft_wrap=True)
-        experiment_id = store.create_experiment(
-            name=config.name, seed=config.seed, config=config.model_dump(mode="json"),
-            objectives=[{"metric": o.metric, "mode": o.mode} for o in prepared.space.objectives],
-            plugins={"versions": prepared.plugins.versions(),
-                     "modules": list(prepared.plugins.source.modules),
-                     "files": [f.path for f in prepared.plugins.source.files]},
-            automl_version=automl.__version__, artifacts_dir=str(prepared.artifacts_dir))
+        if resumed is None:
+            experiment_id = store.create_experiment(
+                name=config.name, seed=config.seed, config=config.model_dump(mode="json"),
+                config_hash=search_hash(config),
+                objectives=[{"metric": o.metric, "mode": o.mode}
+                            for o in prepared.space.objectives],
+                plugins={"versions": prepared.plugins.versions(),
+                         "modules": list(prepared.plugins.source.modules),
+                         "files": [f.path for f in prepared.plugins.source.files]},
+                automl_version=automl.__version__, artifacts_dir=str(prepared.artifacts_dir))
+        else:
+            experiment_id = resumed.experiment_id
+            from automl.scheduler import fail_stale_trials
+
+            fail_stale_trials(prepared.db_url, config.name)
         info = ExperimentInfo(config.name, config.model_dump(mode="json"), prepared.db_url,
                               str(prepared.artifacts_dir))
         status, error = "failed", None
         recorder = None
         try:
             prepared.plugins.call("automl_experiment_started", experiment=info)
+            if resumed is not None:
+                console.print(f"resuming [bold]{config.name}[/bold]: {resumed.finished} trials "
+                              f"finished, {len(resumed.interrupted)} interrupted (run again), "
+                              f"{max(config.search.num_trials - resumed.finished, 0)} to go")
             console.print(f"[bold]{config.name}[/bold]: {config.search.num_trials} trials, "
                           f"{len(prepared.space.architectures)} architecture(s), "
                           f"sampler {config.search.sampler}, early stopping "
                           f"{config.search.early_stopping}; results in "
                           f"{safe_url(prepared.db_url)}")
-            recorder = _search(prepared, data, store, experiment_id, info, console)
+            recorder = _search(prepared, data, store, experiment_id, info, console, resumed)
             if prepared.ensemble is not None:
                 ensemble_stage(store, config.name, prepared.plugins.registry, prepared.ensemble,
                                console, data.spec)
@@ -184,11 +249,11 @@ def _run(prepared: Prepared, data: Any, store: Store, address: str | None, conso
 
 
 def _search(prepared: Prepared, data: Any, store: Store, experiment_id: int,
-            info: ExperimentInfo, console: Console) -> Any:
+            info: ExperimentInfo, console: Console, resumed: Resume | None = None) -> Any:
     from ray import tune
 
     from automl.progress import ProgressPrinter
-    from automl.scheduler import make_scheduler, make_searcher
+    from automl.scheduler import make_scheduler, make_searcher, optuna_storage
     from automl.store.recorder import StoreRecorder
     from automl.trial.context import TrialContext
     from automl.trial.trainable import run_trial
@@ -208,16 +273,35 @@ def _search(prepared: Prepared, data: Any, store: Store, experiment_id: int,
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, context=context, data=data),
         {"cpu": config.resources.cpu, "gpu": config.resources.gpu})
-    recorder = StoreRecorder(store, experiment_id, info, prepared.plugins)
-    printer = ProgressPrinter(recorder, space.objectives, config.search.num_trials, console)
+    budget = config.search.num_trials
+    rerun: list[TrialRecord] = []
+    first_number = 0
+    if resumed is not None:
+        budget = max(config.search.num_trials - resumed.finished, 0)
+        rerun = resumed.interrupted[:budget]
+        first_number = resumed.first_number
+    if budget == 0:
+        console.print("nothing left to run: the trial budget is spent")
+        return None
+    recorder = StoreRecorder(store, experiment_id, info, prepared.plugins, first_number,
+                             reuse={t.number: t.params for t in rerun})
+    printer = ProgressPrinter(recorder, space.objectives, budget, console)
+    searched = {name for name, _ in space.rows()}
     tuner = tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
-            search_alg=make_searcher(space, config.search, config.seed),
+            # A resumed sampler gets a fresh seed: replaying the first run's random draws would
+            # propose the configurations that already ran.
+            search_alg=make_searcher(
+                space, config.search, config.seed + 7919 * first_number,
+                storage=optuna_storage(prepared.db_url),
+                name=config.name,
+                points_to_evaluate=[{k: v for k, v in t.params.items() if k in searched}
+                                    for t in rerun]),
             scheduler=make_scheduler(config.search, space.objectives[0],
                                      max_t=config.training.epochs + 1,
                                      epochs=config.training.epochs),
-            num_samples=config.search.num_trials,
+            num_samples=budget,
             max_concurrent_trials=config.search.max_concurrent,
             time_budget_s=config.search.time_budget_s,
             reuse_actors=True,

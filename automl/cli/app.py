@@ -34,6 +34,8 @@ def create_app(load_plugin_commands: bool = True) -> typer.Typer:
                 None, help="directory for checkpoints and predictions [default: ./runs]"),
             max_trials: Optional[int] = typer.Option(None, min=1, help="override search.num_trials"),
             name: Optional[str] = typer.Option(None, help="override the experiment name"),
+            resume: bool = typer.Option(False, "--resume",
+                                        help="continue an interrupted experiment of this name"),
             verbose: bool = typer.Option(False, "--verbose", "-v",
                                          help="show Ray's worker logs")) -> None:
         """Run an experiment: search, train, prune, record every trial."""
@@ -42,7 +44,8 @@ def create_app(load_plugin_commands: bool = True) -> typer.Typer:
         from automl.store import Store
 
         result = run_experiment(experiment, address=address, db=db, artifacts=artifacts,
-                                max_trials=max_trials, name=name, console=out, verbose=verbose)
+                                max_trials=max_trials, name=name, console=out, verbose=verbose,
+                                resume=resume)
         out.print(f"finished in {result.elapsed_s:.1f}s")
         store = Store(result.db_url, create=False)
         try:
@@ -185,6 +188,9 @@ def create_app(load_plugin_commands: bool = True) -> typer.Typer:
         try:
             exp = store.experiment(name)
             store.delete_experiment(name)
+            from automl.scheduler import delete_study
+
+            delete_study(store.url, name)
         finally:
             store.close()
         out.print(f"deleted experiment '{name}' ({len(exp.trials)} trials); artifacts remain in "

@@ -22,7 +22,10 @@ class StoreRecorder(Callback):
     """Records trial starts, per-epoch history and final results; calls lifecycle hooks."""
 
     def __init__(self, store: Store, experiment_id: int, experiment: ExperimentInfo,
-                 plugins: Plugins, first_number: int = 0) -> None:
+                 plugins: Plugins, first_number: int = 0,
+                 reuse: dict[int, dict[str, Any]] | None = None) -> None:
+        """``reuse`` maps the numbers of interrupted trials to their parameters: a new trial with
+        the same parameters takes over that row (``--resume``)."""
         self.store = store
         self.experiment_id = experiment_id
         self.experiment = experiment
@@ -31,6 +34,7 @@ class StoreRecorder(Callback):
         self._history: dict[str, list[dict[str, Any]]] = {}
         self._next = first_number
         self._lock = threading.Lock()
+        self._reuse = {_params_key(params): number for number, params in (reuse or {}).items()}
         self.finished: list[TrialRecord] = []
 
     def __getstate__(self) -> dict[str, Any]:
@@ -50,8 +54,10 @@ class StoreRecorder(Callback):
         if trial.trial_id in self._numbers:  # restarted after a failure: same row
             return
         with self._lock:
-            number = self._next
-            self._next += 1
+            number = self._reuse.pop(_params_key(trial.config), None)
+            if number is None:
+                number = self._next
+                self._next += 1
         self._numbers[trial.trial_id] = number
         self._history[trial.trial_id] = []
         params = dict(trial.config)
@@ -96,6 +102,12 @@ class StoreRecorder(Callback):
         self.plugins.call("automl_trial_finished", experiment=self.experiment,
                           trial=TrialInfo(number, trial.trial_id, status, dict(trial.config),
                                           metrics, error))
+
+
+def _params_key(params: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(params, sort_keys=True, default=str)
 
 
 def _is_number(value: Any) -> bool:

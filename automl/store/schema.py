@@ -29,6 +29,7 @@ class ExperimentRow(Base):
     status: Mapped[str] = mapped_column(String(20))
     seed: Mapped[int] = mapped_column(Integer)
     config: Mapped[dict] = mapped_column(JSON)
+    config_hash: Mapped[str] = mapped_column(String(64), default="")
     objectives: Mapped[list] = mapped_column(JSON)
     plugins: Mapped[dict] = mapped_column(JSON)
     automl_version: Mapped[str] = mapped_column(String(40))

@@ -141,19 +141,21 @@ class Store:
 
     def create_experiment(self, *, name: str, seed: int, config: dict[str, Any],
                           objectives: list[dict[str, str]], plugins: dict[str, Any],
-                          automl_version: str, artifacts_dir: str) -> int:
+                          automl_version: str, artifacts_dir: str,
+                          config_hash: str = "") -> int:
         with self._write() as session:
             if session.scalar(select(ExperimentRow.id).where(ExperimentRow.name == name)):
                 raise StoreError(self._exists(name))
             row = ExperimentRow(name=name, status="running", seed=seed, config=config,
-                                objectives=objectives, plugins=plugins,
+                                config_hash=config_hash, objectives=objectives, plugins=plugins,
                                 automl_version=automl_version, artifacts_dir=artifacts_dir,
                                 created_at=now())
             session.add(row)
             session.flush()
             return row.id
 
-    def finish_experiment(self, experiment_id: int, status: str, error: str | None = None) -> None:
+    def finish_experiment(self, experiment_id: int, status: str,
+                          error: str | None = None) -> None:
         with self._write() as session:
             row = session.get(ExperimentRow, experiment_id)
             if row is not None:
@@ -163,10 +165,45 @@ class Store:
 
     def start_trial(self, experiment_id: int, number: int, tune_trial_id: str,
                     params: dict[str, Any]) -> None:
+        """Record a started trial; an ``interrupted`` row of the same number is restarted."""
         with self._write() as session:
+            row = session.scalar(select(TrialRow).where(TrialRow.experiment_id == experiment_id,
+                                                        TrialRow.number == number))
+            if row is not None:
+                if row.status != "interrupted":
+                    raise StoreError(f"trial {number} of experiment {experiment_id} already "
+                                     f"exists with status {row.status}")
+                row.tune_trial_id, row.status, row.params = tune_trial_id, "running", params
+                row.metrics, row.history, row.error = {}, [], None
+                row.started_at, row.finished_at, row.duration_s = now(), None, None
+                return
             session.add(TrialRow(experiment_id=experiment_id, number=number,
                                  tune_trial_id=tune_trial_id, status="running", params=params,
                                  metrics={}, history=[], started_at=now()))
+
+    def reopen_experiment(self, name: str) -> tuple[int, list[int]]:
+        """For ``--resume``: mark trials left ``running`` by a killed driver as ``interrupted``
+        and the experiment as running again; returns its id and the interrupted numbers."""
+        with self._write() as session:
+            row = session.scalar(select(ExperimentRow).where(ExperimentRow.name == name))
+            if row is None:
+                raise StoreError(self._missing(name, session))
+            interrupted = []
+            for trial in row.trials:
+                if trial.status in ("running", "interrupted"):
+                    trial.status = "interrupted"
+                    trial.finished_at = None
+                    interrupted.append(trial.number)
+            row.status, row.finished_at, row.error = "running", None, None
+            return row.id, interrupted
+
+    def config_hash(self, name: str) -> str:
+        with self._read() as session:
+            value = session.scalar(select(ExperimentRow.config_hash)
+                                   .where(ExperimentRow.name == name))
+            if value is None:
+                raise StoreError(self._missing(name, session))
+            return value
 
     def finish_trial(self, experiment_id: int, number: int, *, status: str,
                      metrics: dict[str, float], history: list[dict[str, Any]],
