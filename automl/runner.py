@@ -253,7 +253,7 @@ def _search(prepared: Prepared, data: Any, store: Store, experiment_id: int,
     from ray import tune
 
     from automl.progress import ProgressPrinter
-    from automl.scheduler import make_scheduler, make_searcher, optuna_storage
+    from automl.scheduler import build_tuner, make_searcher, optuna_storage
     from automl.store.recorder import StoreRecorder
     from automl.trial.context import TrialContext
     from automl.trial.trainable import run_trial
@@ -287,30 +287,14 @@ def _search(prepared: Prepared, data: Any, store: Store, experiment_id: int,
                              reuse={t.number: t.params for t in rerun})
     printer = ProgressPrinter(recorder, space.objectives, budget, console)
     searched = {name for name, _ in space.rows()}
-    tuner = tune.Tuner(
-        trainable,
-        tune_config=tune.TuneConfig(
-            # A resumed sampler gets a fresh seed: replaying the first run's random draws would
-            # propose the configurations that already ran.
-            search_alg=make_searcher(
-                space, config.search, config.seed + 7919 * first_number,
-                storage=optuna_storage(prepared.db_url),
-                name=config.name,
-                points_to_evaluate=[{k: v for k, v in t.params.items() if k in searched}
-                                    for t in rerun]),
-            scheduler=make_scheduler(config.search, space.objectives[0],
-                                     max_t=config.training.epochs + 1,
-                                     epochs=config.training.epochs),
-            num_samples=budget,
-            max_concurrent_trials=config.search.max_concurrent,
-            time_budget_s=config.search.time_budget_s,
-            reuse_actors=True,
-            trial_dirname_creator=trial_dirname),
-        run_config=tune.RunConfig(
-            name=config.name, storage_path=str(prepared.artifacts_dir), verbose=0,
-            callbacks=[recorder, printer], log_to_file=False,
-            failure_config=tune.FailureConfig(max_failures=config.search.max_failures),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=None)))
+    # A resumed sampler gets a fresh seed: replaying the first run's random draws would propose
+    # the configurations that already ran.
+    searcher = make_searcher(
+        space, config.search, config.seed + 7919 * first_number,
+        storage=optuna_storage(prepared.db_url), name=config.name,
+        points_to_evaluate=[{k: v for k, v in t.params.items() if k in searched} for t in rerun])
+    tuner = build_tuner(trainable, config, space, searcher, budget,
+                        str(prepared.artifacts_dir), [recorder, printer])
     tuner.fit()
     return recorder
 
@@ -335,8 +319,3 @@ def ensemble_stage(store: Store, name: str, registry: Any, settings: EnsembleSet
     if record.note:
         console.print(f"[yellow]{escape(record.note)}[/yellow]", soft_wrap=True)
     return outcome
-
-
-def trial_dirname(trial: Any) -> str:
-    """Short, stable trial directory names (Ray's default embeds every parameter)."""
-    return f"trial_{trial.trial_id}"

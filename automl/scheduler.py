@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from automl.config.models import SearchConfig
+from automl.config.models import Experiment, SearchConfig
 from automl.space import ObjectiveSpec, SearchSpace
 
 if TYPE_CHECKING:
     import optuna
+    from ray.tune import Callback, Tuner
     from ray.tune.schedulers import TrialScheduler
     from ray.tune.search.optuna import OptunaSearch
 
@@ -123,3 +124,38 @@ def make_scheduler(search: SearchConfig, objective: ObjectiveSpec, max_t: int, e
                                   mode=objective.mode,
                                   grace_period=grace, min_samples_required=3)
     raise ValueError(f"unknown early stopping {search.early_stopping!r}")
+
+
+def build_tuner(trainable: Any, config: Experiment, space: SearchSpace, searcher: "OptunaSearch",
+                budget: int, storage_path: str, callbacks: list["Callback"]) -> "Tuner":
+    """The Tuner for an experiment, set up so orchestration stays cheap for small trials: actors
+    are reused between trials, Ray's auto-loggers and progress table are off (our callbacks record
+    and print), and only the final checkpoint of a trial is written.
+
+    ``trainable`` is a Tune function trainable (``automl.trial.trainable.run_trial`` with its
+    parameters bound); benchmarks pass their own to time the orchestration alone.
+    """
+    from ray import tune
+
+    return tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(
+            search_alg=searcher,
+            scheduler=make_scheduler(config.search, space.objectives[0],
+                                     max_t=config.training.epochs + 1,
+                                     epochs=config.training.epochs),
+            num_samples=budget,
+            max_concurrent_trials=config.search.max_concurrent,
+            time_budget_s=config.search.time_budget_s,
+            reuse_actors=True,
+            trial_dirname_creator=trial_dirname),
+        run_config=tune.RunConfig(
+            name=config.name, storage_path=storage_path, verbose=0, callbacks=callbacks,
+            log_to_file=False,
+            failure_config=tune.FailureConfig(max_failures=config.search.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=None)))
+
+
+def trial_dirname(trial: Any) -> str:
+    """Short, stable trial directory names (Ray's default embeds every parameter)."""
+    return f"trial_{trial.trial_id}"
