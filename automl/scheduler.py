@@ -52,6 +52,8 @@ def optuna_storage(db_url: str) -> "optuna.storages.BaseStorage":
     kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if db_url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 30}
+    elif db_url.startswith("postgresql"):
+        kwargs["connect_args"] = {"connect_timeout": 10}
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return optuna.storages.RDBStorage(db_url, engine_kwargs=kwargs)
 

@@ -1,13 +1,86 @@
-"""Tables of the results database (SQLAlchemy 2.x declarative)."""
+"""Tables of the results database (SQLAlchemy 2.x declarative).
+
+The column types behave the same on every backend: :class:`JSONValue` keeps NaN and infinities
+(which PostgreSQL's ``json`` refuses), :class:`UTCDateTime` stores naive UTC whatever the server's
+time zone, and :class:`CleanText` replaces NUL characters (which PostgreSQL's ``text`` refuses).
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+import math
+from datetime import datetime, timezone
+from typing import Any
 
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
 
 SCHEMA_VERSION = 1
+
+_FLOAT_TAG = "$float"
+_NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+
+
+class JSONValue(TypeDecorator):
+    """JSON that round-trips NaN and +-inf (a diverged loss, a missing score) on every backend.
+
+    SQLite stores Python's ``NaN``/``Infinity`` tokens as they are. Elsewhere (PostgreSQL's
+    ``json`` accepts standard JSON only) a non-finite float is stored as ``{"$float": "nan"}``,
+    ``"inf"`` or ``"-inf"`` and turned back into the float on reading.
+    """
+
+    impl = JSON
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        return value if dialect.name == "sqlite" else _encode(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        return value if dialect.name == "sqlite" else _decode(value)
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return {_FLOAT_TAG: "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")}
+    if isinstance(value, dict):
+        return {key: _encode(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_encode(item) for item in value]
+    return value
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict):
+        if len(value) == 1 and value.get(_FLOAT_TAG) in _NON_FINITE:
+            return _NON_FINITE[value[_FLOAT_TAG]]
+        return {key: _decode(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_decode(item) for item in value]
+    return value
+
+
+class UTCDateTime(TypeDecorator):
+    """A naive UTC timestamp. An aware datetime is converted to UTC before it is stored: left
+    aware, PostgreSQL would shift it into the server's zone and SQLite would drop the offset."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value
+
+
+class CleanText(TypeDecorator):
+    """Text without NUL characters, which PostgreSQL cannot store (a traceback may hold one)."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return value.replace("\x00", "\ufffd") if value else value
 
 
 class Base(DeclarativeBase):
@@ -28,15 +101,15 @@ class ExperimentRow(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True, index=True)
     status: Mapped[str] = mapped_column(String(20))
     seed: Mapped[int] = mapped_column(Integer)
-    config: Mapped[dict] = mapped_column(JSON)
+    config: Mapped[dict] = mapped_column(JSONValue)
     config_hash: Mapped[str] = mapped_column(String(64), default="")
-    objectives: Mapped[list] = mapped_column(JSON)
-    plugins: Mapped[dict] = mapped_column(JSON)
+    objectives: Mapped[list] = mapped_column(JSONValue)
+    plugins: Mapped[dict] = mapped_column(JSONValue)
     automl_version: Mapped[str] = mapped_column(String(40))
     artifacts_dir: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime)
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
-    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    error: Mapped[str | None] = mapped_column(CleanText, nullable=True)
 
     trials: Mapped[list["TrialRow"]] = relationship(
         back_populates="experiment", cascade="all, delete-orphan", order_by="TrialRow.number")
@@ -54,18 +127,18 @@ class TrialRow(Base):
     number: Mapped[int] = mapped_column(Integer)
     tune_trial_id: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(20))
-    params: Mapped[dict] = mapped_column(JSON)
-    metrics: Mapped[dict] = mapped_column(JSON, default=dict)
-    history: Mapped[list] = mapped_column(JSON, default=list)
+    params: Mapped[dict] = mapped_column(JSONValue)
+    metrics: Mapped[dict] = mapped_column(JSONValue, default=dict)
+    history: Mapped[list] = mapped_column(JSONValue, default=list)
     seed: Mapped[int | None] = mapped_column(Integer, nullable=True)
     node: Mapped[str | None] = mapped_column(String(255), nullable=True)
     node_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     device: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    started_at: Mapped[datetime] = mapped_column(DateTime)
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     checkpoint: Mapped[str | None] = mapped_column(Text, nullable=True)
-    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error: Mapped[str | None] = mapped_column(CleanText, nullable=True)
 
     experiment: Mapped[ExperimentRow] = relationship(back_populates="trials")
 
@@ -76,12 +149,12 @@ class EnsembleRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     experiment_id: Mapped[int] = mapped_column(ForeignKey("automl_experiments.id",
                                                           ondelete="CASCADE"), index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ensembler: Mapped[str] = mapped_column(String(100))
-    settings: Mapped[dict] = mapped_column(JSON)
+    settings: Mapped[dict] = mapped_column(JSONValue)
     metric: Mapped[str] = mapped_column(String(100))
-    members: Mapped[list] = mapped_column(JSON)  # trial numbers, in weight order
-    weights: Mapped[list] = mapped_column(JSON)
+    members: Mapped[list] = mapped_column(JSONValue)  # trial numbers, in weight order
+    weights: Mapped[list] = mapped_column(JSONValue)
     best_single: Mapped[int] = mapped_column(Integer)
-    scores: Mapped[dict] = mapped_column(JSON)  # {"ensemble": {...}, "best_single": {...}}
-    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    scores: Mapped[dict] = mapped_column(JSONValue)  # {"ensemble": {...}, "best_single": {...}}
+    note: Mapped[str | None] = mapped_column(CleanText, nullable=True)

@@ -2,27 +2,31 @@
 
 Only the driver writes (through :class:`automl.store.recorder.StoreRecorder`); readers such as
 ``automl show`` open their own connection. SQLite runs in WAL mode with a busy timeout so a reader
-never blocks the writer.
+never blocks the writer. A PostgreSQL password can stay out of the URL: libpq's ``PGPASSWORD`` or
+``~/.pgpass`` supply it. No message ever shows a password.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, select
+from sqlalchemy import create_engine, event, inspect, select, text
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from automl import __version__
 from automl.errors import StoreError
 from automl.store.schema import (
     SCHEMA_VERSION, Base, EnsembleRow, ExperimentRow, Meta, TrialRow,
 )
 
 DEFAULT_DB_FILE = "automl.db"
+CONNECT_TIMEOUT_S = 10  # a PostgreSQL server that does not answer fails this fast
 
 
 def default_db_url(directory: Path | None = None) -> str:
@@ -30,11 +34,16 @@ def default_db_url(directory: Path | None = None) -> str:
 
 
 def safe_url(url: str) -> str:
-    """The URL with any password masked, for messages."""
+    """The URL with any password masked, for messages; also when it does not parse."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "<unparsable database URL>"
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
+        head, at, rest = url.rpartition("@")
+        if not at:
+            return url
+        scheme, sep, userinfo = head.partition("://") if "://" in head else ("", "", head)
+        user, colon, _password = userinfo.partition(":")
+        return f"{scheme}{sep}{user}:***@{rest}" if colon else url
 
 
 def now() -> datetime:
@@ -99,30 +108,74 @@ class Store:
     """A connection to one results database."""
 
     def __init__(self, url: str, *, create: bool = True) -> None:
+        """Open the database at ``url``; with ``create``, make the tables where they are missing.
+
+        Raises :class:`StoreError` when it cannot be reached, is not an automl database (and
+        ``create`` is false) or was written with another schema version.
+        """
         self.url = url
         self.engine = _engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         try:
+            version = self._stored_version()
+            if version is not None:
+                self._check_version(version)  # before create_all touches a foreign schema
+                self._add_missing_columns()
+            elif not create:
+                raise StoreError(f"{safe_url(url)} is not an automl database")
             if create:
                 Base.metadata.create_all(self.engine)
                 with self._sessions.begin() as session:
                     if session.get(Meta, "schema_version") is None:
                         session.add(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
-            self._check_version()
         except SQLAlchemyError as exc:
-            raise StoreError(f"cannot open database {safe_url(url)}: {_reason(exc)}") from None
+            self.engine.dispose()
+            reason = _reason(exc)
+            if "no password supplied" in reason:
+                reason += " (give it in PGPASSWORD or ~/.pgpass, or in the URL)"
+            raise StoreError(_scrub(f"cannot open database {safe_url(url)}: {reason}",
+                                    url)) from None
+        except StoreError:
+            self.engine.dispose()
+            raise
 
-    def _check_version(self) -> None:
+    def _stored_version(self) -> str | None:
+        """The schema version the database records; None where it has no automl tables."""
+        if not inspect(self.engine).has_table(Meta.__tablename__):
+            return None
         with self._sessions() as session:
-            try:
-                row = session.get(Meta, "schema_version")
-            except OperationalError:
-                raise StoreError(f"{safe_url(self.url)} is not an automl database") from None
-            if row is None:
-                raise StoreError(f"{safe_url(self.url)} is not an automl database")
-            if int(row.value) != SCHEMA_VERSION:
-                raise StoreError(f"{safe_url(self.url)} has schema version {row.value}; this "
-                                 f"automl reads version {SCHEMA_VERSION}")
+            row = session.get(Meta, "schema_version")
+            return None if row is None else row.value
+
+    def _add_missing_columns(self) -> None:
+        """Columns added within schema version 1, added in place to a database that predates
+        them (``config_hash``: the experiments of automl before ``--resume``)."""
+        inspector = inspect(self.engine)
+        if not inspector.has_table(ExperimentRow.__tablename__):
+            return  # create_all makes it whole
+        present = {c["name"] for c in inspector.get_columns(ExperimentRow.__tablename__)}
+        if "config_hash" not in present:
+            with self.engine.begin() as conn:
+                conn.execute(text(f"ALTER TABLE {ExperimentRow.__tablename__} ADD COLUMN "
+                                  "config_hash VARCHAR(64) NOT NULL DEFAULT ''"))
+
+    def _check_version(self, version: str) -> None:
+        where = safe_url(self.url)
+        try:
+            number = int(version)
+        except ValueError:
+            raise StoreError(f"{where} records an unknown schema version '{version}'; this "
+                             f"automl ({__version__}) reads version {SCHEMA_VERSION}") from None
+        if number > SCHEMA_VERSION:
+            raise StoreError(
+                f"{where} has schema version {number} from a newer automl; this automl "
+                f"({__version__}) reads version {SCHEMA_VERSION}: upgrade automl "
+                "(pip install -U automl), or use a new database (--db URL)")
+        if number < SCHEMA_VERSION:
+            raise StoreError(
+                f"{where} has schema version {number} from an older automl; this automl "
+                f"({__version__}) reads version {SCHEMA_VERSION} and cannot convert it: use a "
+                "new database (--db URL), or read this one with the automl that wrote it")
 
     def close(self) -> None:
         self.engine.dispose()
@@ -279,16 +332,19 @@ class _Guard:
         try:
             return self._ctx.__enter__()
         except SQLAlchemyError as exc:
-            raise StoreError(f"database {safe_url(self._url)}: {_reason(exc)}") from None
+            raise self._error(exc) from None
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
         try:
             self._ctx.__exit__(exc_type, exc, tb)
         except SQLAlchemyError as error:
-            raise StoreError(f"database {safe_url(self._url)}: {_reason(error)}") from None
+            raise self._error(error) from None
         if isinstance(exc, SQLAlchemyError):  # raised inside the block (a lazy load, a query)
-            raise StoreError(f"database {safe_url(self._url)}: {_reason(exc)}") from None
+            raise self._error(exc) from None
         return False
+
+    def _error(self, exc: SQLAlchemyError) -> StoreError:
+        return StoreError(_scrub(f"database {safe_url(self._url)}: {_reason(exc)}", self._url))
 
 
 def _experiment(row: ExperimentRow, with_trials: bool) -> ExperimentRecord:
@@ -315,9 +371,9 @@ def _experiment(row: ExperimentRow, with_trials: bool) -> ExperimentRecord:
 def _engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
-    except ArgumentError:
-        raise StoreError(f"not a database URL: '{url}' (expected e.g. sqlite:///automl.db or "
-                         "postgresql+psycopg://user@host/db)") from None
+    except (ArgumentError, ValueError):
+        raise StoreError(f"not a database URL: '{safe_url(url)}' (expected e.g. "
+                         "sqlite:///automl.db or postgresql+psycopg://user@host/db)") from None
     try:
         if parsed.get_backend_name() == "sqlite":
             database = parsed.database
@@ -329,12 +385,16 @@ def _engine(url: str) -> Engine:
             engine = create_engine(url, connect_args={"timeout": 30})
             event.listen(engine, "connect", _sqlite_pragmas)
             return engine
-        return create_engine(url, pool_pre_ping=True)
+        connect_args = {}
+        if parsed.get_backend_name() == "postgresql":
+            connect_args["connect_timeout"] = CONNECT_TIMEOUT_S
+        return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
     except (NoSuchModuleError, ModuleNotFoundError, ImportError) as exc:
         hint = " (pip install 'automl[postgres]')" if "postgres" in url else ""
-        raise StoreError(f"cannot use database {safe_url(url)}: {exc}{hint}") from None
+        raise StoreError(_scrub(f"cannot use database {safe_url(url)}: {exc}{hint}",
+                                url)) from None
     except ArgumentError as exc:
-        raise StoreError(f"cannot use database {safe_url(url)}: {exc}") from None
+        raise StoreError(_scrub(f"cannot use database {safe_url(url)}: {exc}", url)) from None
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -349,3 +409,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def _reason(exc: SQLAlchemyError) -> str:
     orig = getattr(exc, "orig", None)
     return str(orig or exc).strip().splitlines()[0]
+
+
+def _scrub(message: str, url: str) -> str:
+    """The message without the password of ``url`` or of ``PGPASSWORD``, should a driver have
+    echoed one (a connection string in an error, say)."""
+    try:
+        secrets = [make_url(url).password]
+    except (ArgumentError, ValueError):
+        secrets = []
+    secrets.append(os.environ.get("PGPASSWORD"))
+    for secret in secrets:
+        if secret:
+            message = message.replace(str(secret), "***")
+    return message
