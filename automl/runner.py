@@ -27,7 +27,6 @@ from automl.space import ObjectiveSpec, SearchSpace, build_space
 from automl.results import best_trial
 from automl.store import Store, TrialRecord, default_db_url, safe_url
 
-STANDARD_METRICS = ("accuracy", "params", "nonzero_params")
 
 
 @dataclass
@@ -261,15 +260,9 @@ def _search(prepared: Prepared, data: Any, store: Store, experiment_id: int,
     config = prepared.loaded.config
     space = prepared.space
     registry = prepared.plugins.registry
-    metrics = [o.metric for o in space.objectives]
-    metrics += [m for m in STANDARD_METRICS if m not in metrics and m in registry.names("metric")]
-    context = TrialContext(
-        experiment=config.name, seed=config.seed, plugins=prepared.plugins.source,
-        objectives=tuple((o.metric, o.mode) for o in space.objectives), metrics=tuple(metrics),
-        epochs=config.training.epochs, fine_tune_epochs=config.training.fine_tune_epochs,
-        fine_tune_lr_factor=config.training.fine_tune_lr_factor,
-        amp=config.training.amp, eval_batch_size=config.training.eval_batch_size,
-        cpus=config.resources.cpu, gpus=config.resources.gpu)
+    context = TrialContext.for_experiment(
+        config, [(o.metric, o.mode) for o in space.objectives], prepared.plugins.source,
+        registry.names("metric"))
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, context=context, data=data),
         {"cpu": config.resources.cpu, "gpu": config.resources.gpu})

@@ -40,6 +40,8 @@ class Metric(Component):
     direction: ClassVar[str] = "max"
     #: True when the value depends only on the model (parameter count), not on a split.
     model_only: ClassVar[bool] = False
+    #: False for measurements that vary between runs (latency); reruns do not compare them.
+    deterministic: ClassVar[bool] = True
 
     @abstractmethod
     def compute(self, ctx: EvalContext) -> float:

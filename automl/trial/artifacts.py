@@ -4,7 +4,8 @@ Files in a trial checkpoint directory:
 
 * ``model.pt`` — the final (pruned, finalised) ``state_dict``; load with ``weights_only=True``;
 * ``predictions.npz`` — ``val_proba``, ``val_y``, ``test_proba``, ``test_y``;
-* ``trial.json`` — the sampled parameters, derived seed and final metrics.
+* ``trial.json`` — the sampled parameters, derived seed, final metrics, the structured plan and
+  the data spec (kind, input shape, classes) needed to rebuild the model.
 """
 
 from __future__ import annotations

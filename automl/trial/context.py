@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from automl.plugin_manager import PluginSource
+
+#: metrics every trial records besides its objectives (when registered)
+STANDARD_METRICS = ("accuracy", "params", "nonzero_params")
 
 
 @dataclass(frozen=True)
@@ -27,3 +32,18 @@ class TrialContext:
     @property
     def first_objective_key(self) -> str:
         return f"val/{self.objectives[0][0]}"
+
+    @classmethod
+    def for_experiment(cls, config: Any, objectives: Sequence[tuple[str, str]],
+                       plugins: PluginSource, metric_names: Sequence[str]) -> "TrialContext":
+        """The context every trial of ``config`` gets (the run and ``automl rerun`` alike)."""
+        metrics = [m for m, _ in objectives]
+        metrics += [m for m in STANDARD_METRICS if m not in metrics and m in metric_names]
+        training = config.training
+        return cls(
+            experiment=config.name, seed=config.seed, plugins=plugins,
+            objectives=tuple(objectives), metrics=tuple(metrics), epochs=training.epochs,
+            fine_tune_epochs=training.fine_tune_epochs,
+            fine_tune_lr_factor=training.fine_tune_lr_factor, amp=training.amp,
+            eval_batch_size=training.eval_batch_size, cpus=config.resources.cpu,
+            gpus=config.resources.gpu)

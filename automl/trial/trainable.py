@@ -135,7 +135,8 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Data
     final = {**score(per_split, data.y_val, val_proba, cpu_model, spec, "val"), **structure,
              **score(per_split, data.y_test, test_proba, cpu_model, spec, "test"),
              **{f"test/{k[len('val/'):]}": v for k, v in structure.items()}}
-    record = {"params": dict(config), "seed": seed, "metrics": final, "plan": plan.__dict__}
+    record = {"params": dict(config), "seed": seed, "metrics": final, "plan": plan.__dict__,
+              "spec": vars(spec)}  # DataSpec: kind, input_shape, num_classes, class_names, extra
     predictions = {"val_proba": val_proba.astype(np.float32), "val_y": data.y_val,
                    "test_proba": test_proba.astype(np.float32), "test_y": data.y_test}
     with tempfile.TemporaryDirectory(prefix="automl-ckpt-") as tmp:

@@ -73,6 +73,7 @@ def _time_once(model: "nn.Module", x: "torch.Tensor") -> float:
 class _Latency(Metric):
     direction = "min"
     model_only = True
+    deterministic = False
     batch_size: ClassVar[int]
 
     def compute(self, ctx: EvalContext) -> float:

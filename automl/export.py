@@ -1,0 +1,462 @@
+"""Exporting a trained model out of an experiment, and loading it back without the database.
+
+An export directory is self-contained: it needs the automl package, the plugins it names and
+nothing else (no results database, no artifacts directory)::
+
+    model.json               what to rebuild (see below)
+    model.pt                 a single trial's final state_dict (pruned models: the smaller shapes)
+    members/<n>/model.pt     an ensemble: the state_dict of trial <n>, one folder per member
+    experiment.yaml          the experiment's config as recorded (resolved, defaults filled in)
+    plugins/<file>.py        copies of the plugin files the experiment listed
+
+``model.json`` holds ``format`` (``automl-model``), ``format_version``, ``type`` (``trial`` or
+``ensemble``), ``output`` (``logits`` or ``probabilities``), the DataSpec (``spec``: kind,
+input_shape, num_classes, class_names, extra), the experiment's name and seed, the plugin modules
+and files to load, the automl versions, and per model the trial number, architecture name and
+parameters, sampled parameters, derived seed and recorded metrics; an ensemble adds its members'
+``weights``.
+
+:func:`load_model` rebuilds the architecture through the plugin registry and loads the weights with
+``torch.load(weights_only=True)`` via :func:`automl.model_io.load_state_dict_resizing`, so
+structurally pruned models load into a freshly built architecture. Inputs must be prepared as
+:func:`automl.data.prepare_data` prepares them (tabular features standardised with the training
+split's statistics, text as token ids).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import automl
+from automl.components import DataSpec
+from automl.errors import AutomlError, ConfigError, PluginError, StoreError
+from automl.results import best_trial, objectives_of
+from automl.space import TrialPlan
+from automl.store import EnsembleRecord, ExperimentRecord, TrialRecord
+from automl.trial.artifacts import MODEL_FILE, TRIAL_FILE
+
+if TYPE_CHECKING:
+    import numpy as np
+    from torch import nn
+
+    from automl.config import Experiment
+    from automl.plugin_manager import Plugins
+    from automl.registry import Registry
+
+MANIFEST_FILE = "model.json"
+CONFIG_FILE = "experiment.yaml"
+FORMAT = "automl-model"
+FORMAT_VERSION = 1
+
+__all__ = ["export_model", "load_model", "predict_proba", "read_manifest"]
+
+
+# ---- choosing what to export ----------------------------------------------------------------
+
+
+def select_trial(exp: ExperimentRecord, which: str | int) -> TrialRecord:
+    """The trial ``which`` names (``"best"`` or a number), refusing one without a final model."""
+    if which == "best":
+        trial = best_trial(exp.trials, objectives_of(exp))
+        if trial is None:
+            raise StoreError(f"experiment '{exp.name}' has no completed trial")
+        return trial
+    number = _trial_number(which)
+    trial = next((t for t in exp.trials if t.number == number), None)
+    if trial is None:
+        numbers = sorted(t.number for t in exp.trials)
+        have = f"trials {numbers[0]}..{numbers[-1]}" if numbers else "no trials"
+        raise StoreError(f"experiment '{exp.name}' has no trial {number} ({have})")
+    if trial.status != "completed":
+        raise StoreError(f"trial {number} of experiment '{exp.name}' is {trial.status}; only a "
+                         "completed trial has a final model and metrics")
+    return trial
+
+
+def _trial_number(which: str | int) -> int:
+    try:
+        return int(which)
+    except (TypeError, ValueError):
+        raise ConfigError(f"--trial must be 'best' or a trial number, got '{which}'") from None
+
+
+def checkpoint_dir(exp: ExperimentRecord, trial: TrialRecord) -> Path:
+    """The trial's checkpoint directory, checked to hold its weights and record."""
+    if not trial.checkpoint:
+        raise StoreError(f"trial {trial.number} of experiment '{exp.name}' has no checkpoint")
+    directory = Path(trial.checkpoint)
+    for name in (MODEL_FILE, TRIAL_FILE):
+        if not (directory / name).is_file():
+            raise StoreError(f"trial {trial.number} of experiment '{exp.name}': {directory / name} "
+                             "is missing (were the artifacts moved or deleted?)")
+    return directory
+
+
+def recorded_config(exp: ExperimentRecord) -> "Experiment":
+    """The experiment's recorded config as a validated :class:`~automl.config.Experiment`.
+
+    Relative paths in it (dataset files) resolve against the current directory: the record does
+    not keep where the experiment file was.
+    """
+    from pydantic import ValidationError
+
+    from automl.config import Experiment
+
+    try:
+        return Experiment.model_validate(exp.config)
+    except ValidationError as exc:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": str(exc)}
+        where = ".".join(str(p) for p in first["loc"])
+        raise StoreError(f"experiment '{exp.name}': the recorded config no longer validates "
+                         f"({where}: {first['msg']}); was it recorded by another automl "
+                         f"version ({exp.automl_version})?") from None
+
+
+def recorded_plugin_entries(exp: ExperimentRecord) -> list[str]:
+    """The plugin modules and (absolute) files the experiment ran with."""
+    plugins = exp.plugins or {}
+    return [*plugins.get("modules", []), *plugins.get("files", [])]
+
+
+def recorded_plugins(exp: ExperimentRecord) -> "Plugins":
+    """A fresh plugin manager for the experiment's recorded plugin list."""
+    from automl.plugin_manager import load_plugins
+
+    return load_plugins(recorded_plugin_entries(exp))
+
+
+def trial_record(directory: Path) -> dict[str, Any]:
+    """A checkpoint's ``trial.json``."""
+    path = directory / TRIAL_FILE
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"cannot read {path}: {exc}") from None
+
+
+def trial_spec(exp: ExperimentRecord, directory: Path, registry: "Registry") -> DataSpec:
+    """The DataSpec the trial was built for: from ``trial.json``, or (checkpoints written before
+    it recorded one) by loading the dataset from the experiment's recorded config."""
+    recorded = trial_record(directory).get("spec")
+    if recorded is not None:
+        return spec_from_dict(recorded)
+    from automl.data import prepare_data
+
+    return prepare_data(recorded_config(exp), registry).spec
+
+
+def spec_from_dict(value: dict[str, Any]) -> DataSpec:
+    return DataSpec(kind=value["kind"], input_shape=tuple(value["input_shape"]),
+                    num_classes=int(value["num_classes"]),
+                    class_names=tuple(value.get("class_names") or ()),
+                    extra=dict(value.get("extra") or {}))
+
+
+def spec_to_dict(spec: DataSpec) -> dict[str, Any]:
+    return json.loads(json.dumps(asdict(spec), default=str))
+
+
+# ---- writing --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Member:
+    trial: TrialRecord
+    directory: Path
+    weight: float
+
+
+def export_model(exp: ExperimentRecord, out: str | Path, *, trial: str | int = "best",
+                 ensemble: bool = False, members: Sequence[int] | None = None,
+                 weights: Sequence[float] | None = None) -> Path:
+    """Write a reloadable model directory for one trial or the experiment's ensemble.
+
+    Args:
+        exp: the experiment, as :meth:`automl.store.Store.experiment` returns it.
+        out: the directory to create; it must not exist or be empty.
+        trial: ``"best"`` (the best completed trial on validation) or a trial number.
+        ensemble: export the latest ensemble instead (every member and its weight).
+        members: with ``ensemble``, export these trials instead of the stored ensemble's members
+            (with ``weights``; mainly for tests and hand-picked blends).
+        weights: the members' weights (normalised to sum to 1).
+
+    Returns:
+        ``out``, complete: the directory appears only after :func:`load_model` succeeded on it.
+
+    Raises:
+        StoreError: the trial is missing, not completed, or its checkpoint is gone; the
+            experiment has no ensemble.
+        ConfigError: ``out`` exists and is not an empty directory.
+    """
+    target = Path(out).expanduser().absolute()
+    _check_out(target)
+    if ensemble:
+        chosen, record = _ensemble_members(exp, members, weights)
+    else:
+        picked = select_trial(exp, trial)
+        chosen, record = [_Member(picked, checkpoint_dir(exp, picked), 1.0)], None
+    plugins = recorded_plugins(exp)
+    spec = trial_spec(exp, chosen[0].directory, plugins.registry)
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.partial"
+    staging.mkdir()  # beside the target, so the final rename stays on one file system
+    try:
+        manifest = _manifest(exp, spec, plugins, _copy_plugin_files(exp, staging))
+        if not ensemble:
+            member = chosen[0]
+            shutil.copyfile(member.directory / MODEL_FILE, staging / MODEL_FILE)
+            manifest.update(type="trial", output="logits",
+                            **_model_entry(member, plugins.registry, MODEL_FILE))
+        else:
+            entries = []
+            for member in chosen:
+                relative = f"members/{member.trial.number}/{MODEL_FILE}"
+                (staging / relative).parent.mkdir(parents=True)
+                shutil.copyfile(member.directory / MODEL_FILE, staging / relative)
+                entries.append({"weight": member.weight,
+                                **_model_entry(member, plugins.registry, relative)})
+            manifest.update(type="ensemble", output="probabilities",
+                            weights=[m.weight for m in chosen], members=entries,
+                            ensemble=_ensemble_entry(record))
+        (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, default=str) + "\n",
+                                             encoding="utf-8")
+        _write_config(exp, staging / CONFIG_FILE)
+        load_model(staging)  # never hand out a directory that does not load
+        _check_out(target)
+        if target.exists():
+            target.rmdir()
+        os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def _check_out(target: Path) -> None:
+    if target.is_dir():
+        if any(target.iterdir()):
+            raise ConfigError(f"output directory {target} exists and is not empty; choose a new "
+                              "directory or empty it first")
+    elif target.exists():
+        raise ConfigError(f"output directory {target} exists and is not a directory")
+
+
+def _ensemble_members(exp: ExperimentRecord, members: Sequence[int] | None,
+                      weights: Sequence[float] | None
+                      ) -> tuple[list[_Member], EnsembleRecord | None]:
+    record = exp.ensemble
+    if members is None:
+        if record is None:
+            raise StoreError(f"experiment '{exp.name}' has no ensemble (run: automl ensemble "
+                             f"{exp.name})")
+        members, weights = record.members, record.weights
+    else:
+        record = None
+    weights = list(weights or [])
+    if not members or len(set(members)) != len(members) or len(weights) != len(members) \
+            or any(w < 0 for w in weights) or sum(weights) <= 0:
+        raise ConfigError(f"an ensemble needs distinct members with one non-negative weight "
+                          f"each (not all zero), got members "
+                          f"{list(members)} and weights {weights}")
+    total = float(sum(weights))
+    chosen = []
+    for number, weight in zip(members, weights):
+        trial = select_trial(exp, number)
+        chosen.append(_Member(trial, checkpoint_dir(exp, trial), float(weight) / total))
+    return chosen, record
+
+
+def _model_entry(member: _Member, registry: "Registry", state_dict: str) -> dict[str, Any]:
+    trial = member.trial
+    plan = TrialPlan.from_flat(trial.params)
+    try:
+        plugin = registry.get("architecture", plan.architecture).plugin
+    except ConfigError:
+        raise PluginError(f"trial {trial.number} used architecture '{plan.architecture}', which "
+                          "none of the experiment's plugins registers now") from None
+    return {"trial": trial.number, "architecture": plan.architecture,
+            "architecture_params": plan.architecture_params, "architecture_plugin": plugin,
+            "pruner": plan.pruner, "pruner_params": plan.pruner_params,
+            "params": trial.params, "seed": trial.seed, "metrics": trial.metrics,
+            "state_dict": state_dict}
+
+
+def _ensemble_entry(record: EnsembleRecord | None) -> dict[str, Any] | None:
+    if record is None:
+        return None
+    return {"ensembler": record.ensembler, "metric": record.metric, "scores": record.scores,
+            "best_single": record.best_single, "note": record.note,
+            "settings": record.settings, "created_at": record.created_at}
+
+
+def _manifest(exp: ExperimentRecord, spec: DataSpec, plugins: "Plugins",
+              files: list[str]) -> dict[str, Any]:
+    return {"format": FORMAT, "format_version": FORMAT_VERSION,
+            "automl_version": automl.__version__,
+            "experiment": {"name": exp.name, "seed": exp.seed,
+                           "automl_version": exp.automl_version,
+                           "objectives": exp.objectives},
+            "spec": spec_to_dict(spec),
+            "plugins": {"modules": list(plugins.source.modules), "files": files,
+                        "original_files": [f.path for f in plugins.source.files],
+                        "versions": plugins.versions()}}
+
+
+def _copy_plugin_files(exp: ExperimentRecord, staging: Path) -> list[str]:
+    """Copy the experiment's plugin files into ``plugins/``; returns their relative paths."""
+    copied = []
+    for original in (exp.plugins or {}).get("files", []):
+        source = Path(original)
+        relative = f"plugins/{source.name}"
+        if relative in copied:
+            raise PluginError(f"two plugin files named {source.name}; rename one to export")
+        (staging / "plugins").mkdir(exist_ok=True)
+        try:
+            shutil.copyfile(source, staging / relative)
+        except OSError as exc:
+            raise PluginError(f"cannot copy plugin file {source} recorded by experiment "
+                              f"'{exp.name}': {exc.strerror or exc}") from None
+        copied.append(relative)
+    return copied
+
+
+def _write_config(exp: ExperimentRecord, path: Path) -> None:
+    import yaml
+
+    header = (f"# Experiment '{exp.name}' as recorded (resolved: defaults filled in).\n"
+              "# Relative paths in it (plugins, dataset files) were relative to the original\n"
+              "# experiment file's directory.\n")
+    path.write_text(header + yaml.safe_dump(exp.config, sort_keys=False), encoding="utf-8")
+
+
+# ---- loading --------------------------------------------------------------------------------
+
+
+def read_manifest(directory: str | Path) -> dict[str, Any]:
+    """An export's ``model.json``, checked to be one this automl reads."""
+    path = Path(directory) / MANIFEST_FILE
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{Path(directory)} is not an automl model export (no "
+                          f"{MANIFEST_FILE})") from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ConfigError(f"{path} is not an automl model manifest")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ConfigError(f"{path} has format version {manifest.get('format_version')}; this "
+                          f"automl reads version {FORMAT_VERSION}")
+    return manifest
+
+
+def load_model(directory: str | Path) -> "nn.Module":
+    """Rebuild an exported model, in eval mode on the CPU.
+
+    A single trial's model maps a batch of inputs to class **logits** (N x num_classes), as the
+    architecture built it; an ensemble maps inputs to class **probabilities**: the weighted
+    average of its members' softmax outputs. ``model.json``'s ``output`` says which;
+    :func:`predict_proba` gives probabilities for both.
+
+    The plugins the export names are loaded first (modules by name, files from the export's
+    ``plugins/`` folder), then installed entry-point plugins as usual.
+    """
+    from automl.plugin_manager import load_plugins
+
+    root = Path(directory)
+    manifest = read_manifest(root)
+    plugins = manifest.get("plugins", {})
+    loaded = load_plugins([*plugins.get("modules", []),
+                           *[str(root / f) for f in plugins.get("files", [])]])
+    spec = spec_from_dict(manifest["spec"])
+    kind = manifest.get("type")
+    if kind == "trial":
+        return build_model(loaded.registry, manifest, spec, root / manifest["state_dict"]).eval()
+    if kind == "ensemble":
+        members = [build_model(loaded.registry, m, spec, root / m["state_dict"])
+                   for m in manifest["members"]]
+        return _weighted_ensemble(members, manifest["weights"]).eval()
+    raise ConfigError(f"{root / MANIFEST_FILE}: unknown model type '{kind}'")
+
+
+def build_model(registry: "Registry", entry: dict[str, Any], spec: DataSpec,
+                state_dict: Path) -> "nn.Module":
+    """Build ``entry['architecture']`` with its parameters and load the saved weights into it."""
+    import torch
+
+    from automl.model_io import load_state_dict_resizing
+
+    name = entry["architecture"]
+    arch = registry.get("architecture", name)
+    where = f"plugin '{arch.plugin}', architecture '{name}'"
+    try:
+        model = arch.create().build(dict(entry["architecture_params"]), spec)  # type: ignore[attr-defined]
+    except AutomlError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise PluginError(f"{where}: build() raised {type(exc).__name__}: {exc}") from exc
+    try:
+        state = torch.load(state_dict, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise ConfigError(f"cannot load weights {state_dict}: {exc}") from None
+    try:
+        load_state_dict_resizing(model, state)
+    except (ValueError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise PluginError(f"{where}: the built model does not fit the saved weights in "
+                          f"{state_dict} ({first}); has the plugin changed since "
+                          "training?") from None
+    return model
+
+
+def _weighted_ensemble(members: list["nn.Module"], weights: Sequence[float]) -> "nn.Module":
+    import torch
+    from torch import nn
+
+    class WeightedEnsemble(nn.Module):
+        """Class probabilities: the weighted average of the members' softmax outputs."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.members = nn.ModuleList(members)
+            self.register_buffer("weights", torch.tensor(list(weights), dtype=torch.float32))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            probas = torch.stack([torch.softmax(m(x).float(), dim=1) for m in self.members])
+            return torch.tensordot(self.weights, probas, dims=1)
+
+    return WeightedEnsemble()
+
+
+def predict_proba(model_dir: str | Path, x: Any, batch_size: int = 1024) -> "np.ndarray":
+    """Class probabilities (N x num_classes, float32) of an exported model for inputs ``x``.
+
+    ``x`` is an array of examples prepared like the experiment's data (see the module docs):
+    float inputs are cast to float32, integer token ids kept as int64. The model is loaded on
+    every call; to predict repeatedly, keep :func:`load_model`'s module and apply a softmax to a
+    single trial's logits.
+    """
+    import numpy as np
+    import torch
+
+    manifest = read_manifest(model_dir)
+    model = load_model(model_dir)
+    inputs = torch.as_tensor(np.asarray(x))
+    if inputs.is_floating_point():
+        inputs = inputs.float()
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(inputs), batch_size):
+            y = model(inputs[start:start + batch_size]).float()
+            out.append(y if manifest["output"] == "probabilities" else torch.softmax(y, dim=1))
+    if not out:
+        return np.empty((0, int(manifest["spec"]["num_classes"])), dtype=np.float32)
+    return torch.cat(out).numpy()
