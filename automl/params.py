@@ -54,6 +54,8 @@ class FloatRange:
 
     def __post_init__(self) -> None:
         _check_range(self.low, self.high, self.log, self.step)
+        if self.log and self.step is not None:
+            raise ValueError("a log range cannot have a step")
 
     def suggest(self, trial: "optuna.Trial", name: str) -> float:
         return trial.suggest_float(name, self.low, self.high, log=self.log, step=self.step)
@@ -182,7 +184,9 @@ def _parse_range(raw: dict[str, Any]) -> Param:
     if not isinstance(log, bool):
         raise ValueError(f"'log' must be true or false, got {short_repr(log)}")
     if all(isinstance(v, int) for v in (low, high)) and (step is None or isinstance(step, int)):
-        return IntRange(low, high, log=log, step=step or 1)
+        if log and step is not None and step != 1:
+            raise ValueError("a log range cannot have a step")
+        return IntRange(low, high, log=log, step=1 if step is None else step)
     return FloatRange(float(low), float(high), log=log,
                       step=float(step) if step is not None else None)
 

@@ -234,6 +234,7 @@ def _run(prepared: Prepared, data: Any, store: Store, address: str | None, conso
             error = traceback.format_exc()
             raise
         finally:
+            store.interrupt_running(experiment_id)
             store.finish_experiment(experiment_id, status, error)
             trials = store.experiment(config.name).trials
             objectives = prepared.space.objectives
@@ -253,7 +254,7 @@ def _search(prepared: Prepared, data: Any, store: Store, experiment_id: int,
 
     from automl.progress import ProgressPrinter
     from automl.scheduler import build_tuner, make_searcher, optuna_storage
-    from automl.store.recorder import StoreRecorder
+    from automl.store.recorder import HookFailure, StoreRecorder
     from automl.trial.context import TrialContext
     from automl.trial.trainable import run_trial
 
@@ -287,8 +288,11 @@ def _search(prepared: Prepared, data: Any, store: Store, experiment_id: int,
         storage=optuna_storage(prepared.db_url), name=config.name,
         points_to_evaluate=[{k: v for k, v in t.params.items() if k in searched} for t in rerun])
     tuner = build_tuner(trainable, config, space, searcher, budget,
-                        str(prepared.artifacts_dir), [recorder, printer])
+                        str(prepared.artifacts_dir), [recorder, printer],
+                        stop=HookFailure(recorder))
     tuner.fit()
+    if recorder.hook_error is not None:
+        raise recorder.hook_error
     return recorder
 
 

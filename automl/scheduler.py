@@ -129,7 +129,8 @@ def make_scheduler(search: SearchConfig, objective: ObjectiveSpec, max_t: int, e
 
 
 def build_tuner(trainable: Any, config: Experiment, space: SearchSpace, searcher: "OptunaSearch",
-                budget: int, storage_path: str, callbacks: list["Callback"]) -> "Tuner":
+                budget: int, storage_path: str, callbacks: list["Callback"],
+                stop: Any = None) -> "Tuner":
     """The Tuner for an experiment, set up so orchestration stays cheap for small trials: actors
     are reused between trials, Ray's auto-loggers and progress table are off (our callbacks record
     and print), and only the final checkpoint of a trial is written.
@@ -153,7 +154,7 @@ def build_tuner(trainable: Any, config: Experiment, space: SearchSpace, searcher
             trial_dirname_creator=trial_dirname),
         run_config=tune.RunConfig(
             name=config.name, storage_path=storage_path, verbose=0, callbacks=callbacks,
-            log_to_file=False,
+            log_to_file=False, stop=stop,
             failure_config=tune.FailureConfig(max_failures=config.search.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=None)))
 

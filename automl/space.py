@@ -12,7 +12,7 @@ chose it, and an augmentation's strengths only where it is enabled. Sampled valu
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -112,15 +112,18 @@ class TrialPlan:
     training: dict[str, Any]
 
     @classmethod
-    def from_flat(cls, flat: Mapping[str, Any]) -> "TrialPlan":
+    def from_flat(cls, flat: Mapping[str, Any], order: Sequence[str] = ()) -> "TrialPlan":
+        """Structure a sampled configuration; augmentations apply in ``order`` (the experiment
+        file's order), then any others in the order they appear."""
         arch = flat["architecture"]
         augs: dict[str, dict[str, Any]] = {}
         for key, value in flat.items():
             parts = key.split(".")
             if parts[0] == "augmentation" and len(parts) == 3 and parts[2] != "enabled":
                 augs.setdefault(parts[1], {})[parts[2]] = value
-        enabled = [name for name in _ordered_augmentations(flat)
-                   if flat.get(f"augmentation.{name}.enabled")]
+        names = _ordered_augmentations(flat)
+        names = [n for n in order if n in names] + [n for n in names if n not in order]
+        enabled = [name for name in names if flat.get(f"augmentation.{name}.enabled")]
         pruner = flat.get("pruning")
         pruner = None if pruner in (None, NO_PRUNING) else pruner
         return cls(

@@ -66,3 +66,11 @@ def test_suggest_respects_bounds_and_log():
         study.tell(trial, 0.0)
     assert isinstance(study.trials[0].distributions["lr"], optuna.distributions.FloatDistribution)
     assert study.trials[0].distributions["lr"].log
+
+
+@pytest.mark.parametrize("raw", [{"low": 0.1, "high": 1.0, "log": True, "step": 1.0},
+                                 {"low": 1, "high": 4, "step": 0},
+                                 {"low": 1, "high": 8, "log": True, "step": 2}])
+def test_impossible_steps_are_config_errors(raw):
+    with pytest.raises(ConfigError):
+        parse_param(raw, "p")

@@ -196,3 +196,27 @@ def test_multi_objective_search_reports_a_pareto_front(ray_local, in_tmp):
     best = document["best"]
     assert best["metrics"]["val/accuracy"] == max(t["metrics"]["val/accuracy"] for t in completed)
     assert "test/accuracy" in best["metrics"]
+
+
+def test_a_failing_lifecycle_hook_stops_the_search_with_one_error(ray_local, in_tmp):
+    (in_tmp / "bad_hook.py").write_text(
+        "def automl_trial_finished(experiment, trial):\n"
+        "    raise RuntimeError('webhook unreachable')\n")
+    path = experiment(in_tmp, """
+        name: bad-hook
+        plugins: [bad_hook.py]
+        dataset: digits
+        architecture: {mlp: {depth: 1, width: 16}}
+        training: {epochs: 2, fine_tune_epochs: 0}
+        search: {num_trials: 6, sampler: random, early_stopping: none}
+    """)
+    from automl.errors import PluginError
+
+    with pytest.raises(PluginError, match="plugin 'bad_hook', hook automl_trial_finished: "
+                                          "RuntimeError: webhook unreachable"):
+        automl.run(str(path))
+    record = Store(f"sqlite:///{in_tmp / 'automl.db'}", create=False).experiment("bad-hook")
+    assert record.status == "failed" and "webhook unreachable" in record.error
+    assert {t.status for t in record.trials} <= {"completed", "interrupted"}
+    assert len(record.trials) < 6  # the search stopped
+    assert any(t.status == "completed" for t in record.trials)

@@ -111,3 +111,13 @@ def test_image_only_component_on_tabular_data_is_rejected(registry):
     text = "name: t\ndataset: wine\narchitecture: cnn\n"
     with pytest.raises(ConfigError, match="architecture 'cnn'"):
         build_space(parse_experiment(text), registry)
+
+
+def test_augmentations_apply_in_the_files_order(registry):
+    text = BASE.replace("augmentations: [shift, noise]",
+                        "augmentations: {noise: {}, shift: {enabled: true, max_shift: 1, p: 1.0}}")
+    space = build_space(parse_experiment(text), registry)
+    for config in sample(space, 20):
+        plan = TrialPlan.from_flat(config, ("noise", "shift"))
+        names = [n for n, _ in plan.augmentations]
+        assert names == [n for n in ("noise", "shift") if config[f"augmentation.{n}.enabled"]]

@@ -54,6 +54,10 @@ def create_app(load_plugin_commands: bool = True) -> typer.Typer:
             store.close()
         if result.status != "completed":
             raise typer.Exit(1)
+        if result.best is None:
+            Console(stderr=True).print("[red]error:[/red] no trial completed; see the errors "
+                                       f"with automl show {escape(result.name)}", soft_wrap=True)
+            raise typer.Exit(1)
 
     @app.command()
     def validate(experiment: Path = typer.Argument(..., help="experiment YAML file"),
@@ -320,26 +324,18 @@ def _add_plugin_commands(app: typer.Typer) -> None:
 
 
 def main() -> None:
-    """Console-script entry point: expected errors print one message, never a traceback."""
+    """Console-script entry point: expected errors print one message, never a traceback.
+
+    Typer runs in standalone mode, so usage errors (unknown option, missing argument, a value out
+    of range) print the usage and exit 2, and ``typer.Exit(n)`` exits with n; automl's own errors
+    come out of it as exceptions and are printed here.
+    """
     err = Console(stderr=True, highlight=False)
     try:
-        app = create_app()
-        code = app(standalone_mode=False)  # typer.Exit(n) comes back as n, not as SystemExit
+        create_app()(prog_name="automl")
     except AutomlError as exc:
         err.print("[red]error:[/red]", escape(str(exc)), soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
-    except SystemExit:
-        raise
-    except Exception as exc:  # click usage errors and aborts
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(1)
-        raise
-    sys.exit(code if type(code) is int else 0)  # a command's own return value is not a code

@@ -126,8 +126,8 @@ def run_ensemble_stage(experiment: ExperimentRecord, registry: Registry,
     check = {"ensemble": score(y_val[check_idx], blend(weights, [p[check_idx] for p in val_probas])),
              "best_single": score(y_val[check_idx], val_probas[best_index][check_idx])}
     note = None
-    if check["ensemble"] < check["best_single"]:
-        note = ("guard: the fitted weights scored below the best single trial on the held-out "
+    if check["ensemble"] <= check["best_single"] and not np.array_equal(weights, single):
+        note = ("guard: the fitted weights did not beat the best single trial on the held-out "
                 "validation part; the ensemble falls back to the best single trial")
         weights = single
 
@@ -143,7 +143,8 @@ def run_ensemble_stage(experiment: ExperimentRecord, registry: Registry,
             value = _metric(registry, name, spec)
             scores[label][f"val_check/{name}"] = value(y_val[check_idx],
                                                        blend(w, [p[check_idx] for p in val_probas]))
-            scores[label][f"test/{name}"] = value(y_test, blend(w, test_probas))
+            scores[label][f"test/{name}"] = _metric(registry, name, spec, "test")(
+                y_test, blend(w, test_probas))
     by_number = {t.number: t for t in chosen}
     members = [c.number for c, w in zip(candidates, weights) if w > 0]
     for size in SIZE_METRICS:  # an ensemble's size and latency are its members' sum
@@ -193,12 +194,12 @@ def _diverse(candidates: list[CandidatePredictions], threshold: float | None
     return kept
 
 
-def _metric(registry: Registry, name: str, spec: DataSpec) -> Callable[[np.ndarray, np.ndarray],
-                                                                       float]:
+def _metric(registry: Registry, name: str, spec: DataSpec, split: str = "val"
+            ) -> Callable[[np.ndarray, np.ndarray], float]:
     metric = registry.create("metric", name)
 
     def value(y: np.ndarray, proba: np.ndarray) -> float:
-        return float(metric.compute(EvalContext(y, proba, None, spec, "val")))  # type: ignore[attr-defined]
+        return float(metric.compute(EvalContext(y, proba, None, spec, split)))  # type: ignore[attr-defined]
 
     return value
 

@@ -7,8 +7,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ray.tune import Callback
+from ray.tune import Callback, Stopper
 
+from automl.errors import PluginError
 from automl.lifecycle import ExperimentInfo, TrialInfo
 from automl.plugin_manager import Plugins
 from automl.store.store import Store, TrialRecord
@@ -36,6 +37,7 @@ class StoreRecorder(Callback):
         self._lock = threading.Lock()
         self._reuse = {_params_key(params): number for number, params in (reuse or {}).items()}
         self.finished: list[TrialRecord] = []
+        self.hook_error: PluginError | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         # Ray pickles the run config into the experiment directory; live handles stay behind.
@@ -46,6 +48,16 @@ class StoreRecorder(Callback):
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._lock = threading.Lock()
+
+    def _hook(self, name: str, **kwargs: Any) -> None:
+        """Call a lifecycle hook; a failing plugin stops the search (see :class:`HookFailure`)
+        instead of surfacing as an error inside Ray Tune's loop."""
+        if self.hook_error is not None:
+            return
+        try:
+            self.plugins.call(name, **kwargs)
+        except PluginError as exc:
+            self.hook_error = exc
 
     def number_of(self, trial: Any) -> int | None:
         return self._numbers.get(trial.trial_id)
@@ -62,7 +74,7 @@ class StoreRecorder(Callback):
         self._history[trial.trial_id] = []
         params = dict(trial.config)
         self.store.start_trial(self.experiment_id, number, trial.trial_id, params)
-        self.plugins.call("automl_trial_started", experiment=self.experiment,
+        self._hook("automl_trial_started", experiment=self.experiment,
                           trial=TrialInfo(number, trial.trial_id, "running", params))
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
@@ -99,7 +111,7 @@ class StoreRecorder(Callback):
                              error=error, node=result.get("node"),
                              node_id=result.get("node_id"), tune_trial_id=trial.trial_id)
         self.finished.append(record)
-        self.plugins.call("automl_trial_finished", experiment=self.experiment,
+        self._hook("automl_trial_finished", experiment=self.experiment,
                           trial=TrialInfo(number, trial.trial_id, status, dict(trial.config),
                                           metrics, error))
 
@@ -126,3 +138,16 @@ def _error_text(trial: Any) -> str:
             return text[-20_000:]
     error = getattr(trial, "get_error", lambda: None)()
     return str(error) if error else "trial failed (no error text was recorded by Ray)"
+
+
+class HookFailure(Stopper):
+    """Ends the search once a lifecycle hook has failed; the runner then raises its error."""
+
+    def __init__(self, recorder: StoreRecorder) -> None:
+        self.recorder = recorder
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        return self.recorder.hook_error is not None
+
+    def stop_all(self) -> bool:
+        return self.recorder.hook_error is not None

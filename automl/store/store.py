@@ -250,6 +250,16 @@ class Store:
             row.status, row.finished_at, row.error = "running", None, None
             return row.id, interrupted
 
+    def interrupt_running(self, experiment_id: int) -> list[int]:
+        """Mark trials still ``running`` when a search ends early as ``interrupted`` (a later
+        ``--resume`` runs them again); returns their numbers."""
+        with self._write() as session:
+            rows = session.scalars(select(TrialRow).where(
+                TrialRow.experiment_id == experiment_id, TrialRow.status == "running")).all()
+            for row in rows:
+                row.status = "interrupted"
+            return [row.number for row in rows]
+
     def config_hash(self, name: str) -> str:
         with self._read() as session:
             value = session.scalar(select(ExperimentRow.config_hash)

@@ -28,6 +28,7 @@ class TrialContext:
     eval_batch_size: int
     cpus: float
     gpus: float
+    augmentation_order: tuple[str, ...] = ()  # as listed in the experiment file
 
     @property
     def first_objective_key(self) -> str:
@@ -46,4 +47,4 @@ class TrialContext:
             fine_tune_epochs=training.fine_tune_epochs,
             fine_tune_lr_factor=training.fine_tune_lr_factor, amp=training.amp,
             eval_batch_size=training.eval_batch_size, cpus=config.resources.cpu,
-            gpus=config.resources.gpu)
+            gpus=config.resources.gpu, augmentation_order=tuple(config.augmentations))

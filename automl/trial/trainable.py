@@ -62,7 +62,7 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Data
     started = time.perf_counter()
     plugins = rebuild_plugins(context.plugins)
     registry = plugins.registry
-    plan = TrialPlan.from_flat(config)
+    plan = TrialPlan.from_flat(config, context.augmentation_order)
     seed = derive_seed(context.seed, config)
     seed_everything(seed)
     device = select_device(context.gpus, context.cpus, context.amp)
