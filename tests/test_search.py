@@ -220,3 +220,62 @@ def test_a_failing_lifecycle_hook_stops_the_search_with_one_error(ray_local, in_
     assert {t.status for t in record.trials} <= {"completed", "interrupted"}
     assert len(record.trials) < 6  # the search stopped
     assert any(t.status == "completed" for t in record.trials)
+
+
+FRAGILE_PLUGIN = """
+import os
+from automl.components import Architecture, ParamDef
+from automl.params import Choice
+
+class Fragile(Architecture):
+    name = "fragile"
+    description = "fine, or NaN outputs, or its worker process dies"
+    params = {"mode": ParamDef(Choice(("ok", "nan", "die")), str, "how it behaves")}
+
+    def build(self, params, spec):
+        import math
+        import torch
+        from torch import nn
+        mode = params["mode"]
+        if mode == "die":
+            os._exit(3)   # the Ray worker process dies mid-trial
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.body = nn.Sequential(nn.Flatten(),
+                                          nn.Linear(math.prod(spec.input_shape), spec.num_classes))
+            def forward(self, x):
+                out = self.body(x)
+                return out * float("nan") if mode == "nan" else out
+        return Net()
+
+def automl_register_architectures(registrar):
+    registrar.add(Fragile)
+"""
+
+
+def test_nan_loss_and_killed_workers_are_failed_trials(ray_local, in_tmp):
+    (in_tmp / "fragile.py").write_text(FRAGILE_PLUGIN)
+    path = experiment(in_tmp, """
+        name: fragile
+        plugins: [fragile.py]
+        dataset: digits
+        architecture: fragile
+        training: {epochs: 2, fine_tune_epochs: 0}
+        search: {num_trials: 9, sampler: random, early_stopping: none}
+        ensemble: false
+    """)
+    result = automl.run(str(path))
+    assert result.status == "completed" and len(result.trials) == 9
+    by_mode: dict[str, set] = {}
+    for t in result.trials:
+        by_mode.setdefault(t.params["architecture.fragile.mode"], set()).add(t.status)
+    assert by_mode["ok"] == {"completed"}
+    assert by_mode["nan"] == {"failed"} and by_mode["die"] == {"failed"}
+    nan = next(t for t in result.trials if t.params["architecture.fragile.mode"] == "nan")
+    assert "DivergedError" in nan.error and "training loss became nan" in nan.error
+    died = next(t for t in result.trials if t.params["architecture.fragile.mode"] == "die")
+    assert died.error  # Ray's account of the dead worker
+    ok = next(t for t in result.trials if t.status == "completed")
+    assert ok.metrics["model/saved_bytes"] > 0 and ok.metrics["model/params_before_pruning"] > 0
+    assert ok.metrics["val/latency64_ms"] > 0

@@ -68,6 +68,7 @@ def trial_json(trial: TrialRecord) -> dict[str, Any]:
         "node_id": trial.node_id, "device": trial.device, "started_at": _iso(trial.started_at),
         "finished_at": _iso(trial.finished_at), "duration_s": trial.duration_s,
         "epochs": len(trial.history), "checkpoint": trial.checkpoint, "error": trial.error,
+        **_error_parts(trial.error),
     }
 
 
@@ -148,6 +149,17 @@ def trial_detail(console: Console, exp: ExperimentRecord, number: int) -> None:
         raise StoreError(f"experiment '{exp.name}' has no trial {number} "
                          f"(trials 0..{len(exp.trials) - 1})")
     console.print_json(data=trial_json(trial) | {"history": trial.history})
+
+
+def _error_parts(error: str | None) -> dict[str, str | None]:
+    """The exception type and message from the last line of a recorded traceback."""
+    if not error:
+        return {"error_type": None, "error_message": None}
+    last = error.strip().splitlines()[-1]
+    kind, sep, message = last.partition(": ")
+    if sep and kind and " " not in kind:
+        return {"error_type": kind.rsplit(".", 1)[-1], "error_message": message}
+    return {"error_type": None, "error_message": last}
 
 
 def _counts(trials: list[TrialRecord]) -> dict[str, int]:

@@ -15,7 +15,7 @@ from automl.plugin_manager import Plugins
 from automl.store.store import Store, TrialRecord
 from automl.trial.trainable import FINAL_KEY
 
-METRIC_PREFIXES = ("val/", "test/", "train/")
+METRIC_PREFIXES = ("val/", "test/", "train/", "model/")
 HISTORY_KEYS = ("epoch", "train/loss")
 
 

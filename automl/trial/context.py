@@ -9,7 +9,7 @@ from typing import Any
 from automl.plugin_manager import PluginSource
 
 #: metrics every trial records besides its objectives (when registered)
-STANDARD_METRICS = ("accuracy", "params", "nonzero_params")
+STANDARD_METRICS = ("accuracy", "params", "nonzero_params", "latency_ms", "latency64_ms")
 
 
 @dataclass(frozen=True)

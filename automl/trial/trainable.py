@@ -112,6 +112,7 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Data
                      epoch=epoch, metrics=dict(epoch_metrics))
         report({**epoch_metrics, **common, "epoch": epoch}, None)
 
+    params_before = sum(p.numel() for p in model.parameters())
     if plan.pruner is not None:
         pruner_entry = registry.get("pruner", plan.pruner)
         pruner = pruner_entry.create()
@@ -141,9 +142,11 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Data
                    "test_proba": test_proba.astype(np.float32), "test_y": data.y_test}
     with tempfile.TemporaryDirectory(prefix="automl-ckpt-") as tmp:
         write_trial_artifacts(Path(tmp), cpu_model, predictions, record)
-        report({**final, **common, "epoch": context.epochs, FINAL_KEY: 1, "train_s": train_s,
-                "trial_s": time.perf_counter() - started}, Path(tmp))
-    return final
+        model_facts = {"model/params_before_pruning": float(params_before),
+                       "model/saved_bytes": float((Path(tmp) / "model.pt").stat().st_size)}
+        report({**final, **model_facts, **common, "epoch": context.epochs, FINAL_KEY: 1,
+                "train_s": train_s, "trial_s": time.perf_counter() - started}, Path(tmp))
+    return {**final, **model_facts}
 
 
 def _cpu_copy(model: Any) -> Any:
