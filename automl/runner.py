@@ -234,7 +234,10 @@ def _run(prepared: Prepared, data: Any, store: Store, address: str | None, conso
             error = traceback.format_exc()
             raise
         finally:
-            store.interrupt_running(experiment_id)
+            if store.interrupt_running(experiment_id):
+                from automl.scheduler import fail_stale_trials
+
+                fail_stale_trials(prepared.db_url, config.name)  # the study agrees with the store
             store.finish_experiment(experiment_id, status, error)
             trials = store.experiment(config.name).trials
             objectives = prepared.space.objectives

@@ -204,9 +204,29 @@ def _metric(registry: Registry, name: str, spec: DataSpec, split: str = "val"
     return value
 
 
+#: weight of the log-loss tie-breaker: far below one example's worth of accuracy on any split
+TIE_BREAK = 1e-6
+
+
 def _scorer(registry: Registry, settings: EnsembleSettings, spec: DataSpec
             ) -> Callable[[np.ndarray, np.ndarray], float]:
-    """Higher is better, whatever the metric's direction."""
+    """Higher is better, whatever the metric's direction.
+
+    Step metrics such as accuracy tie on most weight changes of a small validation split; ties
+    are broken by log loss (scaled by :data:`TIE_BREAK`), so among weights of equal accuracy the
+    better-calibrated blend wins, in fitting and in the held-out guard alike.
+    """
     value = _metric(registry, settings.metric, spec)
     sign = 1.0 if settings.mode == "max" else -1.0
-    return lambda y, proba: sign * value(y, proba)
+    if settings.metric == "log_loss":
+        return lambda y, proba: sign * value(y, proba)
+
+    def score(y: np.ndarray, proba: np.ndarray) -> float:
+        return sign * value(y, proba) - TIE_BREAK * _log_loss(y, proba)
+
+    return score
+
+
+def _log_loss(y: np.ndarray, proba: np.ndarray) -> float:
+    picked = np.clip(proba[np.arange(len(y)), y], 1e-15, 1.0)
+    return float(-np.mean(np.log(picked)))

@@ -1,0 +1,283 @@
+"""Ensemble gain: the ensemble stage's test accuracy against the best single trial's.
+
+For digits (experiments/quickstart.yaml), wine (experiments/wine.yaml, with the single objective
+``[accuracy]`` in the temp copy, so the search and the "best single trial" are about accuracy
+alone) and breast cancer (experiments/breast_cancer_mlp.yaml), and several seeds (the seed sets
+the split, the sampler, the trials' training seeds and the ensemble's held-out part), runs the
+experiment through ``automl.run`` with the ensemble stage on (default: greedy), then runs the stage
+again on the stored experiment (``automl.ensemble.run_ensemble_stage``, timed around the call)
+with ``greedy`` and with ``weighted``. Reported per dataset and ensembler: ensemble test accuracy
+minus the best single trial's (the same test split, read once after the weights are final), how
+many members kept a non-zero weight, how often the held-out guard fell back to the best single
+trial (the record's note), and the stage's own run time. The greedy re-run is also checked
+against the record the run stored (same members, weights and scores).
+
+    python -m benchmarks.ensemble_gain [--quick] [--seeds N]
+
+Full mode (3 seeds, each file's own trial budget: 24, 30, 30): about 2.5 minutes on 2 cores;
+``--quick`` (1 seed): under a minute. (Fewer trials are no quicker check: with ASHA on
+the quickstart only about one trial in five runs to the end, and the stage needs two completed
+trials; a run whose stage was skipped is listed as such.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import platform
+import re
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+DATASETS = {  # label: (experiment file, changes to its document)
+    "digits": ("quickstart.yaml", {}),
+    "wine": ("wine.yaml", {"objectives": [{"metric": "accuracy", "mode": "max"}]}),
+    "breast_cancer": ("breast_cancer_mlp.yaml", {}),
+}
+ENSEMBLERS = ("greedy", "weighted")
+SLOTS = 2
+STAGE_LINE = re.compile(r"ensemble \((\w+), (\d+) candidates, ([\d.]+)s\)")
+
+
+def code_version() -> str:
+    """The commit benchmarked, and whether automl/ or plugins/ had uncommitted changes."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True,
+                                  timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--", "automl", "plugins")
+    return f"commit {commit}" + (" + uncommitted changes in automl/ or plugins/" if dirty else "")
+
+
+@dataclass
+class Row:
+    dataset: str
+    ensembler: str
+    seed: int
+    trials: int
+    completed: int
+    candidates: int
+    members: int
+    ensemble_test: float
+    single_test: float
+    ensemble_check: float
+    single_check: float
+    fell_back: bool
+    stage_s: float
+    in_run_stage_s: float | None = None
+    same_as_stored: bool | None = None
+
+    @property
+    def gain(self) -> float:
+        return self.ensemble_test - self.single_test
+
+    @property
+    def check_gain(self) -> float:
+        return self.ensemble_check - self.single_check
+
+
+def experiment_file(tmp: Path, dataset: str, seed: int, trials: int | None) -> tuple[Path, str]:
+    filename, changes = DATASETS[dataset]
+    config = yaml.safe_load((REPO / "experiments" / filename).read_text())
+    name = f"eg-{dataset.replace('_', '-')}-s{seed}"
+    config.update(changes)
+    config["name"], config["seed"] = name, seed
+    config["ensemble"] = {"ensembler": "greedy"}
+    if trials:
+        config["search"] = {**config.get("search", {}), "num_trials": trials}
+    path = tmp / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path, name
+
+
+def run_one(tmp: Path, dataset: str, seed: int, trials: int | None
+            ) -> tuple[list[Row], str | None]:
+    """The rows for each ensembler, or no rows and why the run's stage was skipped."""
+    from rich.console import Console
+
+    import automl
+    from automl.config import load_experiment
+    from automl.config.models import EnsembleConfig
+    from automl.data import prepare_data
+    from automl.ensemble import resolve_settings, run_ensemble_stage
+    from automl.plugin_manager import plugin_source, rebuild_plugins
+    from automl.results import objectives_of
+    from automl.store import Store
+
+    path, name = experiment_file(tmp, dataset, seed, trials)
+    db = f"sqlite:///{tmp}/bench.db"
+    printed = io.StringIO()
+    result = automl.run(str(path), db=db, artifacts=str(tmp / "runs"),
+                        console=Console(file=printed, width=200))
+    line = STAGE_LINE.search(printed.getvalue())
+    in_run_s = float(line.group(3)) if line else None
+
+    config = load_experiment(path).config
+    registry = rebuild_plugins(plugin_source(config.plugins, path.parent)).registry
+    spec = prepare_data(config, registry).spec
+    store = Store(db, create=False)
+    try:
+        experiment = store.experiment(name)
+    finally:
+        store.close()
+    stored = experiment.ensemble
+    if stored is None:
+        skipped = re.search(r"ensemble: skipped \((.*)\)", printed.getvalue())
+        return [], (skipped.group(1) if skipped else "no ensemble stored")
+    rows = []
+    for ensembler in ENSEMBLERS:
+        settings = resolve_settings(EnsembleConfig(ensembler=ensembler),
+                                    objectives_of(experiment), registry)
+        tick = time.perf_counter()
+        outcome = run_ensemble_stage(experiment, registry, settings, spec)
+        stage_s = time.perf_counter() - tick
+        record = outcome.record
+        assert record is not None, outcome.skipped
+        ens, single = record.scores["ensemble"], record.scores["best_single"]
+        row = Row(dataset, ensembler, seed, len(result.trials),
+                  sum(t.status == "completed" for t in result.trials), len(outcome.candidates),
+                  len(record.members), ens["test/accuracy"], single["test/accuracy"],
+                  ens["val_check/accuracy"], single["val_check/accuracy"],
+                  record.note is not None, stage_s)
+        if ensembler == stored.ensembler:
+            row.in_run_stage_s = in_run_s
+            row.same_as_stored = (record.members == stored.members
+                                  and record.weights == stored.weights
+                                  and record.scores == stored.scores)
+        rows.append(row)
+    return rows, None
+
+
+def summary(values: list[float], fmt: str = "{:+.4f}") -> str:
+    if not values:
+        return "-"
+    ordered = sorted(values)
+    med = fmt.format(statistics.median(ordered))
+    if len(ordered) == 1:
+        return med
+    return f"{med} [{fmt.format(ordered[0])}, {fmt.format(ordered[-1])}]"
+
+
+def print_table(rows: list[Row]) -> None:
+    keys = list(dict.fromkeys((r.dataset, r.ensembler) for r in rows))
+    table = []
+    for dataset, ensembler in keys:
+        group = [r for r in rows if (r.dataset, r.ensembler) == (dataset, ensembler)]
+        table.append((
+            dataset, ensembler, str(len(group)),
+            summary([r.gain for r in group]),
+            f"{sum(r.gain > 0 for r in group)}/{sum(r.gain == 0 for r in group)}/"
+            f"{sum(r.gain < 0 for r in group)}",
+            summary([r.ensemble_test for r in group], "{:.4f}"),
+            summary([r.single_test for r in group], "{:.4f}"),
+            summary([r.check_gain for r in group]),
+            summary([float(r.members) for r in group], "{:.0f}"),
+            f"{sum(r.fell_back for r in group)}/{len(group)}",
+            summary([r.stage_s for r in group], "{:.2f}"),
+        ))
+    head = ("dataset", "ensembler", "seeds", "test acc gain", "+/0/-", "ensemble test",
+            "best single test", "held-out val gain", "members", "guard", "stage s")
+    widths = [max(len(row[i]) for row in [head, *table]) for i in range(len(head))]
+    fmt = "  ".join(f"{{:<{w}}}" if i < 2 else f"{{:>{w}}}" for i, w in enumerate(widths))
+    print(fmt.format(*head))
+    print("-" * (sum(widths) + 2 * (len(widths) - 1)))
+    for row in table:
+        print(fmt.format(*row))
+    print("median [min, max] over seeds; gain = ensemble - best single trial (test accuracy); "
+          "+/0/-: seeds with a gain above, at, below zero; held-out val gain: the same on the "
+          "half of the validation split the weights were not fitted on (what the guard checks); "
+          "members: trials with non-zero weight; guard: seeds where the guard fell back to the "
+          "best single trial")
+
+
+def print_per_seed(rows: list[Row]) -> None:
+    print(f"{'dataset':<14} {'ensembler':<9} {'seed':>4} {'trials':>6} {'done':>4} "
+          f"{'cand':>4} {'members':>7} {'ens test':>8} {'single':>7} {'gain':>8} "
+          f"{'chk gain':>8} {'guard':>5} {'stage s':>7} {'in-run s':>8} {'=stored':>7}")
+    for r in rows:
+        print(f"{r.dataset:<14} {r.ensembler:<9} {r.seed:>4} {r.trials:>6} {r.completed:>4} "
+              f"{r.candidates:>4} {r.members:>7} {r.ensemble_test:>8.4f} {r.single_test:>7.4f} "
+              f"{r.gain:>+8.4f} {r.check_gain:>+8.4f} {('yes' if r.fell_back else 'no'):>5} "
+              f"{r.stage_s:>7.2f} "
+              f"{(f'{r.in_run_stage_s:.1f}' if r.in_run_stage_s is not None else '-'):>8} "
+              f"{('-' if r.same_as_stored is None else str(r.same_as_stored)):>7}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="1 seed (a smoke check)")
+    parser.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 (default 3; quick 1)")
+    parser.add_argument("--trials", type=int, default=None,
+                        help="trials per search (default: each file's own)")
+    args = parser.parse_args()
+    seeds = args.seeds or (1 if args.quick else 3)
+    trials = args.trials
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    import optuna
+    import ray
+    import torch
+
+    from automl.ray_session import quiet_environment
+
+    print(f"$ python -m benchmarks.ensemble_gain {' '.join(sys.argv[1:])}")
+    print(f"date {date.today()}, nproc {os.cpu_count()}, load average at start "
+          f"{os.getloadavg()[0]:.1f}, Python {platform.python_version()}, "
+          f"torch {torch.__version__}, "
+          f"ray {ray.__version__}, optuna {optuna.__version__}; {code_version()}")
+    print(f"datasets {', '.join(DATASETS)}; seeds 0..{seeds - 1}; trials per search: "
+          f"{trials or 'as in each file'}; {SLOTS} trials at a time; ensemblers "
+          f"{', '.join(ENSEMBLERS)} with their default settings (8 candidates, half the "
+          "validation split held out)")
+    started = time.perf_counter()
+    quiet_environment()
+    ray.init(num_cpus=SLOTS, include_dashboard=False, _node_ip_address="127.0.0.1",
+             log_to_driver=False, logging_level="ERROR")
+    print(f"embedded Ray start: {time.perf_counter() - started:.1f} s (once)", flush=True)
+    rows: list[Row] = []
+    skips: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="automl-bench-") as tmp_name:
+        for dataset in DATASETS:
+            for seed in range(seeds):
+                tick = time.perf_counter()
+                found, skipped = run_one(Path(tmp_name), dataset, seed, trials)
+                rows += found
+                if skipped:
+                    skips.append(f"{dataset} seed {seed}: {skipped}")
+                print(f"{dataset} seed {seed}: "
+                      + (f"ensemble skipped ({skipped})" if skipped else
+                         f"{found[0].trials} trials, "
+                         + ", ".join(f"{r.ensembler} {r.gain:+.4f}" for r in found))
+                      + f" ({time.perf_counter() - tick:.0f} s)", flush=True)
+    ray.shutdown()
+    print()
+    print_table(rows)
+    for line in skips:
+        print(f"skipped: {line}")
+    print()
+    print_per_seed(rows)
+    searches = len(rows) // len(ENSEMBLERS) + len(skips)
+    print(f"\n{searches} searches in {time.perf_counter() - started:.0f} s "
+          f"(load average at the end {os.getloadavg()[0]:.1f}); stage s: run_ensemble_stage "
+          "timed here on the stored experiment; in-run s: the stage's time as the run printed it")
+
+
+if __name__ == "__main__":
+    main()
