@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-SCRIPTS = ("overhead", "pruning", "search_efficiency", "ensemble_gain")
+SCRIPTS = ("overhead", "store", "pruning", "search_efficiency", "ensemble_gain")
 
 
 def main() -> int:
