@@ -89,10 +89,6 @@ class PluginSource:
     files: tuple[LocalFile, ...] = ()
     autoload: bool = True
 
-    def key(self) -> str:
-        digest = hashlib.sha256(repr((self.modules, self.files, self.autoload)).encode())
-        return digest.hexdigest()
-
 
 @dataclass(frozen=True)
 class LoadedPlugin:
@@ -210,17 +206,16 @@ def build_plugins(source: PluginSource) -> Plugins:
     return plugins
 
 
-_cache: dict[str, Plugins] = {}
+_cache: dict[PluginSource, Plugins] = {}
 _cache_lock = threading.Lock()
 
 
 def rebuild_plugins(source: PluginSource) -> Plugins:
     """The manager for ``source`` in this process, built once (used inside Ray workers)."""
     with _cache_lock:
-        key = source.key()
-        if key not in _cache:
-            _cache[key] = build_plugins(source)
-        return _cache[key]
+        if source not in _cache:  # frozen and hashable: the source itself is the key
+            _cache[source] = build_plugins(source)
+        return _cache[source]
 
 
 def _check_unknown_hooks(manager: pluggy.PluginManager) -> None:

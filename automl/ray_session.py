@@ -32,6 +32,15 @@ def quiet_environment() -> None:
         os.environ.setdefault(key, value)
 
 
+def start_embedded_ray(num_cpus: int | None = None, verbose: bool = False) -> None:
+    """Start Ray in this process the way automl does: loopback only, no dashboard, quiet."""
+    quiet_environment()
+    import ray
+
+    ray.init(num_cpus=num_cpus, _node_ip_address="127.0.0.1", include_dashboard=False,
+             log_to_driver=verbose, logging_level=logging.INFO if verbose else logging.ERROR)
+
+
 @contextmanager
 def ray_session(address: str | None, num_cpus: int | None = None,
                 verbose: bool = False) -> Iterator[None]:
@@ -46,13 +55,12 @@ def ray_session(address: str | None, num_cpus: int | None = None,
     if ray.is_initialized():
         yield
         return
-    kwargs: dict = {"log_to_driver": verbose, "logging_level": logging.INFO if verbose
-                    else logging.ERROR, "include_dashboard": False}
     try:
         if address:
-            ray.init(address=address, **kwargs)
+            ray.init(address=address, include_dashboard=False, log_to_driver=verbose,
+                     logging_level=logging.INFO if verbose else logging.ERROR)
         else:
-            ray.init(num_cpus=num_cpus, _node_ip_address="127.0.0.1", **kwargs)
+            start_embedded_ray(num_cpus, verbose)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = f"the Ray cluster at '{address}'" if address else "embedded Ray"
         hint = ("; if the cluster uses token authentication, set RAY_AUTH_MODE=token (and "

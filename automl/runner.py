@@ -165,7 +165,6 @@ def _check_resume(store: Store, config: Any) -> Resume:
     """Refuse a resume that cannot continue the same search; reconcile stale rows."""
     from automl.errors import StoreError
 
-    store.experiment(config.name)  # a clear error when there is nothing to resume
     if store.config_hash(config.name) != search_hash(config):
         raise StoreError(f"experiment '{config.name}' was started with another search space or "
                          "training setup; --resume continues only the same experiment (budgets, "
@@ -207,7 +206,6 @@ def _run(prepared: Prepared, data: Any, store: Store, address: str | None, conso
         info = ExperimentInfo(config.name, config.model_dump(mode="json"), prepared.db_url,
                               str(prepared.artifacts_dir))
         status, error = "failed", None
-        recorder = None
         try:
             prepared.plugins.call("automl_experiment_started", experiment=info)
             if resumed is not None:
@@ -219,7 +217,7 @@ def _run(prepared: Prepared, data: Any, store: Store, address: str | None, conso
                           f"sampler {config.search.sampler}, early stopping "
                           f"{config.search.early_stopping}; results in "
                           f"{safe_url(prepared.db_url)}")
-            recorder = _search(prepared, data, store, experiment_id, info, console, resumed)
+            _search(prepared, data, store, experiment_id, info, console, resumed)
             if prepared.ensemble is not None:
                 ensemble_stage(store, config.name, prepared.plugins.registry, prepared.ensemble,
                                console, data.spec)

@@ -34,9 +34,10 @@ import time
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import yaml
+
+from benchmarks.harness import code_version, start_ray
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = {  # label: (experiment file, changes to its document)
@@ -47,22 +48,6 @@ DATASETS = {  # label: (experiment file, changes to its document)
 ENSEMBLERS = ("greedy", "weighted")
 SLOTS = 2
 STAGE_LINE = re.compile(r"ensemble \((\w+), (\d+) candidates, ([\d.]+)s\)")
-
-
-def code_version() -> str:
-    """The commit benchmarked, and whether automl/ or plugins/ had uncommitted changes."""
-    import subprocess
-
-    def git(*args: str) -> str:
-        try:
-            return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True,
-                                  timeout=10).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return ""
-
-    commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    dirty = git("status", "--porcelain", "--", "automl", "plugins")
-    return f"commit {commit}" + (" + uncommitted changes in automl/ or plugins/" if dirty else "")
 
 
 @dataclass
@@ -235,7 +220,6 @@ def main() -> None:
     import ray
     import torch
 
-    from automl.ray_session import quiet_environment
 
     print(f"$ python -m benchmarks.ensemble_gain {' '.join(sys.argv[1:])}")
     print(f"date {date.today()}, nproc {os.cpu_count()}, load average at start "
@@ -247,10 +231,7 @@ def main() -> None:
           f"{', '.join(ENSEMBLERS)} with their default settings (8 candidates, half the "
           "validation split held out)")
     started = time.perf_counter()
-    quiet_environment()
-    ray.init(num_cpus=SLOTS, include_dashboard=False, _node_ip_address="127.0.0.1",
-             log_to_driver=False, logging_level="ERROR")
-    print(f"embedded Ray start: {time.perf_counter() - started:.1f} s (once)", flush=True)
+    print(f"embedded Ray start: {start_ray(SLOTS):.1f} s (once)", flush=True)
     rows: list[Row] = []
     skips: list[str] = []
     with tempfile.TemporaryDirectory(prefix="automl-bench-") as tmp_name:

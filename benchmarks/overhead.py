@@ -25,6 +25,8 @@ import time
 from datetime import date
 from pathlib import Path
 
+from benchmarks.harness import start_ray
+
 SLOTS = 2
 REPO = Path(__file__).resolve().parents[1]
 
@@ -142,16 +144,11 @@ def main() -> None:
     import optuna
     import ray
 
-    from automl.ray_session import quiet_environment
 
     print(f"$ python -m benchmarks.overhead {' '.join(sys.argv[1:])}")
     print(f"date {date.today()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
           f"ray {ray.__version__}, optuna {optuna.__version__}; {SLOTS} trials at a time")
-    started = time.perf_counter()
-    quiet_environment()
-    ray.init(num_cpus=SLOTS, include_dashboard=False, _node_ip_address="127.0.0.1",
-             log_to_driver=False, logging_level="ERROR")
-    print(f"embedded Ray start: {time.perf_counter() - started:.1f} s (once per run, not counted)")
+    print(f"embedded Ray start: {start_ray(SLOTS):.1f} s (once per run, not counted)")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for label, sleep_s, count, count_ray in (("no-op", 0.0, n, n_ray),

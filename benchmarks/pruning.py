@@ -59,17 +59,9 @@ def accuracy(model: Any, data: Any) -> float:
 
 def burst_ms(model: Any, x: Any, repeats: int) -> float:
     """Median milliseconds of ``repeats`` forward passes (after a short warm-up)."""
-    import torch
+    from automl_plugins.metrics.latency import median_forward_ms
 
-    with torch.inference_mode():
-        for _ in range(3):
-            model(x)
-        times = []
-        for _ in range(repeats):
-            tick = time.perf_counter()
-            model(x)
-            times.append(time.perf_counter() - tick)
-    return statistics.median(times) * 1000
+    return median_forward_ms(model, x, repeats)
 
 
 def latencies(models: list[Any], x: Any, rounds: int, repeats: int) -> list[tuple[float, float]]:

@@ -50,28 +50,14 @@ from typing import Any
 
 import yaml
 
+from benchmarks.harness import code_version, start_ray
+
 REPO = Path(__file__).resolve().parents[1]
 QUICKSTART = REPO / "experiments" / "quickstart.yaml"
 TARGET = 0.98
 STRICT = 0.99  # shown beside TARGET: on digits 0.98 is often reached by the first good CNN
 RANDOM_TIME_FACTOR = 2.0
 SLOTS = 2
-
-
-def code_version() -> str:
-    """The commit benchmarked, and whether automl/ or plugins/ had uncommitted changes."""
-    import subprocess
-
-    def git(*args: str) -> str:
-        try:
-            return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True,
-                                  timeout=10).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return ""
-
-    commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    dirty = git("status", "--porcelain", "--", "automl", "plugins")
-    return f"commit {commit}" + (" + uncommitted changes in automl/ or plugins/" if dirty else "")
 
 
 @dataclass
@@ -375,7 +361,6 @@ def main() -> None:
     import ray
     import torch
 
-    from automl.ray_session import quiet_environment
 
     print(f"$ python -m benchmarks.search_efficiency {' '.join(sys.argv[1:])}")
     print(f"date {date.today()}, nproc {os.cpu_count()}, load average at start "
@@ -385,10 +370,7 @@ def main() -> None:
     print(f"digits, quickstart space, {trials} trials for (a) and (c), {SLOTS} trials at a time "
           f"for (a) and (b), seeds 0..{seeds - 1}, target test accuracy {TARGET}")
     started = time.perf_counter()
-    quiet_environment()
-    ray.init(num_cpus=SLOTS, include_dashboard=False, _node_ip_address="127.0.0.1",
-             log_to_driver=False, logging_level="ERROR")
-    print(f"embedded Ray start: {time.perf_counter() - started:.1f} s (once, not counted)",
+    print(f"embedded Ray start: {start_ray(SLOTS):.1f} s (once, not counted)",
           flush=True)
 
     tpe, random, plain = [], [], []

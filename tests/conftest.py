@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -30,3 +32,24 @@ def write_experiment(directory: Path, text: str, name: str = "exp.yaml") -> Path
     path = directory / name
     path.write_text(text)
     return path
+
+
+#: Set by .ci/run: optional parts (PostgreSQL, the MiniLM package) must be there, so a test that
+#: would skip for want of one fails instead.
+REQUIRE_ALL = os.environ.get("AUTOML_TESTS_REQUIRE_ALL") == "1"
+
+
+def unavailable(reason: str) -> None:
+    """Skip the test for want of an optional part, or fail when the run requires them all."""
+    if REQUIRE_ALL:
+        pytest.fail(f"required here (AUTOML_TESTS_REQUIRE_ALL=1): {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def optional_module(name: str, reason: str | None = None) -> ModuleType:
+    """Import an optional module; see :func:`unavailable`."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        unavailable(reason or f"{name} is not installed")
+        raise  # unreachable: unavailable() skips or fails

@@ -34,6 +34,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import optional_module, unavailable
+
 PG_VERSION = "15"
 ROLE = "automl"
 ADMIN = "automl_admin"
@@ -135,18 +137,18 @@ def _runner() -> tuple[list[str], int | None, int | None]:
     try:
         user = pwd.getpwnam(RUN_AS)
     except KeyError:
-        pytest.skip(f"PostgreSQL refuses to run as root and there is no '{RUN_AS}' user")
+        unavailable(f"PostgreSQL refuses to run as root and there is no '{RUN_AS}' user")
     if runuser is None:
-        pytest.skip("PostgreSQL refuses to run as root and `runuser` is not installed")
+        unavailable("PostgreSQL refuses to run as root and `runuser` is not installed")
     return [runuser, "-u", RUN_AS, "--"], user.pw_uid, user.pw_gid
 
 
 def start_server() -> PostgresServer:
     """initdb in a fresh temp dir and start the server; skips when PostgreSQL is missing."""
-    pytest.importorskip("psycopg", reason="psycopg is not installed (pip install -e '.[dev]')")
+    optional_module("psycopg", "psycopg is not installed (pip install -e '.[dev]')")
     bin_dir = find_bin_dir()
     if bin_dir is None:
-        pytest.skip(f"PostgreSQL server binaries (initdb, pg_ctl) not found in "
+        unavailable(f"PostgreSQL server binaries (initdb, pg_ctl) not found in "
                     f"/usr/lib/postgresql/*/bin or on PATH; install them ({INSTALL_HINT}) or "
                     f"set {BIN_ENV}")
     run_as, uid, gid = _runner()

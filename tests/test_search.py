@@ -67,12 +67,10 @@ def ray_local(hook_log):
 
     import ray
 
-    from automl.ray_session import quiet_environment
+    from automl.ray_session import start_embedded_ray
 
     os.environ["AUTOML_TEST_HOOK_LOG"] = str(hook_log)  # before the workers start
-    quiet_environment()
-    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
-             log_to_driver=False)
+    start_embedded_ray(2)
     yield
     ray.shutdown()
 

@@ -15,6 +15,7 @@ import automl.store.store as store_module
 from automl.errors import StoreError
 from automl.store import EnsembleRecord, Store, safe_url
 from automl.store.schema import SCHEMA_VERSION
+from tests.conftest import optional_module
 from tests.postgres import db_url, postgres_db, postgres_server  # noqa: F401
 
 
@@ -289,7 +290,7 @@ def test_passwords_never_appear_in_store_errors(postgres_server, postgres_db, mo
 
 
 def test_unreachable_server_is_one_clear_error_quickly():
-    pytest.importorskip("psycopg")
+    optional_module("psycopg")
     with socket.socket() as sock:  # a port on loopback that nothing listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -305,7 +306,7 @@ def test_unreachable_server_is_one_clear_error_quickly():
 
 
 def test_a_server_that_never_answers_times_out(monkeypatch):
-    pytest.importorskip("psycopg")
+    optional_module("psycopg")
     monkeypatch.setattr(store_module, "CONNECT_TIMEOUT_S", 2)
     with socket.socket() as sock:  # accepts the connection, never says a word
         sock.bind(("127.0.0.1", 0))

@@ -7,8 +7,6 @@ artifact files.
 from __future__ import annotations
 
 import copy
-import statistics
-import time
 import warnings
 
 import numpy as np
@@ -24,6 +22,7 @@ from automl.plugin_manager import load_plugins
 from automl.testing import PrunerConformance
 from automl.trial.artifacts import read_state_dict, write_trial_artifacts
 from automl.trial.training import predict_proba, train_on_cpu
+from automl_plugins.metrics.latency import median_forward_ms
 from automl_plugins.pruners.structured import StructuredL1, find_groups, prune_channels
 
 TRAINING = {"lr": 3e-3, "batch_size": 64, "optimizer": "adam", "weight_decay": 1e-4,
@@ -395,15 +394,7 @@ def test_report_batch64_cpu_latency(registry, data, trained):
 
 
 def median_ms(model: nn.Module, x: torch.Tensor, repeats: int = 30) -> float:
-    with torch.inference_mode():
-        for _ in range(3):
-            model(x)
-        times = []
-        for _ in range(repeats):
-            tick = time.perf_counter()
-            model(x)
-            times.append((time.perf_counter() - tick) * 1000)
-    return statistics.median(times)
+    return median_forward_ms(model, x, repeats)
 
 
 # -- through the real trial ---------------------------------------------------------------------

@@ -55,7 +55,9 @@ class Trainer:
         order = torch.randperm(n, generator=self.generator, device=self.generator.device)
         order = order.to(self.x.device)
         smoothing = float(self.training["label_smoothing"])
-        total, seen = 0.0, 0
+        # Summed on the device: reading the loss every batch would stall a GPU once per batch.
+        total = torch.zeros((), device=self.x.device)
+        seen = 0
         for start in range(0, n, batch):
             idx = order[start:start + batch]
             if len(idx) < 2 and n > 1:
@@ -69,10 +71,9 @@ class Trainer:
             self.scaler.scale(loss).backward()
             self.scaler.step(optimizer)
             self.scaler.update()
-            value = float(loss.detach())
-            total += value * len(idx)
+            total += loss.detach().float() * len(idx)
             seen += len(idx)
-        mean = total / max(seen, 1)
+        mean = float(total) / max(seen, 1)
         if not math.isfinite(mean):
             raise DivergedError(f"training loss became {mean} (lr={self.training['lr']:g})")
         return mean

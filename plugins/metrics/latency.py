@@ -64,6 +64,19 @@ def measure_latency_ms(model: "nn.Module", spec: DataSpec, batch_size: int) -> f
     return statistics.median(timings) * 1000.0
 
 
+def median_forward_ms(model: "nn.Module", x: "torch.Tensor", repeats: int,
+                      warmup: int = WARMUP_RUNS) -> float:
+    """Median milliseconds of ``repeats`` forward passes of ``x`` after ``warmup`` untimed ones,
+    as it runs now (mode, device and threads are the caller's)."""
+    import torch
+
+    with torch.inference_mode():
+        for _ in range(warmup):
+            model(x)
+        timings = [_time_once(model, x) for _ in range(repeats)]
+    return statistics.median(timings) * 1000.0
+
+
 def _time_once(model: "nn.Module", x: "torch.Tensor") -> float:
     start = time.perf_counter()
     model(x)
