@@ -200,7 +200,7 @@ def _run(prepared: Prepared, data: Any, store: Store, address: str | None, conso
                 automl_version=automl.__version__, artifacts_dir=str(prepared.artifacts_dir))
         else:
             experiment_id = resumed.experiment_id
-            from automl.scheduler import fail_stale_trials
+            from automl.study import fail_stale_trials
 
             fail_stale_trials(prepared.db_url, config.name)
         info = ExperimentInfo(config.name, config.model_dump(mode="json"), prepared.db_url,
@@ -233,7 +233,7 @@ def _run(prepared: Prepared, data: Any, store: Store, address: str | None, conso
             raise
         finally:
             if store.interrupt_running(experiment_id):
-                from automl.scheduler import fail_stale_trials
+                from automl.study import fail_stale_trials
 
                 fail_stale_trials(prepared.db_url, config.name)  # the study agrees with the store
             store.finish_experiment(experiment_id, status, error)
@@ -254,7 +254,8 @@ def _search(prepared: Prepared, data: Any, store: Store, experiment_id: int,
     from ray import tune
 
     from automl.progress import ProgressPrinter
-    from automl.scheduler import build_tuner, make_searcher, optuna_storage
+    from automl.scheduler import build_tuner, make_searcher
+    from automl.study import MirroredStorage
     from automl.store.recorder import HookFailure, StoreRecorder
     from automl.trial.context import TrialContext
     from automl.trial.trainable import run_trial
@@ -286,7 +287,7 @@ def _search(prepared: Prepared, data: Any, store: Store, experiment_id: int,
     # the configurations that already ran.
     searcher = make_searcher(
         space, config.search, config.seed + 7919 * first_number,
-        storage=optuna_storage(prepared.db_url), name=config.name,
+        storage=MirroredStorage(prepared.db_url), name=config.name,
         points_to_evaluate=[{k: v for k, v in t.params.items() if k in searched} for t in rerun])
     tuner = build_tuner(trainable, config, space, searcher, budget,
                         str(prepared.artifacts_dir), [recorder, printer],

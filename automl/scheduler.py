@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from automl.config.models import Experiment, SearchConfig
 from automl.space import ObjectiveSpec, SearchSpace
+from automl.study import study_name
 
 if TYPE_CHECKING:
     import optuna
@@ -39,25 +40,6 @@ def make_sampler(name: str, seed: int, search: SearchConfig, multi_objective: bo
     raise ValueError(f"unknown sampler {name!r}")
 
 
-def study_name(experiment: str) -> str:
-    """The Optuna study of an experiment, stored in the experiment's own database."""
-    return f"automl:{experiment}"
-
-
-def optuna_storage(db_url: str) -> "optuna.storages.BaseStorage":
-    """Optuna's RDB storage on the experiment database, so ``optuna-dashboard <db-url>`` and
-    ``optuna.load_study`` see the search, and a resumed search continues from what it knew."""
-    import optuna
-
-    kwargs: dict[str, Any] = {"pool_pre_ping": True}
-    if db_url.startswith("sqlite"):
-        kwargs["connect_args"] = {"timeout": 30}
-    elif db_url.startswith("postgresql"):
-        kwargs["connect_args"] = {"connect_timeout": 10}
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna.storages.RDBStorage(db_url, engine_kwargs=kwargs)
-
-
 def make_searcher(space: SearchSpace, search: SearchConfig, seed: int,
                   storage: "optuna.storages.BaseStorage | None" = None, name: str | None = None,
                   points_to_evaluate: list[dict[str, Any]] | None = None) -> "OptunaSearch":
@@ -73,31 +55,6 @@ def make_searcher(space: SearchSpace, search: SearchConfig, seed: int,
                         sampler=make_sampler(search.sampler, seed, search, multi), seed=seed,
                         storage=storage, study_name=study_name(name) if name else None,
                         points_to_evaluate=points_to_evaluate or None)
-
-
-def fail_stale_trials(db_url: str, experiment: str) -> int:
-    """Mark Optuna trials left RUNNING by a killed driver as FAIL; returns how many."""
-    import optuna
-    from optuna.trial import TrialState
-
-    storage = optuna_storage(db_url)
-    try:
-        study = optuna.load_study(study_name=study_name(experiment), storage=storage)
-    except KeyError:
-        return 0
-    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    for trial in stale:
-        storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)  # noqa: SLF001
-    return len(stale)
-
-
-def delete_study(db_url: str, experiment: str) -> None:
-    import optuna
-
-    try:
-        optuna.delete_study(study_name=study_name(experiment), storage=optuna_storage(db_url))
-    except KeyError:
-        pass
 
 
 def grace_period(search: SearchConfig, epochs: int) -> int:

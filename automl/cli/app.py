@@ -288,7 +288,7 @@ def create_app(load_plugin_commands: bool = True) -> typer.Typer:
         try:
             exp = store.experiment(name)
             store.delete_experiment(name)
-            from automl.scheduler import delete_study
+            from automl.study import delete_study
 
             delete_study(store.url, name)
         finally:

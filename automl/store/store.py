@@ -393,7 +393,7 @@ def _engine(url: str) -> Engine:
                     raise StoreError(f"cannot open database {safe_url(url)}: directory {parent} "
                                      "does not exist")
             engine = create_engine(url, connect_args={"timeout": 30})
-            event.listen(engine, "connect", _sqlite_pragmas)
+            event.listen(engine, "connect", sqlite_pragmas)
             return engine
         connect_args = {}
         if parsed.get_backend_name() == "postgresql":
@@ -407,7 +407,7 @@ def _engine(url: str) -> Engine:
         raise StoreError(_scrub(f"cannot use database {safe_url(url)}: {exc}", url)) from None
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")

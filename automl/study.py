@@ -1,0 +1,181 @@
+"""The experiment's Optuna study, kept in the experiment's own database.
+
+``optuna.load_study(study_name="automl:<name>", storage=<db url>)`` and ``optuna-dashboard <db
+url>`` see every finished trial, and ``automl run --resume`` continues from what the study knew.
+
+During a search the sampler does not read the database: :class:`MirroredStorage` keeps the study
+in memory and writes each trial through to the database in one transaction when it finishes.
+Optuna's RDB storage re-reads the study on every ask and commits on every parameter, which cost
+16–33 ms a trial on the driver (``benchmarks/store.py``), more than everything else automl does
+for a trial together.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import optuna
+from optuna.storages import InMemoryStorage
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+
+if TYPE_CHECKING:
+    from optuna.storages import RDBStorage
+
+
+def study_name(experiment: str) -> str:
+    """The Optuna study of an experiment, stored in the experiment's own database."""
+    return f"automl:{experiment}"
+
+
+def optuna_storage(db_url: str) -> "RDBStorage":
+    """Optuna's RDB storage on the experiment database."""
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if db_url.startswith("sqlite"):
+        kwargs["connect_args"] = {"timeout": 30}
+    elif db_url.startswith("postgresql"):
+        kwargs["connect_args"] = {"connect_timeout": 10}
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = optuna.storages.RDBStorage(db_url, engine_kwargs=kwargs)
+    if db_url.startswith("sqlite"):
+        # The pragmas automl's own store uses (WAL, synchronous=NORMAL): a commit without an
+        # fsync of the whole database, and readers that do not block the writer.
+        from sqlalchemy import event
+
+        from automl.store.store import sqlite_pragmas
+
+        event.listen(storage.engine, "connect", sqlite_pragmas)
+        storage.engine.dispose()
+    return storage
+
+
+class MirroredStorage(InMemoryStorage):
+    """An in-memory Optuna storage whose finished trials are written through to a database.
+
+    Creating (or loading) a study loads the database copy's finished trials, so a resumed search
+    continues from what it knew. Every read is served from memory; a trial reaches the database,
+    with its parameters, values, intermediate values and attributes, when it finishes. Trials still
+    running when the driver dies are not in the database: their configurations run again on
+    ``--resume`` (the store marks them interrupted), so the study holds only what finished.
+    """
+
+    def __init__(self, db_url: str) -> None:
+        super().__init__()
+        self._db_url = db_url
+        self._rdb: RDBStorage | None = optuna_storage(db_url)
+        self._rdb_study: dict[int, int] = {}  # in-memory study id -> database study id
+        self._mirror_lock = threading.Lock()
+
+    @property
+    def db_url(self) -> str:
+        return self._db_url
+
+    def __getstate__(self) -> dict[Any, Any]:
+        state = super().__getstate__()
+        del state["_rdb"], state["_mirror_lock"]
+        return state
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        super().__setstate__(state)
+        self._rdb = None  # opened again on the first write
+        self._mirror_lock = threading.Lock()
+
+    @property
+    def rdb(self) -> "RDBStorage":
+        if self._rdb is None:
+            self._rdb = optuna_storage(self._db_url)
+        return self._rdb
+
+    # -- studies -------------------------------------------------------------------------------
+
+    def create_new_study(self, directions: Sequence[StudyDirection],
+                         study_name: str | None = None) -> int:
+        rdb = self.rdb
+        try:
+            rdb_id = rdb.create_new_study(directions, study_name)
+            existing: list[FrozenTrial] = []
+        except optuna.exceptions.DuplicatedStudyError:
+            assert study_name is not None
+            rdb_id = rdb.get_study_id_from_name(study_name)
+            stored = list(rdb.get_study_directions(rdb_id))
+            if stored != list(directions):
+                raise ValueError(
+                    f"study {study_name!r} in {self._db_url} optimises "
+                    f"{[d.name.lower() for d in stored]}, not "
+                    f"{[d.name.lower() for d in directions]}") from None
+            existing = [t for t in rdb.get_all_trials(rdb_id, deepcopy=False)
+                        if t.state.is_finished()]
+        study_id = super().create_new_study(directions, study_name)
+        self._rdb_study[study_id] = rdb_id
+        if existing:
+            for key, value in rdb.get_study_user_attrs(rdb_id).items():
+                super().set_study_user_attr(study_id, key, value)
+            for key, value in rdb.get_study_system_attrs(rdb_id).items():
+                super().set_study_system_attr(study_id, key, value)
+        for trial in existing:
+            super().create_new_trial(study_id, template_trial=trial)
+        return study_id
+
+    def delete_study(self, study_id: int) -> None:
+        super().delete_study(study_id)
+        rdb_id = self._rdb_study.pop(study_id, None)
+        if rdb_id is not None:
+            self.rdb.delete_study(rdb_id)
+
+    def set_study_user_attr(self, study_id: int, key: str, value: Any) -> None:
+        super().set_study_user_attr(study_id, key, value)
+        self.rdb.set_study_user_attr(self._rdb_study[study_id], key, value)
+
+    def set_study_system_attr(self, study_id: int, key: str, value: Any) -> None:
+        super().set_study_system_attr(study_id, key, value)
+        self.rdb.set_study_system_attr(self._rdb_study[study_id], key, value)
+
+    # -- trials --------------------------------------------------------------------------------
+
+    def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
+        trial_id = super().create_new_trial(study_id, template_trial)
+        if template_trial is not None and template_trial.state.is_finished():
+            self._write_through(study_id, trial_id)  # study.add_trial of a finished trial
+        return trial_id
+
+    def set_trial_state_values(self, trial_id: int, state: TrialState,
+                               values: Sequence[float] | None = None) -> bool:
+        changed = super().set_trial_state_values(trial_id, state, values)
+        if changed and state.is_finished():
+            self._write_through(self._trial_to_study(trial_id), trial_id)
+        return changed
+
+    def _trial_to_study(self, trial_id: int) -> int:
+        with self._lock:
+            return self._trial_id_to_study_id_and_number[trial_id][0]
+
+    def _write_through(self, study_id: int, trial_id: int) -> None:
+        trial = self.get_trial(trial_id)
+        with self._mirror_lock:
+            self.rdb.create_new_trial(self._rdb_study[study_id], template_trial=trial)
+
+
+def fail_stale_trials(db_url: str, experiment: str) -> int:
+    """Mark Optuna trials left RUNNING in the database as FAIL; returns how many.
+
+    :class:`MirroredStorage` writes only finished trials, so only a study written by a driver that
+    used Optuna's RDB storage directly (automl before 0.2, or a user's own script) has any.
+    """
+    storage = optuna_storage(db_url)
+    try:
+        study = optuna.load_study(study_name=study_name(experiment), storage=storage)
+    except KeyError:
+        return 0
+    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    for trial in stale:
+        storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)  # noqa: SLF001
+    return len(stale)
+
+
+def delete_study(db_url: str, experiment: str) -> None:
+    try:
+        optuna.delete_study(study_name=study_name(experiment), storage=optuna_storage(db_url))
+    except KeyError:
+        pass
