@@ -200,9 +200,7 @@ def _run(prepared: Prepared, data: Any, store: Store, address: str | None, conso
                 automl_version=automl.__version__, artifacts_dir=str(prepared.artifacts_dir))
         else:
             experiment_id = resumed.experiment_id
-            from automl.study import fail_stale_trials
-
-            fail_stale_trials(prepared.db_url, config.name)
+            _reconcile_study(prepared, store)
         info = ExperimentInfo(config.name, config.model_dump(mode="json"), prepared.db_url,
                               str(prepared.artifacts_dir))
         status, error = "failed", None
@@ -249,6 +247,19 @@ def _run(prepared: Prepared, data: Any, store: Store, address: str | None, conso
                      prepared.space.objectives, trials, time.monotonic() - started)
 
 
+def _reconcile_study(prepared: Prepared, store: Store) -> None:
+    """Before a resumed search: the Optuna study agrees with the store (stale RUNNING trials of an
+    older writer failed, trials the store finished but the study missed added)."""
+    from automl.study import add_missing_trials, fail_stale_trials
+
+    name = prepared.loaded.config.name
+    fail_stale_trials(prepared.db_url, name)
+    rows = [(t.status, t.params, t.metrics) for t in store.experiment(name).trials
+            if t.status in ("completed", "early_stopped", "failed")]
+    add_missing_trials(prepared.db_url, name, prepared.space.define,
+                       [o.key for o in prepared.space.objectives], rows)
+
+
 def _search(prepared: Prepared, data: Any, store: Store, experiment_id: int,
             info: ExperimentInfo, console: Console, resumed: Resume | None = None) -> Any:
     from ray import tune
@@ -279,20 +290,27 @@ def _search(prepared: Prepared, data: Any, store: Store, experiment_id: int,
     if budget == 0:
         console.print("nothing left to run: the trial budget is spent")
         return None
+    # The sampler reads the study in memory; each finished trial is written to the database
+    # after the store has recorded it (the recorder's after_finish).
+    study_storage = MirroredStorage(prepared.db_url, write_through=False)
     recorder = StoreRecorder(store, experiment_id, info, prepared.plugins, first_number,
-                             reuse={t.number: t.params for t in rerun})
+                             reuse={t.number: t.params for t in rerun},
+                             after_finish=study_storage.write_finished)
     printer = ProgressPrinter(recorder, space.objectives, budget, console)
     searched = {name for name, _ in space.rows()}
     # A resumed sampler gets a fresh seed: replaying the first run's random draws would propose
     # the configurations that already ran.
     searcher = make_searcher(
         space, config.search, config.seed + 7919 * first_number,
-        storage=MirroredStorage(prepared.db_url), name=config.name,
+        storage=study_storage, name=config.name,
         points_to_evaluate=[{k: v for k, v in t.params.items() if k in searched} for t in rerun])
     tuner = build_tuner(trainable, config, space, searcher, budget,
                         str(prepared.artifacts_dir), [recorder, printer],
                         stop=HookFailure(recorder))
-    tuner.fit()
+    try:
+        tuner.fit()
+    finally:
+        study_storage.write_finished()
     if recorder.hook_error is not None:
         raise recorder.hook_error
     return recorder

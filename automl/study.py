@@ -13,7 +13,8 @@ for a trial together.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import optuna
@@ -52,20 +53,25 @@ def optuna_storage(db_url: str) -> "RDBStorage":
 
 
 class MirroredStorage(InMemoryStorage):
-    """An in-memory Optuna storage whose finished trials are written through to a database.
+    """An in-memory Optuna storage whose finished trials are written to a database.
 
     Creating (or loading) a study loads the database copy's finished trials, so a resumed search
     continues from what it knew. Every read is served from memory; a trial reaches the database,
-    with its parameters, values, intermediate values and attributes, when it finishes. Trials still
-    running when the driver dies are not in the database: their configurations run again on
-    ``--resume`` (the store marks them interrupted), so the study holds only what finished.
+    with its parameters, values, intermediate values and attributes, once it has finished: at
+    once, or with ``write_through=False`` when :meth:`write_finished` is called. A search uses the
+    latter so that automl's store records a trial before the study does (see
+    :func:`add_missing_trials`). Trials still running when the driver dies are not in the
+    database: their configurations run again on ``--resume`` (the store marks them
+    interrupted), so the study holds only what finished.
     """
 
-    def __init__(self, db_url: str) -> None:
+    def __init__(self, db_url: str, write_through: bool = True) -> None:
         super().__init__()
         self._db_url = db_url
+        self._write_through_now = write_through
         self._rdb: RDBStorage | None = optuna_storage(db_url)
         self._rdb_study: dict[int, int] = {}  # in-memory study id -> database study id
+        self._pending: list[tuple[int, int]] = []  # finished (study id, trial id), not written
         self._mirror_lock = threading.Lock()
 
     @property
@@ -75,6 +81,7 @@ class MirroredStorage(InMemoryStorage):
     def __getstate__(self) -> dict[Any, Any]:
         state = super().__getstate__()
         del state["_rdb"], state["_mirror_lock"]
+        state["_pending"] = []  # a copy does not write what the original will
         return state
 
     def __setstate__(self, state: dict[Any, Any]) -> None:
@@ -152,9 +159,66 @@ class MirroredStorage(InMemoryStorage):
             return self._trial_id_to_study_id_and_number[trial_id][0]
 
     def _write_through(self, study_id: int, trial_id: int) -> None:
-        trial = self.get_trial(trial_id)
         with self._mirror_lock:
-            self.rdb.create_new_trial(self._rdb_study[study_id], template_trial=trial)
+            self._pending.append((study_id, trial_id))
+        if self._write_through_now:
+            self.write_finished()
+
+    def write_finished(self) -> int:
+        """Write the finished trials not yet in the database; returns how many."""
+        with self._mirror_lock:
+            pending, self._pending = self._pending, []
+            for study_id, trial_id in pending:
+                self.rdb.create_new_trial(self._rdb_study[study_id],
+                                          template_trial=self.get_trial(trial_id))
+        return len(pending)
+
+
+def add_missing_trials(db_url: str, experiment: str, define: Callable[[Any], Any],
+                       objectives: Sequence[str], rows: Iterable[tuple[str, dict[str, Any],
+                                                                       dict[str, float]]]) -> int:
+    """Add to the study the finished trials of automl's store that it lacks; returns how many.
+
+    automl's store records a trial before the study does, so a driver killed between the two
+    leaves the study one trial short. ``rows`` are the store's finished trials as
+    ``(status, params, metrics)``; ``define`` is the search space's define-by-run function (it
+    gives the parameters' distributions) and ``objectives`` the metric keys of the study's
+    values. Rows are matched to study trials by their searched parameters, counting duplicates
+    (a re-run of an interrupted trial has its parameters).
+    """
+    storage = optuna_storage(db_url)
+    try:
+        study = optuna.load_study(study_name=study_name(experiment), storage=storage)
+    except KeyError:
+        return 0
+    have = Counter(_params_key(t.params) for t in study.get_trials(deepcopy=False)
+                   if t.state.is_finished())
+    added = 0
+    for status, params, metrics in rows:
+        fixed = optuna.trial.FixedTrial(params)
+        define(fixed)
+        key = _params_key(fixed.params)
+        if have[key] > 0:
+            have[key] -= 1
+            continue
+        values = [metrics.get(k) for k in objectives]
+        if status != "failed" and all(v is not None for v in values):
+            trial = optuna.trial.create_trial(params=fixed.params,
+                                              distributions=fixed.distributions,
+                                              values=[float(v) for v in values])
+        else:
+            trial = optuna.trial.create_trial(params=fixed.params,
+                                              distributions=fixed.distributions,
+                                              state=TrialState.FAIL)
+        study.add_trial(trial)
+        added += 1
+    return added
+
+
+def _params_key(params: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(params, sort_keys=True, default=str)
 
 
 def fail_stale_trials(db_url: str, experiment: str) -> int:

@@ -109,3 +109,42 @@ def test_stale_running_trials_from_a_direct_rdb_writer_are_failed(tmp_path: Path
     assert fail_stale_trials(url, "old") == 1
     states = [t.state for t in optuna.load_study(study_name="automl:old", storage=url).trials]
     assert states == [TrialState.COMPLETE, TrialState.COMPLETE, TrialState.FAIL]
+
+
+def test_deferred_writes_wait_for_write_finished(tmp_path: Path) -> None:
+    url = _url(tmp_path)
+    storage = MirroredStorage(url, write_through=False)
+    study = optuna.create_study(storage=storage, study_name="s", direction="maximize")
+    study.optimize(_objective, n_trials=3)
+    assert optuna.load_study(study_name="s", storage=url).trials == []
+    assert storage.write_finished() == 3
+    assert storage.write_finished() == 0
+    assert len(optuna.load_study(study_name="s", storage=url).trials) == 3
+
+
+def _define(trial: optuna.Trial) -> dict:
+    trial.suggest_float("x", -3.0, 3.0)
+    trial.suggest_categorical("kind", ["a", "b"])
+    return {"fixed": 1}
+
+
+def test_trials_the_store_finished_but_the_study_missed_are_added(tmp_path: Path) -> None:
+    from automl.study import add_missing_trials
+
+    url = _url(tmp_path)
+    study = optuna.create_study(storage=MirroredStorage(url), study_name="automl:e",
+                                direction="maximize")
+    study.optimize(_objective, n_trials=2)
+    known = [("completed", {**t.params, "fixed": 1}, {"val/accuracy": t.value})
+             for t in study.trials]
+    rows = [*known,
+            # the same parameters again (a re-run of an interrupted trial) and two the study
+            # never saw: a completed and a failed one
+            ("completed", dict(known[0][1]), {"val/accuracy": 0.5}),
+            ("completed", {"x": 0.25, "kind": "b", "fixed": 1}, {"val/accuracy": 0.75}),
+            ("failed", {"x": -1.0, "kind": "a", "fixed": 1}, {})]
+    assert add_missing_trials(url, "e", _define, ["val/accuracy"], rows) == 3
+    stored = optuna.load_study(study_name="automl:e", storage=url).trials
+    assert [t.state for t in stored] == [TrialState.COMPLETE] * 4 + [TrialState.FAIL]
+    assert stored[3].params == {"x": 0.25, "kind": "b"} and stored[3].value == 0.75
+    assert add_missing_trials(url, "e", _define, ["val/accuracy"], rows) == 0  # idempotent

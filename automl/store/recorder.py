@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +25,12 @@ class StoreRecorder(Callback):
 
     def __init__(self, store: Store, experiment_id: int, experiment: ExperimentInfo,
                  plugins: Plugins, first_number: int = 0,
-                 reuse: dict[int, dict[str, Any]] | None = None) -> None:
+                 reuse: dict[int, dict[str, Any]] | None = None,
+                 after_finish: Callable[[], Any] | None = None) -> None:
         """``reuse`` maps the numbers of interrupted trials to their parameters: a new trial with
-        the same parameters takes over that row (``--resume``)."""
+        the same parameters takes over that row (``--resume``). ``after_finish`` runs after each
+        finished trial's row is written (the runner writes the Optuna study's finished trials
+        there, so the store is always the first to know)."""
         self.store = store
         self.experiment_id = experiment_id
         self.experiment = experiment
@@ -38,11 +42,12 @@ class StoreRecorder(Callback):
         self._reuse = {_params_key(params): number for number, params in (reuse or {}).items()}
         self.finished: list[TrialRecord] = []
         self.hook_error: PluginError | None = None
+        self._after_finish = after_finish
 
     def __getstate__(self) -> dict[str, Any]:
         # Ray pickles the run config into the experiment directory; live handles stay behind.
         state = self.__dict__.copy()
-        state.update(store=None, plugins=None, _lock=None)
+        state.update(store=None, plugins=None, _lock=None, _after_finish=None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -106,6 +111,8 @@ class StoreRecorder(Callback):
             self.experiment_id, number, status=status, metrics=metrics, history=history,
             seed=result.get("seed"), node=result.get("node"), device=result.get("device"),
             checkpoint=checkpoint, error=error, node_id=result.get("node_id"))
+        if self._after_finish is not None:
+            self._after_finish()
         record = TrialRecord(number=number, status=status, params=dict(trial.config),
                              metrics=metrics, history=history, checkpoint=checkpoint,
                              error=error, node=result.get("node"),
