@@ -23,7 +23,8 @@ seeds):
 Times are seconds from the start of the search: for (a) and (b) the experiment row's creation
 (after Ray is up; Ray is started once per benchmark run and not counted), for (c) the call to
 ``study.optimize``. The chosen trial at time t is the best completed trial by validation accuracy
-among those finished by t (ties: the earlier trial), as ``automl show`` would pick it;
+among those finished by t (ties: the lower validation log loss, then the earlier trial), as
+``automl show`` would pick it;
 time-to-target is the first t where the chosen trial's *test* accuracy reaches the target (0.98,
 and a stricter 0.99 beside it), or '>budget' when it never does. Early-stopped trials count as
 trials but are never chosen.
@@ -73,6 +74,7 @@ class Event:
     status: str
     val: float | None = None
     test: float | None = None
+    loss: float = math.inf  # validation log loss: breaks accuracy ties, as automl does
 
 
 @dataclass
@@ -86,13 +88,15 @@ class Run:
     def __post_init__(self) -> None:
         self.events.sort(key=lambda e: (e.t, e.number))
 
-    # The chosen trial after each event: best val among completed trials so far (ties: earlier).
+    # The chosen trial after each event: best val among completed trials so far (ties: lower val
+    # log loss, then earlier), as automl.results.best_trial picks it.
     def chosen(self) -> list[tuple[Event, Event | None]]:
         best: Event | None = None
         out = []
         for e in self.events:
             if e.status == "completed" and e.val is not None and (
-                    best is None or (e.val, -e.number) > (best.val, -best.number)):
+                    best is None or (e.val, -e.loss, -e.number)
+                    > (best.val, -best.loss, -best.number)):
                 best = e
             out.append((e, best))
         return out
@@ -183,7 +187,8 @@ def run_automl(source: Path, tmp: Path, method: str, name: str, seed: int, searc
         events.append(Event((trial.finished_at - t0).total_seconds(), trial.number, trial.status,
                             trial.metrics.get("val/accuracy") if trial.status == "completed"
                             else None,
-                            trial.metrics.get("test/accuracy")))
+                            trial.metrics.get("test/accuracy"),
+                            trial.metrics.get("val/log_loss", math.inf)))
     run = Run(method, seed, events, budget_s)
     unfinished = sum(t.finished_at is None for t in result.trials)
     if unfinished:
@@ -223,7 +228,8 @@ def run_plain_optuna(source: Path, tmp: Path, seed: int, trials: int) -> Run:
         final = train_and_evaluate({**trial.params, **constants}, context, data,
                                    lambda metrics, directory: None, f"optuna-{trial.number}")
         events.append(Event(time.perf_counter() - started, trial.number, "completed",
-                            final["val/accuracy"], final["test/accuracy"]))
+                            final["val/accuracy"], final["test/accuracy"],
+                            final.get("val/log_loss", math.inf)))
         return final["val/accuracy"]
 
     started = time.perf_counter()

@@ -9,7 +9,10 @@ from typing import Any
 from automl.plugin_manager import PluginSource
 
 #: metrics every trial records besides its objectives (when registered)
-STANDARD_METRICS = ("accuracy", "params", "nonzero_params", "latency_ms", "latency64_ms")
+#: Recorded by every trial whatever the objectives: ``log_loss`` breaks accuracy ties when the
+#: best trial is picked (:func:`automl.results.best_trial`).
+STANDARD_METRICS = ("accuracy", "log_loss", "params", "nonzero_params", "latency_ms",
+                    "latency64_ms")
 
 
 @dataclass(frozen=True)

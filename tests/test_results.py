@@ -1,0 +1,49 @@
+"""Picking the best trial and the Pareto front from stored trials (validation values only)."""
+
+from __future__ import annotations
+
+from automl.results import best_trial, pareto_front
+from automl.space import ObjectiveSpec
+from automl.store import TrialRecord
+
+ACCURACY = [ObjectiveSpec("accuracy", "max")]
+
+
+def trial(number: int, status: str = "completed", **metrics: float) -> TrialRecord:
+    return TrialRecord(number=number, status=status, params={},
+                       metrics={f"val/{k}": v for k, v in metrics.items()})
+
+
+def test_the_best_validation_value_wins_and_test_values_are_never_read() -> None:
+    trials = [trial(0, accuracy=0.90), trial(1, accuracy=0.95), trial(2, accuracy=0.93)]
+    trials[0].metrics["test/accuracy"] = 1.0
+    assert best_trial(trials, ACCURACY).number == 1
+
+
+def test_accuracy_ties_go_to_the_lower_log_loss_then_the_earlier_trial() -> None:
+    trials = [trial(0, accuracy=0.98, log_loss=0.30), trial(1, accuracy=0.98, log_loss=0.10),
+              trial(2, accuracy=0.98, log_loss=0.10), trial(3, accuracy=0.97, log_loss=0.01)]
+    assert best_trial(trials, ACCURACY).number == 1
+    without_loss = [trial(0, accuracy=0.98), trial(1, accuracy=0.98)]
+    assert best_trial(without_loss, ACCURACY).number == 0
+
+
+def test_later_objectives_break_ties_before_log_loss() -> None:
+    objectives = [ObjectiveSpec("accuracy", "max"), ObjectiveSpec("params", "min")]
+    trials = [trial(0, accuracy=0.98, params=500, log_loss=0.1),
+              trial(1, accuracy=0.98, params=100, log_loss=0.9)]
+    assert best_trial(trials, objectives).number == 1
+
+
+def test_only_completed_trials_are_chosen() -> None:
+    trials = [trial(0, "early_stopped", accuracy=0.99), trial(1, "failed"),
+              trial(2, accuracy=0.5)]
+    assert best_trial(trials, ACCURACY).number == 2
+    assert best_trial([trial(0, "failed")], ACCURACY) is None
+
+
+def test_pareto_front_keeps_the_undominated() -> None:
+    objectives = [ObjectiveSpec("accuracy", "max"), ObjectiveSpec("params", "min")]
+    trials = [trial(0, accuracy=0.9, params=10), trial(1, accuracy=0.95, params=50),
+              trial(2, accuracy=0.85, params=60), trial(3, accuracy=0.95, params=40)]
+    assert {t.number for t in pareto_front(trials, objectives)} == {0, 3}
