@@ -163,8 +163,8 @@ def main() -> None:
                         help="Ray Tune with defaults costs about a second a trial; fewer trials "
                              "give the same per-trial figure")
     args = parser.parse_args()
-    n = 20 if args.quick else args.trials
-    n_ray = min(n, 10 if args.quick else args.ray_default_trials)
+    n = 12 if args.quick else args.trials
+    n_ray = min(n, 4 if args.quick else args.ray_default_trials)
     n_long = 4 if args.quick else 60
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")

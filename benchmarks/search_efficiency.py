@@ -31,8 +31,7 @@ trials but are never chosen.
 
     python -m benchmarks.search_efficiency [--quick] [--seeds N]
 
-Full mode (3 seeds, 24 trials): about 5.5 minutes on 2 cores (7 to 9 with other work on the
-machine); ``--quick`` (1 seed, 10 trials): under a minute. With only 2 cores, plain Optuna's
+Full mode (3 seeds, digits_wide's 40 trials): about 11 minutes on 2 cores (17 with 5 seeds); ``--quick`` (1 seed, 6 trials): about 40 s. With only 2 cores, plain Optuna's
 single-threaded trials (c) are the fairest in-process reference; two torch threads per trial
 were several times slower on a busy machine.
 """
@@ -358,7 +357,7 @@ def print_ratio(tpe: list[Run], random: list[Run], target: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="1 seed, 10 trials (a smoke check)")
+    parser.add_argument("--quick", action="store_true", help="1 seed, 6 trials (a smoke check)")
     parser.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 (default 3; quick 1)")
     parser.add_argument("--trials", type=int, default=None,
                         help="trials for (a) and (c) (default: the experiment's; quick 10)")
@@ -370,7 +369,7 @@ def main() -> None:
     source = args.experiment.resolve()
     seeds = args.seeds or (1 if args.quick else 3)
     base = yaml.safe_load(source.read_text())
-    trials = args.trials or (10 if args.quick else int(base["search"]["num_trials"]))
+    trials = args.trials or (6 if args.quick else int(base["search"]["num_trials"]))
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     import optuna
