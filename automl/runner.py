@@ -230,10 +230,8 @@ def _run(prepared: Prepared, data: Any, store: Store, address: str | None, conso
             error = traceback.format_exc()
             raise
         finally:
-            if store.interrupt_running(experiment_id):
-                from automl.study import fail_stale_trials
-
-                fail_stale_trials(prepared.db_url, config.name)  # the study agrees with the store
+            # Trials cut short are not in the study: it holds finished trials only.
+            store.interrupt_running(experiment_id)
             store.finish_experiment(experiment_id, status, error)
             trials = store.experiment(config.name).trials
             objectives = prepared.space.objectives

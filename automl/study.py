@@ -74,10 +74,6 @@ class MirroredStorage(InMemoryStorage):
         self._pending: list[tuple[int, int]] = []  # finished (study id, trial id), not written
         self._mirror_lock = threading.Lock()
 
-    @property
-    def db_url(self) -> str:
-        return self._db_url
-
     def __getstate__(self) -> dict[Any, Any]:
         state = super().__getstate__()
         del state["_rdb"], state["_mirror_lock"]
@@ -102,7 +98,7 @@ class MirroredStorage(InMemoryStorage):
         rdb = self.rdb
         try:
             rdb_id = rdb.create_new_study(directions, study_name)
-            existing: list[FrozenTrial] = []
+            existed = False
         except optuna.exceptions.DuplicatedStudyError:
             assert study_name is not None
             rdb_id = rdb.get_study_id_from_name(study_name)
@@ -112,17 +108,17 @@ class MirroredStorage(InMemoryStorage):
                     f"study {study_name!r} in {self._db_url} optimises "
                     f"{[d.name.lower() for d in stored]}, not "
                     f"{[d.name.lower() for d in directions]}") from None
-            existing = [t for t in rdb.get_all_trials(rdb_id, deepcopy=False)
-                        if t.state.is_finished()]
+            existed = True
         study_id = super().create_new_study(directions, study_name)
         self._rdb_study[study_id] = rdb_id
-        if existing:
+        if existed:  # continue from what the database copy knew
             for key, value in rdb.get_study_user_attrs(rdb_id).items():
                 super().set_study_user_attr(study_id, key, value)
             for key, value in rdb.get_study_system_attrs(rdb_id).items():
                 super().set_study_system_attr(study_id, key, value)
-        for trial in existing:
-            super().create_new_trial(study_id, template_trial=trial)
+            for trial in rdb.get_all_trials(rdb_id, deepcopy=False):
+                if trial.state.is_finished():
+                    super().create_new_trial(study_id, template_trial=trial)
         return study_id
 
     def delete_study(self, study_id: int) -> None:
@@ -225,7 +221,7 @@ def fail_stale_trials(db_url: str, experiment: str) -> int:
     """Mark Optuna trials left RUNNING in the database as FAIL; returns how many.
 
     :class:`MirroredStorage` writes only finished trials, so only a study written by a driver that
-    used Optuna's RDB storage directly (automl before 0.2, or a user's own script) has any.
+    used Optuna's RDB storage directly (an earlier automl, or a user's own script) has any.
     """
     storage = optuna_storage(db_url)
     try:

@@ -25,6 +25,7 @@ import tempfile
 import time
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from benchmarks.harness import start_ray
 
@@ -50,17 +51,24 @@ def plain_optuna(n: int, sleep_s: float) -> float:
     return time.perf_counter() - started
 
 
-def ray_defaults(n: int, sleep_s: float, tmp: str) -> float:
+def tune_trainable(sleep_s: float) -> Any:
+    """The trivial Tune function trainable of rows (b) and (d): sleep, report one score."""
     from ray import tune
-    from ray.tune.search.optuna import OptunaSearch
 
     def trainable(config: dict) -> None:
         if sleep_s:
             time.sleep(sleep_s)
         tune.report({"score": config["x"]})
 
+    return trainable
+
+
+def ray_defaults(n: int, sleep_s: float, tmp: str) -> float:
+    from ray import tune
+    from ray.tune.search.optuna import OptunaSearch
+
     tuner = tune.Tuner(
-        trainable, param_space={"x": tune.uniform(0.0, 1.0)},
+        tune_trainable(sleep_s), param_space={"x": tune.uniform(0.0, 1.0)},
         tune_config=tune.TuneConfig(search_alg=OptunaSearch(metric="score", mode="max", seed=0),
                                     num_samples=n, max_concurrent_trials=SLOTS),
         run_config=tune.RunConfig(storage_path=tmp, name=f"ray-{n}-{sleep_s}"))
@@ -78,13 +86,8 @@ def ray_fastest(n: int, sleep_s: float, tmp: str) -> float:
     from ray import tune
     from ray.tune.search.optuna import OptunaSearch
 
-    def trainable(config: dict) -> None:
-        if sleep_s:
-            time.sleep(sleep_s)
-        tune.report({"score": config["x"]})
-
     tuner = tune.Tuner(
-        tune.with_resources(trainable, {"cpu": 1}), param_space={"x": tune.uniform(0.0, 1.0)},
+        tune.with_resources(tune_trainable(sleep_s), {"cpu": 1}), param_space={"x": tune.uniform(0.0, 1.0)},
         tune_config=tune.TuneConfig(search_alg=OptunaSearch(metric="score", mode="max", seed=0),
                                     num_samples=n, max_concurrent_trials=SLOTS,
                                     reuse_actors=True),
