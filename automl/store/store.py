@@ -130,7 +130,7 @@ class Store:
                         session.add(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
         except SQLAlchemyError as exc:
             self.engine.dispose()
-            reason = _reason(exc)
+            reason = _access_hint(url, _reason(exc))
             if "no password supplied" in reason:
                 reason += " (give it in PGPASSWORD or ~/.pgpass, or in the URL)"
             raise StoreError(_scrub(f"cannot open database {safe_url(url)}: {reason}",
@@ -179,6 +179,12 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     # ---- writes (driver only) ------------------------------------------------------------
 
@@ -354,7 +360,8 @@ class _Guard:
         return False
 
     def _error(self, exc: SQLAlchemyError) -> StoreError:
-        return StoreError(_scrub(f"database {safe_url(self._url)}: {_reason(exc)}", self._url))
+        reason = _access_hint(self._url, _reason(exc))
+        return StoreError(_scrub(f"database {safe_url(self._url)}: {reason}", self._url))
 
 
 def _experiment(row: ExperimentRow, with_trials: bool) -> ExperimentRecord:
@@ -419,6 +426,40 @@ def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def _reason(exc: SQLAlchemyError) -> str:
     orig = getattr(exc, "orig", None)
     return str(orig or exc).strip().splitlines()[0]
+
+
+_ACCESS_ERRORS = ("unable to open database file", "readonly database")
+
+
+def _access_hint(url: str, reason: str) -> str:
+    """SQLite's "unable to open database file" and "attempt to write a readonly database",
+    explained: which file or directory is read-only, and why reading needs write access."""
+    if not any(text in reason for text in _ACCESS_ERRORS):
+        return reason
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return reason
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or \
+            parsed.database == ":memory:":
+        return reason
+    file = Path(parsed.database).expanduser().resolve()
+    directory = file.parent
+    if not file.exists():
+        if not os.access(directory, os.W_OK):
+            return (f"cannot create {file}: the directory {directory} is read-only; choose a "
+                    "writable location (--db sqlite:///PATH)")
+        return reason
+    if not os.access(directory, os.W_OK):
+        return (f"{file} is in a read-only directory ({directory}); the database is in SQLite's "
+                f"WAL mode, where even a reader creates {file.name}-wal and {file.name}-shm "
+                "next to it, so the directory must be writable (or copy the database somewhere "
+                "writable and pass --db sqlite:///COPY)")
+    if not os.access(file, os.W_OK):
+        return (f"{file} is read-only; automl records into its database, so it needs write "
+                "access to the file (make it writable, or copy it somewhere writable and "
+                "pass --db sqlite:///COPY)")
+    return reason
 
 
 def _scrub(message: str, url: str) -> str:
