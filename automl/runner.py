@@ -25,7 +25,9 @@ from automl.lifecycle import ExperimentInfo, TrialInfo
 from automl.plugin_manager import Plugins, plugin_source, build_plugins
 from automl.space import ObjectiveSpec, SearchSpace, build_space
 from automl.results import best_trial
-from automl.store import Store, TrialRecord, default_db_url, safe_url
+from automl.store import (
+    FINISHED, ExperimentStatus, Store, TrialRecord, default_db_url, safe_url,
+)
 
 
 
@@ -34,7 +36,7 @@ class RunResult:
     """What ``automl.run`` returns."""
 
     name: str
-    status: str
+    status: ExperimentStatus
     db_url: str
     artifacts_dir: str
     objectives: list[ObjectiveSpec]
@@ -171,7 +173,7 @@ def _check_resume(store: Store, config: Any) -> Resume:
                          "resources and storage may change). Run it under a new --name instead.")
     experiment_id, interrupted = store.reopen_experiment(config.name)
     trials = store.experiment(config.name).trials
-    finished = sum(1 for t in trials if t.status in ("completed", "early_stopped", "failed"))
+    finished = sum(1 for t in trials if t.status in FINISHED)
     return Resume(experiment_id, finished,
                   [t for t in trials if t.number in set(interrupted)],
                   max((t.number for t in trials), default=-1) + 1)
@@ -203,7 +205,7 @@ def _run(prepared: Prepared, data: Any, store: Store, address: str | None, conso
             _reconcile_study(prepared, store)
         info = ExperimentInfo(config.name, config.model_dump(mode="json"), prepared.db_url,
                               str(prepared.artifacts_dir))
-        status, error = "failed", None
+        status, error = ExperimentStatus.FAILED, None
         try:
             prepared.plugins.call("automl_experiment_started", experiment=info)
             if resumed is not None:
@@ -219,9 +221,9 @@ def _run(prepared: Prepared, data: Any, store: Store, address: str | None, conso
             if prepared.ensemble is not None:
                 ensemble_stage(store, config.name, prepared.plugins.registry, prepared.ensemble,
                                console, data.spec)
-            status = "completed"
+            status = ExperimentStatus.COMPLETED
         except KeyboardInterrupt:
-            status, error = "interrupted", "interrupted by the user"
+            status, error = ExperimentStatus.INTERRUPTED, "interrupted by the user"
             raise
         except AutomlError as exc:
             error = str(exc)
@@ -238,7 +240,7 @@ def _run(prepared: Prepared, data: Any, store: Store, address: str | None, conso
             best = best_trial(trials, objectives)
             best_info = (TrialInfo(best.number, best.tune_trial_id, best.status, best.params,
                                    best.metrics) if best else None)
-            if status != "interrupted":
+            if status != ExperimentStatus.INTERRUPTED:
                 prepared.plugins.call("automl_experiment_finished", experiment=info,
                                       status=status, best=best_info)
     return RunResult(config.name, status, prepared.db_url, str(prepared.artifacts_dir),
@@ -253,7 +255,7 @@ def _reconcile_study(prepared: Prepared, store: Store) -> None:
     name = prepared.loaded.config.name
     fail_stale_trials(prepared.db_url, name)
     rows = [(t.status, t.params, t.metrics) for t in store.experiment(name).trials
-            if t.status in ("completed", "early_stopped", "failed")]
+            if t.status in FINISHED]
     add_missing_trials(prepared.db_url, name, prepared.space.define,
                        [o.key for o in prepared.space.objectives], rows)
 
@@ -265,7 +267,8 @@ def _search(prepared: Prepared, data: Any, store: Store, experiment_id: int,
     from automl.progress import ProgressPrinter
     from automl.scheduler import build_tuner, make_searcher
     from automl.study import MirroredStorage
-    from automl.store.recorder import HookFailure, StoreRecorder
+    from automl.search.recorder import StoreRecorder
+    from automl.search.stopper import HookFailure
     from automl.trial.context import TrialContext
     from automl.trial.trainable import run_trial
 

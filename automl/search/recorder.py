@@ -8,12 +8,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ray.tune import Callback, Stopper
+from ray.tune import Callback
 
 from automl.errors import PluginError
 from automl.lifecycle import ExperimentInfo, TrialInfo
 from automl.plugin_manager import Plugins
-from automl.store.store import Store, TrialRecord
+from automl.store import Store, TrialRecord, TrialStatus
 from automl.trial.trainable import FINAL_KEY
 
 METRIC_PREFIXES = ("val/", "test/", "train/", "model/")
@@ -70,6 +70,10 @@ class StoreRecorder(Callback):
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         if trial.trial_id in self._numbers:  # restarted after a failure: same row
             return
+        self._start(trial)
+
+    def _start(self, trial: Any) -> int:
+        """Give the trial its number and its row (``running``); call the started hook."""
         with self._lock:
             number = self._reuse.pop(_params_key(trial.config), None)
             if number is None:
@@ -80,7 +84,8 @@ class StoreRecorder(Callback):
         params = dict(trial.config)
         self.store.start_trial(self.experiment_id, number, trial.trial_id, params)
         self._hook("automl_trial_started", experiment=self.experiment,
-                          trial=TrialInfo(number, trial.trial_id, "running", params))
+                   trial=TrialInfo(number, trial.trial_id, TrialStatus.RUNNING, params))
+        return number
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
                         **info: Any) -> None:
@@ -92,18 +97,21 @@ class StoreRecorder(Callback):
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         result = trial.last_result or {}
-        status = "completed" if result.get(FINAL_KEY) else "early_stopped"
-        checkpoint = trial.checkpoint.path if status == "completed" and trial.checkpoint else None
+        status = TrialStatus.COMPLETED if result.get(FINAL_KEY) else TrialStatus.EARLY_STOPPED
+        done = status == TrialStatus.COMPLETED and trial.checkpoint
+        checkpoint = trial.checkpoint.path if done else None
         self._finish(trial, status, result, checkpoint, None)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._finish(trial, "failed", trial.last_result or {}, None, _error_text(trial))
+        self._finish(trial, TrialStatus.FAILED, trial.last_result or {}, None, _error_text(trial))
 
-    def _finish(self, trial: Any, status: str, result: dict, checkpoint: str | None,
+    def _finish(self, trial: Any, status: TrialStatus, result: dict, checkpoint: str | None,
                 error: str | None) -> None:
         number = self._numbers.get(trial.trial_id)
         if number is None:
-            return
+            # It failed before Tune reported its start (its node died while it was placed, say):
+            # it still gets its row, as it has a trial in the Optuna study.
+            number = self._start(trial)
         metrics = {k: float(v) for k, v in result.items()
                    if k.startswith(METRIC_PREFIXES) and _is_number(v)}
         history = self._history.get(trial.trial_id, [])
@@ -119,8 +127,8 @@ class StoreRecorder(Callback):
                              node_id=result.get("node_id"), tune_trial_id=trial.trial_id)
         self.finished.append(record)
         self._hook("automl_trial_finished", experiment=self.experiment,
-                          trial=TrialInfo(number, trial.trial_id, status, dict(trial.config),
-                                          metrics, error))
+                   trial=TrialInfo(number, trial.trial_id, status, dict(trial.config),
+                                   metrics, error))
 
 
 def _params_key(params: dict[str, Any]) -> str:
@@ -145,16 +153,3 @@ def _error_text(trial: Any) -> str:
             return text[-20_000:]
     error = getattr(trial, "get_error", lambda: None)()
     return str(error) if error else "trial failed (no error text was recorded by Ray)"
-
-
-class HookFailure(Stopper):
-    """Ends the search once a lifecycle hook has failed; the runner then raises its error."""
-
-    def __init__(self, recorder: StoreRecorder) -> None:
-        self.recorder = recorder
-
-    def __call__(self, trial_id: str, result: dict) -> bool:
-        return self.recorder.hook_error is not None
-
-    def stop_all(self) -> bool:
-        return self.recorder.hook_error is not None
