@@ -153,14 +153,11 @@ def run_experiment(path: str | Path, *, address: str | None = None, db: str | No
     check_artifacts_dir(prepared.artifacts_dir)
     if address is None:
         check_local_resources(config.resources.cpu, config.resources.gpu)
-    store = Store(prepared.db_url)
-    try:
+    with Store(prepared.db_url) as store, store.lease(config.name):  # one live run per name
         resumed = _check_resume(store, config) if resume else None
         if not resume:
             store.ensure_new_name(config.name)  # refuse before Ray starts
         return _run(prepared, data, store, address, console, verbose, resumed)
-    finally:
-        store.close()
 
 
 def _check_resume(store: Store, config: Any) -> Resume:

@@ -24,6 +24,7 @@ from automl.errors import StoreError
 from automl.store.schema import (
     SCHEMA_VERSION, Base, EnsembleRow, ExperimentRow, Meta, TrialRow,
 )
+from automl.store.lease import Lease, lease_timeout
 from automl.store.status import ExperimentStatus, TrialStatus
 
 DEFAULT_DB_FILE = "automl.db"
@@ -180,6 +181,11 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def lease(self, name: str, timeout_s: float | None = None) -> Lease:
+        """The lease of experiment ``name``, to hold (``with``) while running it: raises
+        :class:`automl.store.lease.LeaseHeld` when another live process runs it."""
+        return Lease(self, name, lease_timeout() if timeout_s is None else timeout_s)
 
     def __enter__(self) -> "Store":
         return self
