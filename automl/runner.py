@@ -265,7 +265,8 @@ def _search(prepared: Prepared, data: Any, store: Store, experiment_id: int,
     from automl.scheduler import build_tuner, make_searcher
     from automl.study import MirroredStorage
     from automl.search.recorder import StoreRecorder
-    from automl.search.stopper import HookFailure
+    from automl.search.disk import caused_by_full_disk, disk_full_error
+    from automl.search.stopper import StopSearch
     from automl.trial.context import TrialContext
     from automl.trial.trainable import run_trial
 
@@ -304,13 +305,25 @@ def _search(prepared: Prepared, data: Any, store: Store, experiment_id: int,
         points_to_evaluate=[{k: v for k, v in t.params.items() if k in searched} for t in rerun])
     tuner = build_tuner(trainable, config, space, searcher, budget,
                         str(prepared.artifacts_dir), [recorder, printer],
-                        stop=HookFailure(recorder))
+                        stop=StopSearch(recorder))
+
+    def full_disk() -> Exception:
+        return disk_full_error(prepared.artifacts_dir, config.name,
+                               f"automl run {prepared.loaded.path} --resume")
+
     try:
         tuner.fit()
+    except Exception as exc:
+        # Tune itself may fail on the full disk (its state files, a truncated error file).
+        if recorder.disk_full or caused_by_full_disk(exc):
+            raise full_disk() from None
+        raise
     finally:
         study_storage.write_finished()
     if recorder.hook_error is not None:
         raise recorder.hook_error
+    if recorder.disk_full:
+        raise full_disk()
     return recorder
 
 

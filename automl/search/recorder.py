@@ -13,6 +13,7 @@ from ray.tune import Callback
 from automl.errors import PluginError
 from automl.lifecycle import ExperimentInfo, TrialInfo
 from automl.plugin_manager import Plugins
+from automl.search.disk import says_disk_full
 from automl.store import Store, TrialRecord, TrialStatus
 from automl.trial.trainable import FINAL_KEY
 
@@ -42,6 +43,7 @@ class StoreRecorder(Callback):
         self._reuse = {_params_key(params): number for number, params in (reuse or {}).items()}
         self.finished: list[TrialRecord] = []
         self.hook_error: PluginError | None = None
+        self.disk_full = False  # a trial failed for want of disk space: stop the search
         self._after_finish = after_finish
 
     def __getstate__(self) -> dict[str, Any]:
@@ -55,7 +57,7 @@ class StoreRecorder(Callback):
         self._lock = threading.Lock()
 
     def _hook(self, name: str, **kwargs: Any) -> None:
-        """Call a lifecycle hook; a failing plugin stops the search (see :class:`HookFailure`)
+        """Call a lifecycle hook; a failing plugin stops the search (see :class:`automl.search.stopper.StopSearch`)
         instead of surfacing as an error inside Ray Tune's loop."""
         if self.hook_error is not None:
             return
@@ -103,7 +105,10 @@ class StoreRecorder(Callback):
         self._finish(trial, status, result, checkpoint, None)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._finish(trial, TrialStatus.FAILED, trial.last_result or {}, None, _error_text(trial))
+        error = _error_text(trial)
+        if says_disk_full(error):
+            self.disk_full = True
+        self._finish(trial, TrialStatus.FAILED, trial.last_result or {}, None, error)
 
     def _finish(self, trial: Any, status: TrialStatus, result: dict, checkpoint: str | None,
                 error: str | None) -> None:
@@ -146,10 +151,13 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 def _error_text(trial: Any) -> str:
     """The trial's traceback as Ray recorded it, without terminal colour codes."""
-    path = getattr(trial, "error_file", None)
-    if path and Path(path).is_file():
-        text = _ANSI.sub("", Path(path).read_text(errors="replace")).strip()
-        if text:
-            return text[-20_000:]
-    error = getattr(trial, "get_error", lambda: None)()
+    try:
+        path = getattr(trial, "error_file", None)
+        if path and Path(path).is_file():
+            text = _ANSI.sub("", Path(path).read_text(errors="replace")).strip()
+            if text:
+                return text[-20_000:]
+        error = getattr(trial, "get_error", lambda: None)()
+    except Exception as exc:  # noqa: BLE001 - a truncated or unreadable error file (full disk)
+        return f"trial failed; its error file could not be read: {type(exc).__name__}: {exc}"
     return str(error) if error else "trial failed (no error text was recorded by Ray)"
