@@ -155,15 +155,22 @@ def run_experiment(path: str | Path, *, address: str | None = None, db: str | No
         check_local_resources(config.resources.cpu, config.resources.gpu)
     with Store(prepared.db_url) as store, store.lease(config.name):  # one live run per name
         resumed = _check_resume(store, config) if resume else None
-        if not resume:
+        if resume and resumed is None:
+            console.print(f"nothing to resume: no experiment '{config.name}' in "
+                          f"{safe_url(prepared.db_url)} (it was stopped before it began); "
+                          "starting it")
+        if resumed is None:
             store.ensure_new_name(config.name)  # refuse before Ray starts
         return _run(prepared, data, store, address, console, verbose, resumed)
 
 
-def _check_resume(store: Store, config: Any) -> Resume:
-    """Refuse a resume that cannot continue the same search; reconcile stale rows."""
+def _check_resume(store: Store, config: Any) -> Resume | None:
+    """Refuse a resume that cannot continue the same search; reconcile stale rows. None when
+    the experiment has no row yet (the run was stopped before it began): it simply starts."""
     from automl.errors import StoreError
 
+    if not store.has_experiment(config.name):
+        return None
     if store.config_hash(config.name) != search_hash(config):
         raise StoreError(f"experiment '{config.name}' was started with another search space or "
                          "training setup; --resume continues only the same experiment (budgets, "

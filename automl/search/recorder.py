@@ -57,8 +57,9 @@ class StoreRecorder(Callback):
         self._lock = threading.Lock()
 
     def _hook(self, name: str, **kwargs: Any) -> None:
-        """Call a lifecycle hook; a failing plugin stops the search (see :class:`automl.search.stopper.StopSearch`)
-        instead of surfacing as an error inside Ray Tune's loop."""
+        """Call a lifecycle hook; a failing plugin stops the search (see
+        :class:`automl.search.stopper.StopSearch`) instead of surfacing as an error inside Ray
+        Tune's loop."""
         if self.hook_error is not None:
             return
         try:

@@ -195,6 +195,11 @@ class Store:
 
     # ---- writes (driver only) ------------------------------------------------------------
 
+    def has_experiment(self, name: str) -> bool:
+        with self._read() as session:
+            return session.scalar(select(ExperimentRow.id).where(ExperimentRow.name == name)) \
+                is not None
+
     def ensure_new_name(self, name: str) -> None:
         """Raise :class:`StoreError` when an experiment of that name exists."""
         with self._read() as session:
