@@ -299,7 +299,7 @@ def test_a_full_artifacts_disk_stops_the_search_with_one_error_and_resumes(ray_l
             automl.run(str(path), artifacts=str(disk))
         message = str(info.value)
         assert f"no space left on the disk of {disk} (file system mounted at {disk}" in message
-        assert f"--resume" in message and "Traceback" not in message
+        assert "--resume" in message and "Traceback" not in message
         record = Store(f"sqlite:///{in_tmp / 'automl.db'}", create=False).experiment("full-disk")
         assert record.status == "failed" and record.error == message
         failed = [t for t in record.trials if t.status == "failed"]

@@ -3,8 +3,9 @@ thread while the run goes on, released when it ends.
 
 A run that finds a fresh lease of another process is refused, naming that run's host, process and
 start time. A lease whose heartbeat is older than the timeout (the holder was killed, or its
-machine is gone) is taken over, and so is one whose holder ran on this host and has died. The timeout is ``AUTOML_LEASE_TIMEOUT_S`` seconds (default 60);
-the holder refreshes its heartbeat four times per timeout.
+machine is gone) is taken over, and so is one whose holder ran on this host and has died. The
+timeout is ``AUTOML_LEASE_TIMEOUT_S`` seconds (default 60); the holder refreshes its heartbeat
+four times per timeout.
 """
 
 from __future__ import annotations

@@ -217,7 +217,8 @@ class Store:
         with self._write() as session:
             if session.scalar(select(ExperimentRow.id).where(ExperimentRow.name == name)):
                 raise StoreError(self._exists(name))
-            row = ExperimentRow(name=name, status=ExperimentStatus.RUNNING, seed=seed, config=config,
+            row = ExperimentRow(name=name, status=ExperimentStatus.RUNNING, seed=seed,
+                                config=config,
                                 config_hash=config_hash, objectives=objectives, plugins=plugins,
                                 automl_version=automl_version, artifacts_dir=artifacts_dir,
                                 created_at=now())
@@ -244,12 +245,14 @@ class Store:
                 if row.status != TrialStatus.INTERRUPTED:
                     raise StoreError(f"trial {number} of experiment {experiment_id} already "
                                      f"exists with status {row.status}")
-                row.tune_trial_id, row.status, row.params = tune_trial_id, TrialStatus.RUNNING, params
+                row.tune_trial_id, row.params = tune_trial_id, params
+                row.status = TrialStatus.RUNNING
                 row.metrics, row.history, row.error = {}, [], None
                 row.started_at, row.finished_at, row.duration_s = now(), None, None
                 return
             session.add(TrialRow(experiment_id=experiment_id, number=number,
-                                 tune_trial_id=tune_trial_id, status=TrialStatus.RUNNING, params=params,
+                                 tune_trial_id=tune_trial_id, status=TrialStatus.RUNNING,
+                                 params=params,
                                  metrics={}, history=[], started_at=now()))
 
     def reopen_experiment(self, name: str) -> tuple[int, list[int]]:
