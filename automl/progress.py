@@ -9,7 +9,7 @@ from ray.tune import Callback
 from rich.console import Console
 
 from automl.space import ObjectiveSpec
-from automl.store.recorder import StoreRecorder
+from automl.search.recorder import StoreRecorder
 
 
 class ProgressPrinter(Callback):

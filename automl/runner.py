@@ -25,7 +25,9 @@ from automl.lifecycle import ExperimentInfo, TrialInfo
 from automl.plugin_manager import Plugins, plugin_source, build_plugins
 from automl.space import ObjectiveSpec, SearchSpace, build_space
 from automl.results import best_trial
-from automl.store import Store, TrialRecord, default_db_url, safe_url
+from automl.store import (
+    FINISHED, ExperimentStatus, Store, TrialRecord, default_db_url, safe_url,
+)
 
 
 
@@ -34,7 +36,7 @@ class RunResult:
     """What ``automl.run`` returns."""
 
     name: str
-    status: str
+    status: ExperimentStatus
     db_url: str
     artifacts_dir: str
     objectives: list[ObjectiveSpec]
@@ -151,27 +153,31 @@ def run_experiment(path: str | Path, *, address: str | None = None, db: str | No
     check_artifacts_dir(prepared.artifacts_dir)
     if address is None:
         check_local_resources(config.resources.cpu, config.resources.gpu)
-    store = Store(prepared.db_url)
-    try:
+    with Store(prepared.db_url) as store, store.lease(config.name):  # one live run per name
         resumed = _check_resume(store, config) if resume else None
-        if not resume:
+        if resume and resumed is None:
+            console.print(f"nothing to resume: no experiment '{config.name}' in "
+                          f"{safe_url(prepared.db_url)} (it was stopped before it began); "
+                          "starting it")
+        if resumed is None:
             store.ensure_new_name(config.name)  # refuse before Ray starts
         return _run(prepared, data, store, address, console, verbose, resumed)
-    finally:
-        store.close()
 
 
-def _check_resume(store: Store, config: Any) -> Resume:
-    """Refuse a resume that cannot continue the same search; reconcile stale rows."""
+def _check_resume(store: Store, config: Any) -> Resume | None:
+    """Refuse a resume that cannot continue the same search; reconcile stale rows. None when
+    the experiment has no row yet (the run was stopped before it began): it simply starts."""
     from automl.errors import StoreError
 
+    if not store.has_experiment(config.name):
+        return None
     if store.config_hash(config.name) != search_hash(config):
         raise StoreError(f"experiment '{config.name}' was started with another search space or "
                          "training setup; --resume continues only the same experiment (budgets, "
                          "resources and storage may change). Run it under a new --name instead.")
     experiment_id, interrupted = store.reopen_experiment(config.name)
     trials = store.experiment(config.name).trials
-    finished = sum(1 for t in trials if t.status in ("completed", "early_stopped", "failed"))
+    finished = sum(1 for t in trials if t.status in FINISHED)
     return Resume(experiment_id, finished,
                   [t for t in trials if t.number in set(interrupted)],
                   max((t.number for t in trials), default=-1) + 1)
@@ -203,7 +209,7 @@ def _run(prepared: Prepared, data: Any, store: Store, address: str | None, conso
             _reconcile_study(prepared, store)
         info = ExperimentInfo(config.name, config.model_dump(mode="json"), prepared.db_url,
                               str(prepared.artifacts_dir))
-        status, error = "failed", None
+        status, error = ExperimentStatus.FAILED, None
         try:
             prepared.plugins.call("automl_experiment_started", experiment=info)
             if resumed is not None:
@@ -219,9 +225,9 @@ def _run(prepared: Prepared, data: Any, store: Store, address: str | None, conso
             if prepared.ensemble is not None:
                 ensemble_stage(store, config.name, prepared.plugins.registry, prepared.ensemble,
                                console, data.spec)
-            status = "completed"
+            status = ExperimentStatus.COMPLETED
         except KeyboardInterrupt:
-            status, error = "interrupted", "interrupted by the user"
+            status, error = ExperimentStatus.INTERRUPTED, "interrupted by the user"
             raise
         except AutomlError as exc:
             error = str(exc)
@@ -238,7 +244,7 @@ def _run(prepared: Prepared, data: Any, store: Store, address: str | None, conso
             best = best_trial(trials, objectives)
             best_info = (TrialInfo(best.number, best.tune_trial_id, best.status, best.params,
                                    best.metrics) if best else None)
-            if status != "interrupted":
+            if status != ExperimentStatus.INTERRUPTED:
                 prepared.plugins.call("automl_experiment_finished", experiment=info,
                                       status=status, best=best_info)
     return RunResult(config.name, status, prepared.db_url, str(prepared.artifacts_dir),
@@ -253,7 +259,7 @@ def _reconcile_study(prepared: Prepared, store: Store) -> None:
     name = prepared.loaded.config.name
     fail_stale_trials(prepared.db_url, name)
     rows = [(t.status, t.params, t.metrics) for t in store.experiment(name).trials
-            if t.status in ("completed", "early_stopped", "failed")]
+            if t.status in FINISHED]
     add_missing_trials(prepared.db_url, name, prepared.space.define,
                        [o.key for o in prepared.space.objectives], rows)
 
@@ -265,7 +271,9 @@ def _search(prepared: Prepared, data: Any, store: Store, experiment_id: int,
     from automl.progress import ProgressPrinter
     from automl.scheduler import build_tuner, make_searcher
     from automl.study import MirroredStorage
-    from automl.store.recorder import HookFailure, StoreRecorder
+    from automl.search.recorder import StoreRecorder
+    from automl.search.disk import caused_by_full_disk, disk_full_error
+    from automl.search.stopper import StopSearch
     from automl.trial.context import TrialContext
     from automl.trial.trainable import run_trial
 
@@ -304,13 +312,25 @@ def _search(prepared: Prepared, data: Any, store: Store, experiment_id: int,
         points_to_evaluate=[{k: v for k, v in t.params.items() if k in searched} for t in rerun])
     tuner = build_tuner(trainable, config, space, searcher, budget,
                         str(prepared.artifacts_dir), [recorder, printer],
-                        stop=HookFailure(recorder))
+                        stop=StopSearch(recorder))
+
+    def full_disk() -> Exception:
+        return disk_full_error(prepared.artifacts_dir, config.name,
+                               f"automl run {prepared.loaded.path} --resume")
+
     try:
         tuner.fit()
+    except Exception as exc:
+        # Tune itself may fail on the full disk (its state files, a truncated error file).
+        if recorder.disk_full or caused_by_full_disk(exc):
+            raise full_disk() from None
+        raise
     finally:
         study_storage.write_finished()
     if recorder.hook_error is not None:
         raise recorder.hook_error
+    if recorder.disk_full:
+        raise full_disk()
     return recorder
 
 

@@ -1,7 +1,7 @@
 """Searcher, early-stopping scheduler and Tuner for an experiment (Ray Tune + OptunaSearch).
 
-Samplers and schedulers are looked up by name and imported lazily; an unknown name is rejected by
-config validation before anything starts.
+Samplers and schedulers are looked up by name in :mod:`automl.search.algorithms` and imported
+lazily; an unknown name is rejected by config validation before anything starts.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from automl.config.models import Experiment, SearchConfig
+from automl.search.algorithms import SAMPLERS, SCHEDULERS, lookup
 from automl.space import ObjectiveSpec, SearchSpace
 from automl.study import study_name
 
@@ -21,23 +22,7 @@ if TYPE_CHECKING:
 
 def make_sampler(name: str, seed: int, search: SearchConfig, multi_objective: bool
                  ) -> "optuna.samplers.BaseSampler":
-    import warnings
-
-    import optuna
-
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=search.startup_trials,
-                                          multivariate=True, group=True, constant_liar=True)
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if name == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed)
-    if name == "qmc":
-        return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
-    if name == "gp":
-        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=search.startup_trials)
-    raise ValueError(f"unknown sampler {name!r}")
+    return lookup(SAMPLERS, name, "sampler")(seed, search)
 
 
 def make_searcher(space: SearchSpace, search: SearchConfig, seed: int,
@@ -66,23 +51,11 @@ def grace_period(search: SearchConfig, epochs: int) -> int:
 def make_scheduler(search: SearchConfig, objective: ObjectiveSpec, max_t: int, epochs: int
                    ) -> "TrialScheduler | None":
     """The early-stopping scheduler on the first objective; ``max_t`` is reports per trial."""
-    from ray.tune.schedulers import ASHAScheduler, HyperBandScheduler, MedianStoppingRule
-
     grace = grace_period(search, epochs)
-    if search.early_stopping == "none" or max_t <= grace:
+    factory = lookup(SCHEDULERS, search.early_stopping, "early stopping")
+    if max_t <= grace:
         return None
-    if search.early_stopping == "asha":
-        return ASHAScheduler(metric=objective.key, mode=objective.mode, max_t=max_t,
-                             grace_period=grace,
-                             reduction_factor=search.reduction_factor)
-    if search.early_stopping == "hyperband":
-        return HyperBandScheduler(metric=objective.key, mode=objective.mode, max_t=max_t,
-                                  reduction_factor=search.reduction_factor)
-    if search.early_stopping == "median":
-        return MedianStoppingRule(time_attr="training_iteration", metric=objective.key,
-                                  mode=objective.mode,
-                                  grace_period=grace, min_samples_required=3)
-    raise ValueError(f"unknown early stopping {search.early_stopping!r}")
+    return factory(objective.key, objective.mode, max_t, grace, search)
 
 
 def build_tuner(trainable: Any, config: Experiment, space: SearchSpace, searcher: "OptunaSearch",

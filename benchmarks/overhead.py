@@ -121,7 +121,7 @@ def automl_path(n: int, sleep_s: float, tmp: str, quickstart_space: bool = False
     from automl.study import MirroredStorage
     from automl.space import build_space
     from automl.store import Store
-    from automl.store.recorder import StoreRecorder
+    from automl.search.recorder import StoreRecorder
     from automl.trial.trainable import FINAL_KEY
 
     overrides = {"name": f"overhead-{n}-{sleep_s}-{int(quickstart_space)}",

@@ -147,6 +147,30 @@ class LocalCluster:
                 break
         shutil.rmtree(self.root, ignore_errors=True)
 
+    def kill_node(self, name: str) -> list[int]:
+        """SIGKILL every process of node ``name`` (``w0``, ...): its raylet, object store and
+        trial workers, as when the machine dies. Returns the pids killed."""
+        index = [f"w{i}" for i in range(self.workers)].index(name) + 1
+        session = self._sessions[index]
+        marker = f"{self.root / name}/".encode()
+        victims = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+                pgrp = int(stat[stat.rindex(")") + 2:].split()[2])
+                if pgrp == session or marker in (entry / "cmdline").read_bytes():
+                    victims.append(int(entry.name))
+            except (OSError, ValueError):
+                pass
+        for pid in victims:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        return victims
+
     def _processes(self) -> list[int]:
         """Live (not zombie) processes in our process groups or naming our temp dir (Linux)."""
         groups = set(self._sessions)

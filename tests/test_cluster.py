@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from automl.store import Store
 from automl.trial.artifacts import read_predictions, read_state_dict
 from tests.cluster_fixtures import LocalCluster
 from tests.conftest import REPO, write_experiment
@@ -93,6 +94,60 @@ def test_search_runs_on_both_nodes_of_a_cluster(ray_cluster, tmp_path, automl_cm
         assert json.loads((path / "trial.json").read_text())["params"] == trial["params"]
     best = document["best"]
     assert best["metrics"]["val/accuracy"] == max(t["metrics"]["val/accuracy"] for t in trials)
+
+
+@pytest.mark.cluster
+@pytest.mark.slow
+@pytest.mark.timeout(420)
+def test_a_dead_worker_node_loses_no_trial_row(ray_cluster, tmp_path, automl_cmd):
+    """kill -9 every process of the worker node mid-run: the trials placed there fail (with the
+    cause), the search finishes on the head, and store rows == study trials == the budget."""
+    import sqlite3
+    import time
+
+    import optuna
+
+    name = "node-loss"
+    exp = write_experiment(tmp_path, EXPERIMENT.format(name=name)
+                           .replace("num_trials: 6", "num_trials: 10")
+                           .replace("epochs: 2", "epochs: 4"))
+    db_file = tmp_path / "x.db"
+    db = f"sqlite:///{db_file}"
+    run = subprocess.Popen([*automl_cmd, "run", str(exp), "--address", ray_cluster.address,
+                            "--db", db, "--artifacts", str(tmp_path / "runs")], cwd=tmp_path,
+                           env=ray_cluster.env, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        on_worker = []
+        while not on_worker:  # a trial has run on the worker node: kill it while it works
+            assert run.poll() is None, run.stdout.read() + ray_cluster.logs()
+            assert time.monotonic() < deadline, "no trial ran on the worker node"
+            time.sleep(0.5)
+            if db_file.exists():
+                with sqlite3.connect(db_file, timeout=30) as conn:
+                    try:
+                        on_worker = conn.execute(
+                            "select number from automl_trials where node_id = ?",
+                            (ray_cluster.node_ids[1],)).fetchall()
+                    except sqlite3.OperationalError:
+                        pass
+        assert ray_cluster.kill_node("w0")
+        output, _ = run.communicate(timeout=300)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert "Traceback" not in output, output
+    record = Store(db, create=False)
+    trials = record.experiment(name).trials
+    study = optuna.load_study(study_name=f"automl:{name}", storage=db)
+    assert len(trials) == len(study.trials) == 10, (output, [(t.number, t.status) for t in trials])
+    states = sorted(t.state.name for t in study.trials)
+    statuses = sorted("FAIL" if t.status == "failed" else "COMPLETE" for t in trials)
+    assert states == statuses, (states, statuses)
+    failed = [t for t in trials if t.status == "failed"]
+    assert failed and all(t.error for t in failed)  # the trials the node took with it
+    assert record.experiment(name).status == "completed"
 
 
 # ---- cluster.yaml --------------------------------------------------------------------------

@@ -68,6 +68,15 @@ def test_tabular_file_errors(registry, tmp_path, params, message):
                              "architecture: mlp\n", tmp_path)
 
 
+def test_tabular_file_with_a_header_and_no_rows_says_so(registry, tmp_path):
+    (tmp_path / "data.csv").write_text("a,b,target\n")
+    with pytest.raises(ConfigError, match=r"dataset.params.path: .*data.csv has a header but no "
+                                          r"data rows") as info:
+        splits_for(registry, "name: t\ndataset: {name: csv, params: {path: data.csv, "
+                             "label_column: target}}\narchitecture: mlp\n", tmp_path)
+    assert "numeric" not in str(info.value)
+
+
 def test_image_folder(registry, tmp_path):
     from PIL import Image
 

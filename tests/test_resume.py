@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import time
@@ -115,3 +116,40 @@ def test_sigkill_then_resume_loses_nothing(in_tmp, automl_cmd):
     changed = subprocess.run(resume, cwd=in_tmp, capture_output=True, text=True, timeout=120)
     assert changed.returncode == 2 and "another search space" in changed.stderr
     assert "Traceback" not in changed.stderr
+
+
+def test_resume_while_the_run_is_live_is_refused_and_the_run_goes_on(in_tmp, automl_cmd):
+    (in_tmp / "live.yaml").write_text(EXPERIMENT.replace("name: crash", "name: live")
+                                      .replace("num_trials: 14", "num_trials: 500"))
+    db = in_tmp / "automl.db"
+    run = subprocess.Popen([*automl_cmd, "run", "live.yaml"], cwd=in_tmp,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not finished_rows(db):  # trials are running now
+            assert run.poll() is None, "the run ended early"
+            assert time.monotonic() < deadline, "no progress"
+            time.sleep(0.2)
+        refused = subprocess.run([*automl_cmd, "run", "live.yaml", "--resume"], cwd=in_tmp,
+                                 capture_output=True, text=True, timeout=120)
+        assert run.poll() is None, "the run ended before the resume was tried"
+        seen = len(finished_rows(db))
+        record = Store(f"sqlite:///{db}", create=False).experiment("live")
+        while len(finished_rows(db)) <= seen:  # the live run goes on
+            assert run.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+    finally:
+        for pid in [run.pid, *descendants(run.pid)]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        run.wait(timeout=30)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert (f"experiment 'live' is being run by another process (host {socket.gethostname()}, "
+            f"pid {run.pid}, started ") in refused.stderr
+    assert "Traceback" not in refused.stderr
+    # The refusal changed nothing of the live run's rows.
+    assert record.status == "running"
+    assert "interrupted" not in {t.status for t in record.trials}

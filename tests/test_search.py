@@ -277,3 +277,61 @@ def test_nan_loss_and_killed_workers_are_failed_trials(ray_local, in_tmp):
     ok = next(t for t in result.trials if t.status == "completed")
     assert ok.metrics["model/saved_bytes"] > 0 and ok.metrics["model/params_before_pruning"] > 0
     assert ok.metrics["val/latency64_ms"] > 0
+
+
+def test_a_full_artifacts_disk_stops_the_search_with_one_error_and_resumes(ray_local, in_tmp):
+    """Artifacts on a small real tmpfs: trials fail with ENOSPC; the run ends with one error
+    naming the disk and the path, the experiment is failed with that cause, and once there is
+    space again ``--resume`` finishes it."""
+    from automl.search.disk import DiskFullError
+    from tests.mounts import tmpfs
+
+    path = experiment(in_tmp, """
+        name: full-disk
+        dataset: digits
+        architecture: {mlp: {depth: 1, width: 16}}
+        training: {epochs: 2, fine_tune_epochs: 0}
+        search: {num_trials: 12, sampler: random, early_stopping: none}
+        ensemble: {enabled: true}
+    """)
+    with tmpfs(in_tmp / "disk", size="300k") as disk:
+        with pytest.raises(DiskFullError) as info:
+            automl.run(str(path), artifacts=str(disk))
+        message = str(info.value)
+        assert f"no space left on the disk of {disk} (file system mounted at {disk}" in message
+        assert "--resume" in message and "Traceback" not in message
+        record = Store(f"sqlite:///{in_tmp / 'automl.db'}", create=False).experiment("full-disk")
+        assert record.status == "failed" and record.error == message
+        failed = [t for t in record.trials if t.status == "failed"]
+        assert failed and all("No space left on device" in t.error for t in failed)
+        assert len(record.trials) < 12  # stopped, not run to the end on a full disk
+
+        import subprocess
+
+        subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
+        result = automl.run(str(path), artifacts=str(disk), resume=True)
+    assert result.status == "completed"
+    record = Store(result.db_url, create=False).experiment("full-disk")
+    assert len(record.trials) == 12 and record.ensemble is not None
+
+
+def test_resume_of_an_experiment_without_a_record_starts_it_and_says_so(ray_local, in_tmp):
+    import io
+
+    from rich.console import Console
+
+    from automl.runner import run_experiment
+
+    path = experiment(in_tmp, """
+        name: never-began
+        dataset: digits
+        architecture: {mlp: {depth: 1, width: 16}}
+        training: {epochs: 1, fine_tune_epochs: 0}
+        search: {num_trials: 2, sampler: random, early_stopping: none}
+        ensemble: false
+    """)
+    out = io.StringIO()
+    result = run_experiment(path, resume=True, console=Console(file=out, width=200))
+    assert result.status == "completed" and len(result.trials) == 2
+    assert "nothing to resume: no experiment 'never-began' in" in out.getvalue()
+    assert "starting it" in out.getvalue()

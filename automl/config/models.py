@@ -14,9 +14,11 @@ from pydantic import (
     BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator,
 )
 
+from automl.search import algorithms as search_algorithms
+
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
-SAMPLERS = ("tpe", "random", "nsga2", "qmc", "gp")
-EARLY_STOPPING = ("asha", "hyperband", "median", "none")
+SAMPLERS = tuple(search_algorithms.SAMPLERS)
+EARLY_STOPPING = tuple(search_algorithms.SCHEDULERS)
 OPTIMIZERS = ("adam", "adamw", "sgd")
 
 
@@ -73,8 +75,8 @@ class TrainingConfig(Strict):
 
 
 class SearchConfig(Strict):
-    sampler: Literal["tpe", "random", "nsga2", "qmc", "gp"] = "tpe"
-    early_stopping: Literal["asha", "hyperband", "median", "none"] = "asha"
+    sampler: Literal[SAMPLERS] = "tpe"  # type: ignore[valid-type]
+    early_stopping: Literal[EARLY_STOPPING] = "asha"  # type: ignore[valid-type]
     num_trials: int = Field(20, ge=1, le=1_000_000)
     max_concurrent: int | None = Field(None, ge=1)
     time_budget_s: float | None = Field(None, gt=0)

@@ -1,8 +1,11 @@
-"""The results database: one source of truth for experiments and trials."""
+"""The results database: one source of truth for experiments and trials (SQLAlchemy only: no
+Ray, no trials, no plugins)."""
 
+from automl.store.lease import Lease, LeaseHeld
+from automl.store.status import FINISHED, ExperimentStatus, TrialStatus
 from automl.store.store import (
     EnsembleRecord, ExperimentRecord, Store, TrialRecord, default_db_url, safe_url,
 )
 
-__all__ = ["EnsembleRecord", "ExperimentRecord", "Store", "TrialRecord", "default_db_url",
-           "safe_url"]
+__all__ = ["FINISHED", "EnsembleRecord", "ExperimentRecord", "ExperimentStatus", "Lease",
+           "LeaseHeld", "Store", "TrialRecord", "TrialStatus", "default_db_url", "safe_url"]

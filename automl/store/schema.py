@@ -158,3 +158,18 @@ class EnsembleRow(Base):
     best_single: Mapped[int] = mapped_column(Integer)
     scores: Mapped[dict] = mapped_column(JSONValue)  # {"ensemble": {...}, "best_single": {...}}
     note: Mapped[str | None] = mapped_column(CleanText, nullable=True)
+
+
+class LeaseRow(Base):
+    """Who is running an experiment now: one live run per experiment name. The holder refreshes
+    ``heartbeat_at``; a lease whose heartbeat is older than the timeout may be taken over. The
+    table is created where missing (databases from before it open unchanged)."""
+
+    __tablename__ = "automl_leases"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    token: Mapped[str] = mapped_column(String(64))
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)

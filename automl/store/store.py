@@ -1,6 +1,6 @@
 """The results store: experiments and trials in any SQLAlchemy database (SQLite by default).
 
-Only the driver writes (through :class:`automl.store.recorder.StoreRecorder`); readers such as
+Only the driver writes (through :class:`automl.search.recorder.StoreRecorder`); readers such as
 ``automl show`` open their own connection. SQLite runs in WAL mode with a busy timeout so a reader
 never blocks the writer. A PostgreSQL password can stay out of the URL: libpq's ``PGPASSWORD`` or
 ``~/.pgpass`` supply it. No message ever shows a password.
@@ -24,6 +24,8 @@ from automl.errors import StoreError
 from automl.store.schema import (
     SCHEMA_VERSION, Base, EnsembleRow, ExperimentRow, Meta, TrialRow,
 )
+from automl.store.lease import Lease, lease_timeout
+from automl.store.status import ExperimentStatus, TrialStatus
 
 DEFAULT_DB_FILE = "automl.db"
 CONNECT_TIMEOUT_S = 10  # a PostgreSQL server that does not answer fails this fast
@@ -53,7 +55,7 @@ def now() -> datetime:
 @dataclass
 class TrialRecord:
     number: int
-    status: str
+    status: TrialStatus
     params: dict[str, Any]
     metrics: dict[str, float]
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -85,7 +87,7 @@ class EnsembleRecord:
 @dataclass
 class ExperimentRecord:
     name: str
-    status: str
+    status: ExperimentStatus
     seed: int
     config: dict[str, Any]
     objectives: list[dict[str, str]]
@@ -130,7 +132,7 @@ class Store:
                         session.add(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
         except SQLAlchemyError as exc:
             self.engine.dispose()
-            reason = _reason(exc)
+            reason = _access_hint(url, _reason(exc))
             if "no password supplied" in reason:
                 reason += " (give it in PGPASSWORD or ~/.pgpass, or in the URL)"
             raise StoreError(_scrub(f"cannot open database {safe_url(url)}: {reason}",
@@ -180,7 +182,23 @@ class Store:
     def close(self) -> None:
         self.engine.dispose()
 
+    def lease(self, name: str, timeout_s: float | None = None) -> Lease:
+        """The lease of experiment ``name``, to hold (``with``) while running it: raises
+        :class:`automl.store.lease.LeaseHeld` when another live process runs it."""
+        return Lease(self, name, lease_timeout() if timeout_s is None else timeout_s)
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     # ---- writes (driver only) ------------------------------------------------------------
+
+    def has_experiment(self, name: str) -> bool:
+        with self._read() as session:
+            return session.scalar(select(ExperimentRow.id).where(ExperimentRow.name == name)) \
+                is not None
 
     def ensure_new_name(self, name: str) -> None:
         """Raise :class:`StoreError` when an experiment of that name exists."""
@@ -199,7 +217,8 @@ class Store:
         with self._write() as session:
             if session.scalar(select(ExperimentRow.id).where(ExperimentRow.name == name)):
                 raise StoreError(self._exists(name))
-            row = ExperimentRow(name=name, status="running", seed=seed, config=config,
+            row = ExperimentRow(name=name, status=ExperimentStatus.RUNNING, seed=seed,
+                                config=config,
                                 config_hash=config_hash, objectives=objectives, plugins=plugins,
                                 automl_version=automl_version, artifacts_dir=artifacts_dir,
                                 created_at=now())
@@ -207,7 +226,7 @@ class Store:
             session.flush()
             return row.id
 
-    def finish_experiment(self, experiment_id: int, status: str,
+    def finish_experiment(self, experiment_id: int, status: ExperimentStatus,
                           error: str | None = None) -> None:
         with self._write() as session:
             row = session.get(ExperimentRow, experiment_id)
@@ -223,15 +242,17 @@ class Store:
             row = session.scalar(select(TrialRow).where(TrialRow.experiment_id == experiment_id,
                                                         TrialRow.number == number))
             if row is not None:
-                if row.status != "interrupted":
+                if row.status != TrialStatus.INTERRUPTED:
                     raise StoreError(f"trial {number} of experiment {experiment_id} already "
                                      f"exists with status {row.status}")
-                row.tune_trial_id, row.status, row.params = tune_trial_id, "running", params
+                row.tune_trial_id, row.params = tune_trial_id, params
+                row.status = TrialStatus.RUNNING
                 row.metrics, row.history, row.error = {}, [], None
                 row.started_at, row.finished_at, row.duration_s = now(), None, None
                 return
             session.add(TrialRow(experiment_id=experiment_id, number=number,
-                                 tune_trial_id=tune_trial_id, status="running", params=params,
+                                 tune_trial_id=tune_trial_id, status=TrialStatus.RUNNING,
+                                 params=params,
                                  metrics={}, history=[], started_at=now()))
 
     def reopen_experiment(self, name: str) -> tuple[int, list[int]]:
@@ -243,11 +264,11 @@ class Store:
                 raise StoreError(self._missing(name, session))
             interrupted = []
             for trial in row.trials:
-                if trial.status in ("running", "interrupted"):
-                    trial.status = "interrupted"
+                if trial.status in (TrialStatus.RUNNING, TrialStatus.INTERRUPTED):
+                    trial.status = TrialStatus.INTERRUPTED
                     trial.finished_at = None
                     interrupted.append(trial.number)
-            row.status, row.finished_at, row.error = "running", None, None
+            row.status, row.finished_at, row.error = ExperimentStatus.RUNNING, None, None
             return row.id, interrupted
 
     def interrupt_running(self, experiment_id: int) -> list[int]:
@@ -255,9 +276,10 @@ class Store:
         ``--resume`` runs them again); returns their numbers."""
         with self._write() as session:
             rows = session.scalars(select(TrialRow).where(
-                TrialRow.experiment_id == experiment_id, TrialRow.status == "running")).all()
+                TrialRow.experiment_id == experiment_id,
+                TrialRow.status == TrialStatus.RUNNING)).all()
             for row in rows:
-                row.status = "interrupted"
+                row.status = TrialStatus.INTERRUPTED
             return [row.number for row in rows]
 
     def config_hash(self, name: str) -> str:
@@ -268,7 +290,7 @@ class Store:
                 raise StoreError(self._missing(name, session))
             return value
 
-    def finish_trial(self, experiment_id: int, number: int, *, status: str,
+    def finish_trial(self, experiment_id: int, number: int, *, status: TrialStatus,
                      metrics: dict[str, float], history: list[dict[str, Any]],
                      seed: int | None, node: str | None, device: str | None,
                      checkpoint: str | None, error: str | None,
@@ -354,18 +376,19 @@ class _Guard:
         return False
 
     def _error(self, exc: SQLAlchemyError) -> StoreError:
-        return StoreError(_scrub(f"database {safe_url(self._url)}: {_reason(exc)}", self._url))
+        reason = _access_hint(self._url, _reason(exc))
+        return StoreError(_scrub(f"database {safe_url(self._url)}: {reason}", self._url))
 
 
 def _experiment(row: ExperimentRow, with_trials: bool) -> ExperimentRecord:
     record = ExperimentRecord(
-        name=row.name, status=row.status, seed=row.seed, config=row.config,
+        name=row.name, status=ExperimentStatus(row.status), seed=row.seed, config=row.config,
         objectives=row.objectives, plugins=row.plugins, automl_version=row.automl_version,
         artifacts_dir=row.artifacts_dir, created_at=row.created_at, finished_at=row.finished_at,
         error=row.error)
     if with_trials:
         record.trials = [TrialRecord(
-            number=t.number, status=t.status, params=t.params, metrics=t.metrics or {},
+            number=t.number, status=TrialStatus(t.status), params=t.params, metrics=t.metrics or {},
             history=t.history or [], seed=t.seed, node=t.node, node_id=t.node_id,
             device=t.device,
             started_at=t.started_at, finished_at=t.finished_at, duration_s=t.duration_s,
@@ -419,6 +442,40 @@ def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def _reason(exc: SQLAlchemyError) -> str:
     orig = getattr(exc, "orig", None)
     return str(orig or exc).strip().splitlines()[0]
+
+
+_ACCESS_ERRORS = ("unable to open database file", "readonly database")
+
+
+def _access_hint(url: str, reason: str) -> str:
+    """SQLite's "unable to open database file" and "attempt to write a readonly database",
+    explained: which file or directory is read-only, and why reading needs write access."""
+    if not any(text in reason for text in _ACCESS_ERRORS):
+        return reason
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return reason
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or \
+            parsed.database == ":memory:":
+        return reason
+    file = Path(parsed.database).expanduser().resolve()
+    directory = file.parent
+    if not file.exists():
+        if not os.access(directory, os.W_OK):
+            return (f"cannot create {file}: the directory {directory} is read-only; choose a "
+                    "writable location (--db sqlite:///PATH)")
+        return reason
+    if not os.access(directory, os.W_OK):
+        return (f"{file} is in a read-only directory ({directory}); the database is in SQLite's "
+                f"WAL mode, where even a reader creates {file.name}-wal and {file.name}-shm "
+                "next to it, so the directory must be writable (or copy the database somewhere "
+                "writable and pass --db sqlite:///COPY)")
+    if not os.access(file, os.W_OK):
+        return (f"{file} is read-only; automl records into its database, so it needs write "
+                "access to the file (make it writable, or copy it somewhere writable and "
+                "pass --db sqlite:///COPY)")
+    return reason
 
 
 def _scrub(message: str, url: str) -> str:

@@ -70,6 +70,8 @@ class TabularFile(Dataset):
 
     def load(self, params: dict[str, Any]) -> Examples:
         frame = read_table(params["path"])
+        if frame.empty and len(frame.columns):
+            raise ConfigError(f"{params['path']} has a header but no data rows", path=PATH)
         label = params["label_column"]
         require_columns(frame, [label], "label_column", params["path"])
         features = params.get("feature_columns") or [c for c in frame.columns if c != label]

@@ -8,12 +8,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ray.tune import Callback, Stopper
+from ray.tune import Callback
 
 from automl.errors import PluginError
 from automl.lifecycle import ExperimentInfo, TrialInfo
 from automl.plugin_manager import Plugins
-from automl.store.store import Store, TrialRecord
+from automl.search.disk import says_disk_full
+from automl.store import Store, TrialRecord, TrialStatus
 from automl.trial.trainable import FINAL_KEY
 
 METRIC_PREFIXES = ("val/", "test/", "train/", "model/")
@@ -42,6 +43,7 @@ class StoreRecorder(Callback):
         self._reuse = {_params_key(params): number for number, params in (reuse or {}).items()}
         self.finished: list[TrialRecord] = []
         self.hook_error: PluginError | None = None
+        self.disk_full = False  # a trial failed for want of disk space: stop the search
         self._after_finish = after_finish
 
     def __getstate__(self) -> dict[str, Any]:
@@ -55,8 +57,9 @@ class StoreRecorder(Callback):
         self._lock = threading.Lock()
 
     def _hook(self, name: str, **kwargs: Any) -> None:
-        """Call a lifecycle hook; a failing plugin stops the search (see :class:`HookFailure`)
-        instead of surfacing as an error inside Ray Tune's loop."""
+        """Call a lifecycle hook; a failing plugin stops the search (see
+        :class:`automl.search.stopper.StopSearch`) instead of surfacing as an error inside Ray
+        Tune's loop."""
         if self.hook_error is not None:
             return
         try:
@@ -70,6 +73,10 @@ class StoreRecorder(Callback):
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         if trial.trial_id in self._numbers:  # restarted after a failure: same row
             return
+        self._start(trial)
+
+    def _start(self, trial: Any) -> int:
+        """Give the trial its number and its row (``running``); call the started hook."""
         with self._lock:
             number = self._reuse.pop(_params_key(trial.config), None)
             if number is None:
@@ -80,7 +87,8 @@ class StoreRecorder(Callback):
         params = dict(trial.config)
         self.store.start_trial(self.experiment_id, number, trial.trial_id, params)
         self._hook("automl_trial_started", experiment=self.experiment,
-                          trial=TrialInfo(number, trial.trial_id, "running", params))
+                   trial=TrialInfo(number, trial.trial_id, TrialStatus.RUNNING, params))
+        return number
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
                         **info: Any) -> None:
@@ -92,18 +100,24 @@ class StoreRecorder(Callback):
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         result = trial.last_result or {}
-        status = "completed" if result.get(FINAL_KEY) else "early_stopped"
-        checkpoint = trial.checkpoint.path if status == "completed" and trial.checkpoint else None
+        status = TrialStatus.COMPLETED if result.get(FINAL_KEY) else TrialStatus.EARLY_STOPPED
+        done = status == TrialStatus.COMPLETED and trial.checkpoint
+        checkpoint = trial.checkpoint.path if done else None
         self._finish(trial, status, result, checkpoint, None)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._finish(trial, "failed", trial.last_result or {}, None, _error_text(trial))
+        error = _error_text(trial)
+        if says_disk_full(error):
+            self.disk_full = True
+        self._finish(trial, TrialStatus.FAILED, trial.last_result or {}, None, error)
 
-    def _finish(self, trial: Any, status: str, result: dict, checkpoint: str | None,
+    def _finish(self, trial: Any, status: TrialStatus, result: dict, checkpoint: str | None,
                 error: str | None) -> None:
         number = self._numbers.get(trial.trial_id)
         if number is None:
-            return
+            # It failed before Tune reported its start (its node died while it was placed, say):
+            # it still gets its row, as it has a trial in the Optuna study.
+            number = self._start(trial)
         metrics = {k: float(v) for k, v in result.items()
                    if k.startswith(METRIC_PREFIXES) and _is_number(v)}
         history = self._history.get(trial.trial_id, [])
@@ -119,8 +133,8 @@ class StoreRecorder(Callback):
                              node_id=result.get("node_id"), tune_trial_id=trial.trial_id)
         self.finished.append(record)
         self._hook("automl_trial_finished", experiment=self.experiment,
-                          trial=TrialInfo(number, trial.trial_id, status, dict(trial.config),
-                                          metrics, error))
+                   trial=TrialInfo(number, trial.trial_id, status, dict(trial.config),
+                                   metrics, error))
 
 
 def _params_key(params: dict[str, Any]) -> str:
@@ -138,23 +152,13 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 def _error_text(trial: Any) -> str:
     """The trial's traceback as Ray recorded it, without terminal colour codes."""
-    path = getattr(trial, "error_file", None)
-    if path and Path(path).is_file():
-        text = _ANSI.sub("", Path(path).read_text(errors="replace")).strip()
-        if text:
-            return text[-20_000:]
-    error = getattr(trial, "get_error", lambda: None)()
+    try:
+        path = getattr(trial, "error_file", None)
+        if path and Path(path).is_file():
+            text = _ANSI.sub("", Path(path).read_text(errors="replace")).strip()
+            if text:
+                return text[-20_000:]
+        error = getattr(trial, "get_error", lambda: None)()
+    except Exception as exc:  # noqa: BLE001 - a truncated or unreadable error file (full disk)
+        return f"trial failed; its error file could not be read: {type(exc).__name__}: {exc}"
     return str(error) if error else "trial failed (no error text was recorded by Ray)"
-
-
-class HookFailure(Stopper):
-    """Ends the search once a lifecycle hook has failed; the runner then raises its error."""
-
-    def __init__(self, recorder: StoreRecorder) -> None:
-        self.recorder = recorder
-
-    def __call__(self, trial_id: str, result: dict) -> bool:
-        return self.recorder.hook_error is not None
-
-    def stop_all(self) -> bool:
-        return self.recorder.hook_error is not None
