@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import optuna
 import pytest
 from sqlalchemy.engine import make_url
 
@@ -76,6 +77,9 @@ def test_a_database_password_reaches_no_file_table_or_output(
             shown = automl(f"show {name}", "show", name, "--db", url, "--json")
             trials[name] = [t["status"] for t in json.loads(shown.stdout)["trials"]]
         assert trials == {"by-cli": ["completed"] * 3, "by-file": ["completed"] * 2}
+        for name, count in (("by-cli", 3), ("by-file", 2)):  # the study got them too
+            study = optuna.load_study(study_name=f"automl:{name}", storage=url)
+            assert [t.state.name for t in study.trials] == ["COMPLETE"] * count
 
         dump = subprocess.run(
             [str(postgres_server.bin_dir / "pg_dump"), "--host", postgres_server.host,
