@@ -8,6 +8,10 @@ from typing import Any
 
 @dataclass(frozen=True)
 class ExperimentInfo:
+    """The experiment a lifecycle hook is called for. A database password is masked (``***``)
+    in ``db_url`` and in ``config["storage"]["db"]``: hooks may log what they get, and Ray Tune
+    pickles the callback that holds this record into the experiment directory."""
+
     name: str
     config: dict[str, Any]
     db_url: str

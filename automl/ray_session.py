@@ -1,7 +1,9 @@
 """Starting embedded Ray, or connecting to a cluster, with safe defaults.
 
-Embedded Ray binds to loopback, has no dashboard and sends no usage statistics. ``address``
-connects to an existing cluster (``auto`` finds the one started on this node by ``ray start``).
+Embedded Ray is always a new local instance (never a cluster that ``ray start`` left running),
+every one of its processes (GCS, raylet, runtime-env agent, driver, workers) listens on 127.0.0.1
+only, it has no dashboard and sends no usage statistics. ``address`` connects to an existing
+cluster (``auto`` finds the one started on this node by ``ray start``).
 """
 
 from __future__ import annotations
@@ -33,12 +35,40 @@ def quiet_environment() -> None:
 
 
 def start_embedded_ray(num_cpus: int | None = None, verbose: bool = False) -> None:
-    """Start Ray in this process the way automl does: loopback only, no dashboard, quiet."""
+    """Start a new local Ray instance the way automl does: loopback only, no dashboard, quiet.
+
+    ``address="local"``: never join a cluster that ``ray start`` left in Ray's temp dir (a plain
+    ``ray.init()`` would), nor the one ``RAY_ADDRESS`` names; joining is ``--address``.
+    """
     quiet_environment()
     import ray
 
-    ray.init(num_cpus=num_cpus, _node_ip_address="127.0.0.1", include_dashboard=False,
-             log_to_driver=verbose, logging_level=logging.INFO if verbose else logging.ERROR)
+    with _single_machine_ray():
+        ray.init(address="local", num_cpus=num_cpus, _node_ip_address="127.0.0.1",
+                 include_dashboard=False, log_to_driver=verbose,
+                 logging_level=logging.INFO if verbose else logging.ERROR)
+
+
+@contextmanager
+def _single_machine_ray() -> Iterator[None]:
+    """Ray's "single-machine" mode (its default on macOS and Windows, where
+    ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER`` is unset) for the duration of the start: the node's
+    address is 127.0.0.1, and Ray's gRPC servers (GCS, raylet, every core worker) then bind
+    127.0.0.1 instead of 0.0.0.0. ``_node_ip_address="127.0.0.1"`` alone does not do it:
+    ``ray.init`` replaces a loopback address with the machine's external one.
+
+    Ray reads that environment variable once, at import, into a module constant; setting the
+    constant (and restoring it) keeps a later ``--address`` connection in the same process
+    advertising the driver's real address.
+    """
+    from ray._private import ray_constants
+
+    enabled = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = enabled
 
 
 @contextmanager

@@ -98,6 +98,15 @@ def check_artifacts_dir(location: Path | str) -> None:
                           path="storage.artifacts")
 
 
+def recorded_config(config: Any) -> dict[str, Any]:
+    """The experiment's config as it is recorded and shown: a password in ``storage.db`` is
+    masked (the live URL stays in the driver's memory)."""
+    document = config.model_dump(mode="json")
+    if document.get("storage", {}).get("db"):
+        document["storage"]["db"] = safe_url(document["storage"]["db"])
+    return document
+
+
 #: Sections that may change between a run and its ``--resume`` (budgets, placement, reporting).
 RESUMABLE_CHANGES = ("description", "storage", "resources", "ensemble")
 RESUMABLE_SEARCH_CHANGES = ("num_trials", "max_concurrent", "time_budget_s", "max_failures")
@@ -196,7 +205,7 @@ def _run(prepared: Prepared, data: Any, store: Store, address: str | None, conso
             console.print(f"[yellow]warning:[/yellow] {escape(warning)}", soft_wrap=True)
         if resumed is None:
             experiment_id = store.create_experiment(
-                name=config.name, seed=config.seed, config=config.model_dump(mode="json"),
+                name=config.name, seed=config.seed, config=recorded_config(config),
                 config_hash=search_hash(config),
                 objectives=[{"metric": o.metric, "mode": o.mode}
                             for o in prepared.space.objectives],
@@ -207,7 +216,8 @@ def _run(prepared: Prepared, data: Any, store: Store, address: str | None, conso
         else:
             experiment_id = resumed.experiment_id
             _reconcile_study(prepared, store)
-        info = ExperimentInfo(config.name, config.model_dump(mode="json"), prepared.db_url,
+        # Lifecycle hooks (and Tune's pickled callbacks, which hold this) see no password.
+        info = ExperimentInfo(config.name, recorded_config(config), safe_url(prepared.db_url),
                               str(prepared.artifacts_dir))
         status, error = ExperimentStatus.FAILED, None
         try:

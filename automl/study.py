@@ -14,16 +14,21 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import optuna
-from optuna.storages import InMemoryStorage
+from optuna.storages import BaseStorage, InMemoryStorage
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from automl.errors import StoreError
+from automl.store.store import safe_url
+
 if TYPE_CHECKING:
+    from optuna.distributions import BaseDistribution
     from optuna.storages import RDBStorage
+    from optuna.study._frozen import FrozenStudy
 
 
 def study_name(experiment: str) -> str:
@@ -52,43 +57,58 @@ def optuna_storage(db_url: str) -> "RDBStorage":
     return storage
 
 
-class MirroredStorage(InMemoryStorage):
-    """An in-memory Optuna storage whose finished trials are written to a database.
+class MirroredStorage(BaseStorage):
+    """An Optuna storage kept in memory whose finished trials are written to a database.
 
+    It wraps an :class:`~optuna.storages.InMemoryStorage` through the public storage interface
+    (every read goes to it) and mirrors studies and finished trials to Optuna's RDB storage.
     Creating (or loading) a study loads the database copy's finished trials, so a resumed search
-    continues from what it knew. Every read is served from memory; a trial reaches the database,
-    with its parameters, values, intermediate values and attributes, once it has finished: at
-    once, or with ``write_through=False`` when :meth:`write_finished` is called. A search uses the
-    latter so that automl's store records a trial before the study does (see
-    :func:`add_missing_trials`). Trials still running when the driver dies are not in the
-    database: their configurations run again on ``--resume`` (the store marks them
-    interrupted), so the study holds only what finished.
+    continues from what it knew. A trial reaches the database, with its parameters, values,
+    intermediate values and attributes, once it has finished: at once, or with
+    ``write_through=False`` when :meth:`write_finished` is called. A search uses the latter so
+    that automl's store records a trial before the study does (see :func:`add_missing_trials`).
+    Trials still running when the driver dies are not in the database: their configurations run
+    again on ``--resume`` (the store marks them interrupted), so the study holds only what
+    finished.
+
+    The database URL (it may hold a password) lives only in this object's memory: Ray Tune
+    pickles the searcher, and with it this storage, into the experiment directory, and a pickled
+    copy keeps the studies and trials but neither the URL nor the connection. Such a copy reads
+    as before; to write again it needs :meth:`attach` (a ``--resume`` builds a new storage from
+    the URL the user gives again, so it never needs one).
     """
 
     def __init__(self, db_url: str, write_through: bool = True) -> None:
-        super().__init__()
-        self._db_url = db_url
+        self._memory = InMemoryStorage()
+        self._where = safe_url(db_url)  # for messages, and all that a pickled copy keeps
         self._write_through_now = write_through
         self._rdb: RDBStorage | None = optuna_storage(db_url)
         self._rdb_study: dict[int, int] = {}  # in-memory study id -> database study id
+        self._trial_study: dict[int, int] = {}  # trial id -> study id
         self._pending: list[tuple[int, int]] = []  # finished (study id, trial id), not written
         self._mirror_lock = threading.Lock()
 
-    def __getstate__(self) -> dict[Any, Any]:
-        state = super().__getstate__()
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
         del state["_rdb"], state["_mirror_lock"]
         state["_pending"] = []  # a copy does not write what the original will
         return state
 
-    def __setstate__(self, state: dict[Any, Any]) -> None:
-        super().__setstate__(state)
-        self._rdb = None  # opened again on the first write
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._rdb = None  # no URL: attach() before writing
         self._mirror_lock = threading.Lock()
+
+    def attach(self, db_url: str) -> None:
+        """Give a pickled copy its database again (the URL is never pickled)."""
+        self._rdb = optuna_storage(db_url)
+        self._where = safe_url(db_url)
 
     @property
     def rdb(self) -> "RDBStorage":
         if self._rdb is None:
-            self._rdb = optuna_storage(self._db_url)
+            raise StoreError(f"this copy of the study storage of {self._where} was unpickled: "
+                             "the database URL is never pickled; call attach(url) to write")
         return self._rdb
 
     # -- studies -------------------------------------------------------------------------------
@@ -105,54 +125,109 @@ class MirroredStorage(InMemoryStorage):
             stored = list(rdb.get_study_directions(rdb_id))
             if stored != list(directions):
                 raise ValueError(
-                    f"study {study_name!r} in {self._db_url} optimises "
+                    f"study {study_name!r} in {self._where} optimises "
                     f"{[d.name.lower() for d in stored]}, not "
                     f"{[d.name.lower() for d in directions]}") from None
             existed = True
-        study_id = super().create_new_study(directions, study_name)
+        study_id = self._memory.create_new_study(directions, study_name)
         self._rdb_study[study_id] = rdb_id
         if existed:  # continue from what the database copy knew
             for key, value in rdb.get_study_user_attrs(rdb_id).items():
-                super().set_study_user_attr(study_id, key, value)
+                self._memory.set_study_user_attr(study_id, key, value)
             for key, value in rdb.get_study_system_attrs(rdb_id).items():
-                super().set_study_system_attr(study_id, key, value)
+                self._memory.set_study_system_attr(study_id, key, value)
             for trial in rdb.get_all_trials(rdb_id, deepcopy=False):
                 if trial.state.is_finished():
-                    super().create_new_trial(study_id, template_trial=trial)
+                    trial_id = self._memory.create_new_trial(study_id, template_trial=trial)
+                    self._trial_study[trial_id] = study_id
         return study_id
 
     def delete_study(self, study_id: int) -> None:
-        super().delete_study(study_id)
+        self._memory.delete_study(study_id)
         rdb_id = self._rdb_study.pop(study_id, None)
         if rdb_id is not None:
             self.rdb.delete_study(rdb_id)
 
     def set_study_user_attr(self, study_id: int, key: str, value: Any) -> None:
-        super().set_study_user_attr(study_id, key, value)
+        self._memory.set_study_user_attr(study_id, key, value)
         self.rdb.set_study_user_attr(self._rdb_study[study_id], key, value)
 
     def set_study_system_attr(self, study_id: int, key: str, value: Any) -> None:
-        super().set_study_system_attr(study_id, key, value)
+        self._memory.set_study_system_attr(study_id, key, value)
         self.rdb.set_study_system_attr(self._rdb_study[study_id], key, value)
+
+    def get_study_id_from_name(self, study_name: str) -> int:
+        return self._memory.get_study_id_from_name(study_name)
+
+    def get_study_name_from_id(self, study_id: int) -> str:
+        return self._memory.get_study_name_from_id(study_id)
+
+    def get_study_directions(self, study_id: int) -> list[StudyDirection]:
+        return self._memory.get_study_directions(study_id)
+
+    def get_study_user_attrs(self, study_id: int) -> dict[str, Any]:
+        return self._memory.get_study_user_attrs(study_id)
+
+    def get_study_system_attrs(self, study_id: int) -> dict[str, Any]:
+        return self._memory.get_study_system_attrs(study_id)
+
+    def get_all_studies(self) -> list[FrozenStudy]:
+        return self._memory.get_all_studies()
 
     # -- trials --------------------------------------------------------------------------------
 
     def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
-        trial_id = super().create_new_trial(study_id, template_trial)
+        trial_id = self._memory.create_new_trial(study_id, template_trial)
+        self._trial_study[trial_id] = study_id
         if template_trial is not None and template_trial.state.is_finished():
             self._write_through(study_id, trial_id)  # study.add_trial of a finished trial
         return trial_id
 
     def set_trial_state_values(self, trial_id: int, state: TrialState,
                                values: Sequence[float] | None = None) -> bool:
-        changed = super().set_trial_state_values(trial_id, state, values)
+        changed = self._memory.set_trial_state_values(trial_id, state, values)
         if changed and state.is_finished():
-            self._write_through(self._trial_to_study(trial_id), trial_id)
+            self._write_through(self._trial_study[trial_id], trial_id)
         return changed
 
-    def _trial_to_study(self, trial_id: int) -> int:
-        with self._lock:
-            return self._trial_id_to_study_id_and_number[trial_id][0]
+    def set_trial_param(self, trial_id: int, param_name: str, param_value_internal: float,
+                        distribution: BaseDistribution) -> None:
+        self._memory.set_trial_param(trial_id, param_name, param_value_internal, distribution)
+
+    def set_trial_intermediate_value(self, trial_id: int, step: int,
+                                     intermediate_value: float) -> None:
+        self._memory.set_trial_intermediate_value(trial_id, step, intermediate_value)
+
+    def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
+        self._memory.set_trial_user_attr(trial_id, key, value)
+
+    def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
+        self._memory.set_trial_system_attr(trial_id, key, value)
+
+    def get_trial_id_from_study_id_trial_number(self, study_id: int, trial_number: int) -> int:
+        return self._memory.get_trial_id_from_study_id_trial_number(study_id, trial_number)
+
+    def get_trial_number_from_id(self, trial_id: int) -> int:
+        return self._memory.get_trial_number_from_id(trial_id)
+
+    def get_trial_param(self, trial_id: int, param_name: str) -> float:
+        return self._memory.get_trial_param(trial_id, param_name)
+
+    def get_trial(self, trial_id: int) -> FrozenTrial:
+        return self._memory.get_trial(trial_id)
+
+    def get_all_trials(self, study_id: int, deepcopy: bool = True,
+                       states: Container[TrialState] | None = None) -> list[FrozenTrial]:
+        return self._memory.get_all_trials(study_id, deepcopy=deepcopy, states=states)
+
+    def get_n_trials(self, study_id: int,
+                     state: tuple[TrialState, ...] | TrialState | None = None) -> int:
+        return self._memory.get_n_trials(study_id, state)
+
+    def get_best_trial(self, study_id: int) -> FrozenTrial:
+        return self._memory.get_best_trial(study_id)
+
+    # -- writing to the database ---------------------------------------------------------------
 
     def _write_through(self, study_id: int, trial_id: int) -> None:
         with self._mirror_lock:
@@ -166,7 +241,7 @@ class MirroredStorage(InMemoryStorage):
             pending, self._pending = self._pending, []
             for study_id, trial_id in pending:
                 self.rdb.create_new_trial(self._rdb_study[study_id],
-                                          template_trial=self.get_trial(trial_id))
+                                          template_trial=self._memory.get_trial(trial_id))
         return len(pending)
 
 

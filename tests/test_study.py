@@ -10,6 +10,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from automl.errors import StoreError
 from automl.study import MirroredStorage, fail_stale_trials, optuna_storage
 
 
@@ -82,14 +83,18 @@ def test_a_study_of_the_other_direction_is_refused(tmp_path: Path) -> None:
                             load_if_exists=True)
 
 
-def test_the_storage_pickles_without_its_connection(tmp_path: Path) -> None:
-    """Ray Tune pickles the searcher (and with it the study) into its experiment state."""
+def test_the_storage_pickles_without_its_connection_or_url(tmp_path: Path) -> None:
+    """Ray Tune pickles the searcher (and with it the study) into its experiment state: the
+    copy keeps the trials, never the database URL (a password may be in it)."""
     url = _url(tmp_path)
     study = optuna.create_study(storage=MirroredStorage(url), study_name="s")
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
     copy = pickle.loads(pickle.dumps(study))
     assert [t.params for t in copy.trials] == [t.params for t in study.trials]
-    copy.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)  # reconnects to write
+    with pytest.raises(StoreError, match="never pickled"):
+        copy.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
+    copy._storage.attach(url)  # noqa: SLF001 - Optuna keeps the storage it was given
+    copy.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
     assert len(optuna.load_study(study_name="s", storage=url).trials) == 4
 
 

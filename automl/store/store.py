@@ -36,9 +36,14 @@ def default_db_url(directory: Path | None = None) -> str:
 
 
 def safe_url(url: str) -> str:
-    """The URL with any password masked, for messages; also when it does not parse."""
+    """The URL with any password masked (also one given as a ``password`` query parameter, as
+    libpq allows), for messages and for everything recorded; also when it does not parse."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
+        if "password" in parsed.query:
+            parsed = parsed.update_query_dict({"password": "***"})
+        return (parsed.render_as_string(hide_password=True)
+                .replace("password=%2A%2A%2A", "password=***"))
     except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         head, at, rest = url.rpartition("@")
         if not at:
@@ -482,7 +487,8 @@ def _scrub(message: str, url: str) -> str:
     """The message without the password of ``url`` or of ``PGPASSWORD``, should a driver have
     echoed one (a connection string in an error, say)."""
     try:
-        secrets = [make_url(url).password]
+        parsed = make_url(url)
+        secrets = [parsed.password, parsed.query.get("password")]
     except (ArgumentError, ValueError):
         secrets = []
     secrets.append(os.environ.get("PGPASSWORD"))
