@@ -23,6 +23,7 @@ from automl.ensemble import EnsembleSettings, resolve_settings, run_ensemble_sta
 from automl.errors import AutomlError, ConfigError
 from automl.lifecycle import ExperimentInfo, TrialInfo
 from automl.plugin_manager import Plugins, plugin_source, build_plugins
+from automl.recorded import plugins_record, resolved_config
 from automl.space import ObjectiveSpec, SearchSpace, build_space
 from automl.results import best_trial
 from automl.store import Store, TrialRecord, default_db_url, safe_url
@@ -63,7 +64,8 @@ def prepare(path: str | Path, *, overrides: dict[str, Any] | None = None,
     """Load, validate and resolve an experiment without running anything."""
     loaded = load_experiment(path, overrides)
     config = loaded.config
-    plugins = build_plugins(plugin_source(config.plugins, loaded.base_dir))
+    plugins = build_plugins(plugin_source(config.plugins.load, loaded.base_dir,
+                                          blocked=config.plugins.block))
     space = build_space(config, plugins.registry)
     ensemble = None
     if config.ensemble.enabled:
@@ -190,13 +192,13 @@ def _run(prepared: Prepared, data: Any, store: Store, address: str | None, conso
             console.print(f"[yellow]warning:[/yellow] {escape(warning)}", soft_wrap=True)
         if resumed is None:
             experiment_id = store.create_experiment(
-                name=config.name, seed=config.seed, config=config.model_dump(mode="json"),
+                name=config.name, seed=config.seed,
+                config=resolved_config(config, prepared.plugins.registry,
+                                       prepared.loaded.base_dir),
                 config_hash=search_hash(config),
                 objectives=[{"metric": o.metric, "mode": o.mode}
                             for o in prepared.space.objectives],
-                plugins={"versions": prepared.plugins.versions(),
-                         "modules": list(prepared.plugins.source.modules),
-                         "files": [f.path for f in prepared.plugins.source.files]},
+                plugins=plugins_record(prepared.plugins),
                 automl_version=automl.__version__, artifacts_dir=str(prepared.artifacts_dir))
         else:
             experiment_id = resumed.experiment_id
