@@ -304,9 +304,9 @@ def _copy_plugin_files(plugins: "Plugins", staging: Path) -> list[dict[str, str]
 def _write_config(exp: ExperimentRecord, path: Path) -> None:
     import yaml
 
-    header = (f"# Experiment '{exp.name}' as recorded (resolved: defaults filled in).\n"
-              "# Relative paths in it (plugins, dataset files) were relative to the original\n"
-              "# experiment file's directory.\n")
+    header = (f"# Experiment '{exp.name}' as recorded (resolved: defaults filled in, paths\n"
+              "# made absolute against the experiment file's directory; records older than\n"
+              "# that kept relative paths, relative to that directory).\n")
     path.write_text(header + yaml.safe_dump(exp.config, sort_keys=False), encoding="utf-8")
 
 

@@ -15,7 +15,9 @@ from automl import hookspecs
 from automl.config.models import Experiment
 from automl.errors import PluginError
 from automl.plugin_manager import DISABLE_AUTOLOAD_ENV, build_plugins, load_plugins, plugin_source
-from tests.test_plugin_manager import ARCH_PLUGIN, write
+from tests.test_plugin_manager import (  # noqa: F401 - installed_entry_point is a fixture
+    ARCH_PLUGIN, EP_VERSION, installed_entry_point, make_site, write,
+)
 
 HOOK = "automl_trial_started"
 BLOCK_ENV = "AUTOML_BLOCK_PLUGINS"  # as documented
@@ -241,34 +243,6 @@ def test_a_blocked_entry_point_is_not_imported(installed_entry_point, monkeypatc
 
 
 # ---- workers rebuild the driver's plugin set --------------------------------------------------
-
-EP_VERSION = "1.2.3"
-
-
-def make_site(root: Path, version: str = EP_VERSION, source: str = ARCH_PLUGIN,
-              extra: bool = False) -> Path:
-    """A directory with a real installed distribution (dist-info) declaring `automl` entry
-    points: ``tiny`` = module ep_plugin, and with ``extra`` a second one."""
-    root.mkdir(parents=True)
-    write(root, "ep_plugin.py", source)
-    info = root / f"automl_ep_plugin-{version}.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: automl-ep-plugin\n"
-                                   f"Version: {version}\n")
-    points = "[automl]\ntiny = ep_plugin\n"
-    if extra:
-        write(root, "ep_extra.py", "")
-        points += "extra = ep_extra\n"
-    (info / "entry_points.txt").write_text(points)
-    return root
-
-
-@pytest.fixture
-def installed_entry_point(tmp_path, monkeypatch):
-    monkeypatch.syspath_prepend(str(make_site(tmp_path / "site")))
-    yield
-    sys.modules.pop("ep_plugin", None)
-
 
 REBUILD = """
 import pickle, sys
