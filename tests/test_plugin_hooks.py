@@ -80,6 +80,22 @@ def test_a_wrapper_runs_around_the_others_and_sees_named_failures(tmp_path):
                                 "KeyError: 'k' (KeyError)"]
 
 
+def test_an_old_style_hookwrapper_gets_the_outcome(tmp_path):
+    write(tmp_path, "inner.py", appender("inner"))
+    write(tmp_path, "oldwrap.py", """
+        import automl
+
+        @automl.hookimpl(hookwrapper=True)
+        def automl_trial_started(trial):
+            outcome = yield
+            trial.append(f"results: {outcome.get_result()}")
+    """)
+    plugins = load_plugins(["oldwrap.py", "inner.py"], base_dir=tmp_path, autoload=False)
+    calls: list[str] = []
+    plugins.call(HOOK, experiment=None, trial=calls)
+    assert calls == ["inner", "results: []"]
+
+
 def test_a_failing_wrapper_is_named(tmp_path):
     write(tmp_path, "inner.py", appender("inner"))
     write(tmp_path, "badwrap.py", """
