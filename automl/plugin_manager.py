@@ -219,6 +219,8 @@ def plugin_source(entries: Sequence[str], base_dir: Path | None = None,
 
 def _check_blocked(names: list[tuple[str, str]], modules: Sequence[str],
                    files: Sequence[LocalFile]) -> tuple[str, ...]:
+    if not names:
+        return ()
     known = [*BUILTIN_PLUGINS, *(ep.name for ep in _entry_points()), *modules,
              *(Path(f.path).stem for f in files)]
     for where, name in names:
@@ -289,8 +291,9 @@ def build_plugins(source: PluginSource,
         module = _import_module(module_name)
         _register(manager, module, module_name)
         top = module_name.split(".")[0]
-        loaded.append(LoadedPlugin(module_name, "experiment", _version_of(top), module_name,
-                                   top if _version_of(top) else None, _file_digest(module)))
+        version = _version_of(top)
+        loaded.append(LoadedPlugin(module_name, "experiment", version, module_name,
+                                   top if version else None, _file_digest(module)))
     for local in source.files:
         name = Path(local.path).stem
         if manager.is_blocked(name):
