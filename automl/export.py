@@ -7,14 +7,19 @@ nothing else (no results database, no artifacts directory)::
     model.pt                 a single trial's final state_dict (pruned models: the smaller shapes)
     members/<n>/model.pt     an ensemble: the state_dict of trial <n>, one folder per member
     experiment.yaml          the experiment's config as recorded (resolved, defaults filled in)
-    plugins/<file>.py        copies of the plugin files the experiment listed
+    plugins/<file>.py        copies of the plugin files the experiment listed (sha256 in model.json)
 
 ``model.json`` holds ``format`` (``automl-model``), ``format_version``, ``type`` (``trial`` or
 ``ensemble``), ``output`` (``logits`` or ``probabilities``), the DataSpec (``spec``: kind,
 input_shape, num_classes, class_names, extra), the experiment's name and seed, the plugin modules
-and files to load, the automl versions, and per model the trial number, architecture name and
-parameters, sampled parameters, derived seed and recorded metrics; an ensemble adds its members'
-``weights``.
+to import and plugin files to run (``{"path": "plugins/x.py", "sha256": ...}``), the automl
+versions, and per model the trial number, architecture name and parameters, sampled parameters,
+derived seed and recorded metrics; an ensemble adds its members' ``weights``.
+
+Loading runs plugin code, so :func:`load_model` runs only plugin files inside the export directory
+whose content has the sha256 that ``model.json`` records; a path outside the directory (absolute,
+``..``, or a symlink leading out) is refused before anything runs. The plugin files written into
+an export are the ones checked against the digests recorded with the experiment.
 
 :func:`load_model` rebuilds the architecture through the plugin registry and loads the weights with
 ``torch.load(weights_only=True)`` via :func:`automl.model_io.load_state_dict_resizing`, so
@@ -27,6 +32,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Sequence
@@ -37,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 import automl
 from automl.components import DataSpec
 from automl.errors import AutomlError, ConfigError, PluginError, StoreError
+from automl.recorded import recorded_config, recorded_plugins
 from automl.results import best_trial, objectives_of
 from automl.space import TrialPlan
 from automl.store import EnsembleRecord, ExperimentRecord, TrialRecord
@@ -47,13 +54,14 @@ if TYPE_CHECKING:
     from torch import nn
 
     from automl.config import Experiment
-    from automl.plugin_manager import Plugins
+    from automl.plugin_manager import Plugins, PluginSource
     from automl.registry import Registry
 
 MANIFEST_FILE = "model.json"
 CONFIG_FILE = "experiment.yaml"
 FORMAT = "automl-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: plugin files carry their sha256
+READABLE_VERSIONS = (1, 2)
 
 __all__ = ["export_model", "load_model", "predict_proba", "read_manifest"]
 
@@ -97,39 +105,6 @@ def checkpoint_dir(exp: ExperimentRecord, trial: TrialRecord) -> Path:
             raise StoreError(f"trial {trial.number} of experiment '{exp.name}': {directory / name} "
                              "is missing (were the artifacts moved or deleted?)")
     return directory
-
-
-def recorded_config(exp: ExperimentRecord) -> "Experiment":
-    """The experiment's recorded config as a validated :class:`~automl.config.Experiment`.
-
-    Relative paths in it (dataset files) resolve against the current directory: the record does
-    not keep where the experiment file was.
-    """
-    from pydantic import ValidationError
-
-    from automl.config import Experiment
-
-    try:
-        return Experiment.model_validate(exp.config)
-    except ValidationError as exc:
-        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": str(exc)}
-        where = ".".join(str(p) for p in first["loc"])
-        raise StoreError(f"experiment '{exp.name}': the recorded config no longer validates "
-                         f"({where}: {first['msg']}); was it recorded by another automl "
-                         f"version ({exp.automl_version})?") from None
-
-
-def recorded_plugin_entries(exp: ExperimentRecord) -> list[str]:
-    """The plugin modules and (absolute) files the experiment ran with."""
-    plugins = exp.plugins or {}
-    return [*plugins.get("modules", []), *plugins.get("files", [])]
-
-
-def recorded_plugins(exp: ExperimentRecord) -> "Plugins":
-    """A fresh plugin manager for the experiment's recorded plugin list."""
-    from automl.plugin_manager import load_plugins
-
-    return load_plugins(recorded_plugin_entries(exp))
 
 
 def trial_record(directory: Path) -> dict[str, Any]:
@@ -209,7 +184,7 @@ def export_model(exp: ExperimentRecord, out: str | Path, *, trial: str | int = "
     staging = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.partial"
     staging.mkdir()  # beside the target, so the final rename stays on one file system
     try:
-        manifest = _manifest(exp, spec, plugins, _copy_plugin_files(exp, staging))
+        manifest = _manifest(exp, spec, plugins, _copy_plugin_files(plugins, staging))
         if not ensemble:
             member = chosen[0]
             shutil.copyfile(member.directory / MODEL_FILE, staging / MODEL_FILE)
@@ -298,7 +273,7 @@ def _ensemble_entry(record: EnsembleRecord | None) -> dict[str, Any] | None:
 
 
 def _manifest(exp: ExperimentRecord, spec: DataSpec, plugins: "Plugins",
-              files: list[str]) -> dict[str, Any]:
+              files: list[dict[str, str]]) -> dict[str, Any]:
     return {"format": FORMAT, "format_version": FORMAT_VERSION,
             "automl_version": automl.__version__,
             "experiment": {"name": exp.name, "seed": exp.seed,
@@ -307,33 +282,31 @@ def _manifest(exp: ExperimentRecord, spec: DataSpec, plugins: "Plugins",
             "spec": spec_to_dict(spec),
             "plugins": {"modules": list(plugins.source.modules), "files": files,
                         "original_files": [f.path for f in plugins.source.files],
+                        "blocked": list(plugins.source.blocked),
                         "versions": plugins.versions()}}
 
 
-def _copy_plugin_files(exp: ExperimentRecord, staging: Path) -> list[str]:
-    """Copy the experiment's plugin files into ``plugins/``; returns their relative paths."""
-    copied = []
-    for original in (exp.plugins or {}).get("files", []):
-        source = Path(original)
-        relative = f"plugins/{source.name}"
-        if relative in copied:
-            raise PluginError(f"two plugin files named {source.name}; rename one to export")
+def _copy_plugin_files(plugins: "Plugins", staging: Path) -> list[dict[str, str]]:
+    """Write the plugin files that were checked and loaded into ``plugins/`` (the checked text,
+    not the path read again); returns their relative paths and digests."""
+    copied: list[dict[str, str]] = []
+    for local in plugins.source.files:
+        relative = f"plugins/{Path(local.path).name}"
+        if relative in [c["path"] for c in copied]:
+            raise PluginError(f"two plugin files named {Path(local.path).name}; rename one to "
+                              "export")
         (staging / "plugins").mkdir(exist_ok=True)
-        try:
-            shutil.copyfile(source, staging / relative)
-        except OSError as exc:
-            raise PluginError(f"cannot copy plugin file {source} recorded by experiment "
-                              f"'{exp.name}': {exc.strerror or exc}") from None
-        copied.append(relative)
+        (staging / relative).write_bytes(local.source.encode("utf-8"))
+        copied.append({"path": relative, "sha256": local.sha256})
     return copied
 
 
 def _write_config(exp: ExperimentRecord, path: Path) -> None:
     import yaml
 
-    header = (f"# Experiment '{exp.name}' as recorded (resolved: defaults filled in).\n"
-              "# Relative paths in it (plugins, dataset files) were relative to the original\n"
-              "# experiment file's directory.\n")
+    header = (f"# Experiment '{exp.name}' as recorded (resolved: defaults filled in, paths\n"
+              "# made absolute against the experiment file's directory; records older than\n"
+              "# that kept relative paths, relative to that directory).\n")
     path.write_text(header + yaml.safe_dump(exp.config, sort_keys=False), encoding="utf-8")
 
 
@@ -352,9 +325,9 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read {path}: {exc}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ConfigError(f"{path} is not an automl model manifest")
-    if manifest.get("format_version") != FORMAT_VERSION:
+    if manifest.get("format_version") not in READABLE_VERSIONS:
         raise ConfigError(f"{path} has format version {manifest.get('format_version')}; this "
-                          f"automl reads version {FORMAT_VERSION}")
+                          f"automl reads versions {', '.join(map(str, READABLE_VERSIONS))}")
     return manifest
 
 
@@ -366,16 +339,20 @@ def load_model(directory: str | Path) -> "nn.Module":
     average of its members' softmax outputs. ``model.json``'s ``output`` says which;
     :func:`predict_proba` gives probabilities for both.
 
-    The plugins the export names are loaded first (modules by name, files from the export's
-    ``plugins/`` folder), then installed entry-point plugins as usual.
+    The plugins the export names are loaded first (installed modules by name, files from the
+    export's ``plugins/`` folder, each checked against its sha256 in ``model.json``), then
+    installed entry-point plugins as usual.
+
+    Raises:
+        ConfigError: not an export; a plugin file outside the export directory, without a
+            recorded digest or with another content (nothing of it has run); weights that are
+            not plain tensors (a pickled object in ``model.pt``).
     """
-    from automl.plugin_manager import load_plugins
+    from automl.plugin_manager import build_plugins
 
     root = Path(directory)
     manifest = read_manifest(root)
-    plugins = manifest.get("plugins", {})
-    loaded = load_plugins([*plugins.get("modules", []),
-                           *[str(root / f) for f in plugins.get("files", [])]])
+    loaded = build_plugins(export_plugin_source(root, manifest))
     spec = spec_from_dict(manifest["spec"])
     kind = manifest.get("type")
     if kind == "trial":
@@ -387,12 +364,51 @@ def load_model(directory: str | Path) -> "nn.Module":
     raise ConfigError(f"{root / MANIFEST_FILE}: unknown model type '{kind}'")
 
 
+def export_plugin_source(root: Path, manifest: dict[str, Any]) -> "PluginSource":
+    """The plugins an export names, its plugin files checked before any of them runs."""
+    from automl.plugin_manager import (
+        PluginSource, autoload_enabled, blocked_by_env, read_plugin_file,
+    )
+
+    where = root / MANIFEST_FILE
+    plugins = manifest.get("plugins") or {}
+    modules = plugins.get("modules") or []
+    if not all(isinstance(m, str) and _MODULE_NAME.match(m) for m in modules):
+        raise ConfigError(f"{where}: plugins.modules must be a list of module names, got "
+                          f"{modules!r}")
+    inside = root.resolve()
+    files = []
+    for entry in plugins.get("files") or []:
+        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str) \
+                or not isinstance(entry.get("sha256"), str):
+            raise ConfigError(f"{where} names plugin file {entry!r} without a sha256 (an export "
+                              "written by an older automl?); automl runs only plugin files "
+                              "whose digest the export records: export the model again")
+        path = (root / entry["path"]).resolve()
+        if Path(entry["path"]).is_absolute() or not path.is_relative_to(inside):
+            raise ConfigError(f"{where} names plugin file {entry['path']}, which is outside the "
+                              f"export directory {inside}; automl runs only plugin files inside "
+                              "it")
+        try:
+            local = read_plugin_file(path, str(where))
+        except PluginError as exc:
+            raise ConfigError(str(exc)) from None
+        if local.sha256 != entry["sha256"]:
+            raise ConfigError(f"{where}: plugin file {path} does not match its recorded digest "
+                              f"(sha256 {local.sha256} now, {entry['sha256']} recorded); "
+                              "automl does not run it")
+        files.append(local)
+    blocked = dict.fromkeys([*(plugins.get("blocked") or []), *blocked_by_env()])
+    return PluginSource(tuple(modules), tuple(files), autoload_enabled(), tuple(blocked))
+
+
+_MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
 def build_model(registry: "Registry", entry: dict[str, Any], spec: DataSpec,
                 state_dict: Path) -> "nn.Module":
     """Build ``entry['architecture']`` with its parameters and load the saved weights into it."""
-    import torch
-
-    from automl.model_io import load_state_dict_resizing
+    from automl.model_io import load_state_dict_resizing, load_weights
 
     name = entry["architecture"]
     arch = registry.get("architecture", name)
@@ -403,10 +419,7 @@ def build_model(registry: "Registry", entry: dict[str, Any], spec: DataSpec,
         raise
     except Exception as exc:  # noqa: BLE001
         raise PluginError(f"{where}: build() raised {type(exc).__name__}: {exc}") from exc
-    try:
-        state = torch.load(state_dict, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, ValueError) as exc:
-        raise ConfigError(f"cannot load weights {state_dict}: {exc}") from None
+    state = load_weights(state_dict)
     try:
         load_state_dict_resizing(model, state)
     except (ValueError, RuntimeError) as exc:

@@ -1,8 +1,14 @@
 """Hook specifications: the whole contract between automl and its plugins.
 
-Every hook is prefixed ``automl_``. Implement one by decorating a function of the same name with
-:data:`automl.hookimpl` in a plugin module. Hooks only ever gain arguments; an implementation may
-accept any subset of the arguments listed here, and default values in implementations are ignored.
+Every hook is prefixed ``automl_``. Implement one with a function of the same name, defined in a
+plugin module (the :data:`automl.hookimpl` marker is optional and carries pluggy's options). Hooks
+only ever gain arguments; an implementation may accept any subset of the arguments listed here,
+and default values in implementations are ignored.
+
+Every hook is called through pluggy, so ``tryfirst``/``trylast``, wrappers (``wrapper=True``) and
+``firstresult`` specs behave as pluggy documents; the plugin manager only adds the plugin's name
+to an implementation's exception and binds each registration hook's registrar to its plugin
+(see :mod:`automl.plugin_manager`).
 
 Where hooks run:
 

@@ -8,7 +8,10 @@ the saved tensors do not fit a fresh ``architecture.build(params, spec)``.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from automl.errors import ConfigError
 
 if TYPE_CHECKING:
     from torch import nn
@@ -54,6 +57,32 @@ def load_state_dict_resizing(model: "nn.Module", state: dict[str, Any]) -> "nn.M
             _update_sizes(module)
     model.load_state_dict(state, strict=True)
     return model
+
+
+def load_weights(path: str | Path) -> dict[str, Any]:
+    """A saved ``state_dict``, loaded on the CPU with ``torch.load(weights_only=True)``.
+
+    Raises:
+        ConfigError: one line naming the file: it cannot be read, is not a torch file, or holds
+            pickled Python objects other than tensors (which are never unpickled).
+    """
+    import pickle
+
+    import torch
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise ConfigError(f"cannot load weights {path}: it holds pickled Python objects, not "
+                          "only tensors; automl loads weights with torch.load(weights_only=True) "
+                          "and never unpickles code") from None
+    except (OSError, RuntimeError, ValueError, EOFError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ConfigError(f"cannot load weights {path}: {first}") from None
+    if not isinstance(state, dict):
+        raise ConfigError(f"cannot load weights {path}: it holds a {type(state).__name__}, not a "
+                          "state_dict")
+    return state
 
 
 def saved_size_bytes(model: "nn.Module") -> int:

@@ -1,14 +1,16 @@
 """The component registry: one table per component kind, filled by the registration hooks.
 
 The registry checks what it is given, refuses duplicate names, and records which plugin supplied
-each component (pluggy cannot tell that from return values).
+each component (pluggy cannot tell that from return values): the plugin manager calls each
+registration hook through pluggy with one :class:`Registrar`, and each implementation receives it
+bound to its own plugin (:meth:`Registrar.for_plugin`).
 """
 
 from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from automl.components import (
@@ -48,8 +50,11 @@ class Registered:
 class Registry:
     """All registered components, by kind and name."""
 
-    def __init__(self) -> None:
+    def __init__(self, load_order: Sequence[str] = ()) -> None:
         self._items: dict[str, dict[str, Registered]] = {kind: {} for kind in KINDS}
+        # pluggy calls the most recently loaded plugin first; a duplicate is blamed on the
+        # plugin loaded later, whichever registered first
+        self._rank = {name: index for index, name in enumerate(load_order)}
 
     def add(self, kind: str, cls: object, plugin: str) -> Registered:
         base, hook = KINDS[kind]
@@ -75,8 +80,9 @@ class Registry:
             raise PluginError(f"{where}: metric '{name}' direction must be 'max' or 'min'")
         existing = self._items[kind].get(name)
         if existing is not None:
-            raise PluginError(f"{where}: {kind} '{name}' is already registered by plugin "
-                              f"'{existing.plugin}'")
+            first, later = sorted((existing.plugin, plugin), key=lambda p: self._rank.get(p, -1))
+            raise PluginError(f"plugin '{later}', hook {hook}: {kind} '{name}' is already "
+                              f"registered by plugin '{first}'")
         entry = Registered(kind, name, cls, plugin)
         self._items[kind][name] = entry
         return entry
@@ -113,12 +119,23 @@ def _check_params(cls: type[Component], where: str) -> None:
 
 
 class Registrar:
-    """What a registration hook receives: ``registrar.add(cls)`` registers one component."""
+    """What a registration hook receives: ``registrar.add(cls)`` registers one component.
 
-    def __init__(self, registry: Registry, kind: str, plugin: str) -> None:
+    The hook is called with an unbound registrar (``plugin`` None); the plugin manager hands each
+    implementation :meth:`for_plugin` of it, so every component is recorded with its plugin.
+    """
+
+    def __init__(self, registry: Registry, kind: str, plugin: str | None = None) -> None:
         self._registry = registry
         self.kind = kind
         self.plugin = plugin
 
+    def for_plugin(self, plugin: str) -> "Registrar":
+        """The same registrar, recording ``plugin`` as the supplier of what it adds."""
+        return Registrar(self._registry, self.kind, plugin)
+
     def add(self, cls: type[Component]) -> None:
+        if self.plugin is None:
+            raise PluginError(f"{KINDS[self.kind][1]}: registrar.add() needs a registrar bound "
+                              "to a plugin (call the hook through the automl plugin manager)")
         self._registry.add(self.kind, cls, self.plugin)

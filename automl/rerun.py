@@ -25,7 +25,8 @@ from typing import Any
 
 from automl.components import DataSplits, DataSpec, EvalContext
 from automl.errors import AutomlError, ConfigError, PluginError
-from automl.export import recorded_config, recorded_plugin_entries, select_trial
+from automl.export import select_trial
+from automl.recorded import recorded_config, recorded_plugin_source
 from automl.store import ExperimentRecord, TrialRecord
 
 TOLERANCE = 1e-6
@@ -99,7 +100,7 @@ def rerun_trial(exp: ExperimentRecord, number: int, *, on_epoch: EpochCallback |
             from the recorded one (the dataset changed).
     """
     from automl.data import prepare_data
-    from automl.plugin_manager import plugin_source, rebuild_plugins
+    from automl.plugin_manager import rebuild_plugins
     from automl.trial.artifacts import read_predictions
     from automl.trial.seeding import derive_seed
     from automl.trial.trainable import train_and_evaluate
@@ -107,7 +108,7 @@ def rerun_trial(exp: ExperimentRecord, number: int, *, on_epoch: EpochCallback |
     started = time.perf_counter()
     trial = select_trial(exp, number)
     config = recorded_config(exp)
-    source = plugin_source(recorded_plugin_entries(exp))
+    source = recorded_plugin_source(exp)
     plugins = rebuild_plugins(source)
     _check_device(config.resources.gpu, trial)
     data = aligned_splits(prepare_data(config, plugins.registry))

@@ -23,6 +23,7 @@ from automl.ensemble import EnsembleSettings, resolve_settings, run_ensemble_sta
 from automl.errors import AutomlError, ConfigError
 from automl.lifecycle import ExperimentInfo, TrialInfo
 from automl.plugin_manager import Plugins, plugin_source, build_plugins
+from automl.recorded import plugins_record, resolved_config
 from automl.space import ObjectiveSpec, SearchSpace, build_space
 from automl.results import best_trial
 from automl.store import (
@@ -65,7 +66,8 @@ def prepare(path: str | Path, *, overrides: dict[str, Any] | None = None,
     """Load, validate and resolve an experiment without running anything."""
     loaded = load_experiment(path, overrides)
     config = loaded.config
-    plugins = build_plugins(plugin_source(config.plugins, loaded.base_dir))
+    plugins = build_plugins(plugin_source(config.plugins.load, loaded.base_dir,
+                                          blocked=config.plugins.block))
     space = build_space(config, plugins.registry)
     ensemble = None
     if config.ensemble.enabled:
@@ -96,15 +98,6 @@ def check_artifacts_dir(location: Path | str) -> None:
     if existing is not None and not os.access(existing, os.W_OK):
         raise ConfigError(f"artifacts location {location} is not writable",
                           path="storage.artifacts")
-
-
-def recorded_config(config: Any) -> dict[str, Any]:
-    """The experiment's config as it is recorded and shown: a password in ``storage.db`` is
-    masked (the live URL stays in the driver's memory)."""
-    document = config.model_dump(mode="json")
-    if document.get("storage", {}).get("db"):
-        document["storage"]["db"] = safe_url(document["storage"]["db"])
-    return document
 
 
 #: Sections that may change between a run and its ``--resume`` (budgets, placement, reporting).
@@ -203,21 +196,20 @@ def _run(prepared: Prepared, data: Any, store: Store, address: str | None, conso
                                   strict=address is None)
         if warning:
             console.print(f"[yellow]warning:[/yellow] {escape(warning)}", soft_wrap=True)
+        recorded = resolved_config(config, prepared.plugins.registry, prepared.loaded.base_dir)
         if resumed is None:
             experiment_id = store.create_experiment(
-                name=config.name, seed=config.seed, config=recorded_config(config),
+                name=config.name, seed=config.seed, config=recorded,
                 config_hash=search_hash(config),
                 objectives=[{"metric": o.metric, "mode": o.mode}
                             for o in prepared.space.objectives],
-                plugins={"versions": prepared.plugins.versions(),
-                         "modules": list(prepared.plugins.source.modules),
-                         "files": [f.path for f in prepared.plugins.source.files]},
+                plugins=plugins_record(prepared.plugins),
                 automl_version=automl.__version__, artifacts_dir=str(prepared.artifacts_dir))
         else:
             experiment_id = resumed.experiment_id
             _reconcile_study(prepared, store)
         # Lifecycle hooks (and Tune's pickled callbacks, which hold this) see no password.
-        info = ExperimentInfo(config.name, recorded_config(config), safe_url(prepared.db_url),
+        info = ExperimentInfo(config.name, recorded, safe_url(prepared.db_url),
                               str(prepared.artifacts_dir))
         status, error = ExperimentStatus.FAILED, None
         try:

@@ -7,6 +7,7 @@ import re
 
 import pytest
 import typer
+import yaml
 from pydantic import BaseModel
 
 from automl import hookspecs
@@ -183,3 +184,51 @@ def test_documented_defaults_match_the_models():
             f"`{literal}`, the model says {default!r}"
         checked += 1
     assert checked >= 25, f"only {checked} documented defaults were found to check"
+
+
+def section(name: str, heading: str) -> str:
+    """The text of ``heading`` (a full heading line) up to the next heading of any level."""
+    text = (DOCS / name).read_text()
+    start = text.index(f"\n{heading}\n")
+    rest = re.sub(r"```.*?```", lambda m: " " * len(m.group()), text[start + 1:], flags=re.S)
+    following = re.search(r"^#", rest[len(heading):], flags=re.M)
+    end = len(heading) + following.start() if following else len(rest)
+    return text[start + 1:start + 1 + end]
+
+
+def code_blocks(text: str, language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", text, flags=re.S)
+
+
+def test_the_order_and_wrapper_example_prints_what_the_docs_say(tmp_path, capsys):
+    from automl.lifecycle import TrialInfo
+    from automl.plugin_manager import load_plugins
+
+    text = section("plugins.md", "### Order, wrappers and firstresult")
+    for block in code_blocks(text, "python"):
+        name = block.splitlines()[0].removeprefix("# ").strip()
+        (tmp_path / name).write_text(block)
+    listed = re.search(r"`plugins: \[(.*?)\]`", text).group(1).split(", ")
+    plugins = load_plugins(listed, base_dir=tmp_path, autoload=False)
+    capsys.readouterr()
+    plugins.call("automl_trial_finished", experiment=None,
+                 trial=TrialInfo(3, "t3", "completed", {}, {}))
+    (expected,) = code_blocks(text, "text")
+    assert capsys.readouterr().out == expected
+
+
+def test_the_blocking_examples_block_what_they_name(monkeypatch):
+    from automl.config.models import PluginsConfig
+    from automl.plugin_manager import BLOCK_ENV, load_plugins
+
+    text = section("plugins.md", "### Blocking plugins")
+    (document,) = code_blocks(text, "yaml")
+    config = PluginsConfig.model_validate(yaml.safe_load(document)["plugins"])
+    (command,) = [b for b in code_blocks(text, "") if BLOCK_ENV in b]
+    from_env = re.search(rf"{BLOCK_ENV}=(\S+)", command).group(1)
+    monkeypatch.setenv(BLOCK_ENV, from_env)
+    plugins = load_plugins(autoload=False, blocked=config.block)
+    loaded = {p.name for p in plugins.loaded}
+    blocked = [*config.block, *from_env.split(",")]
+    assert len(blocked) == 4 and not loaded & set(blocked)
+    assert set(plugins.source.blocked) == set(blocked)

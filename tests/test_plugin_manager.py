@@ -124,18 +124,31 @@ def test_lifecycle_hook_failure_names_the_plugin(tmp_path):
         plugins.call("automl_trial_started", experiment=None, trial=None)
 
 
+EP_VERSION = "1.2.3"
+
+
+def make_site(root: Path, version: str = EP_VERSION, source: str = ARCH_PLUGIN,
+              extra: bool = False) -> Path:
+    """A directory with a real installed distribution (dist-info) declaring `automl` entry
+    points: ``tiny`` = module ep_plugin, and with ``extra`` a second one."""
+    root.mkdir(parents=True)
+    write(root, "ep_plugin.py", source)
+    info = root / f"automl_ep_plugin-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: automl-ep-plugin\n"
+                                   f"Version: {version}\n")
+    points = "[automl]\ntiny = ep_plugin\n"
+    if extra:
+        write(root, "ep_extra.py", "")
+        points += "extra = ep_extra\n"
+    (info / "entry_points.txt").write_text(points)
+    return root
+
+
 @pytest.fixture
 def installed_entry_point(tmp_path, monkeypatch):
-    """A real installed distribution (dist-info on sys.path) declaring an `automl` entry point."""
-    site = tmp_path / "site"
-    site.mkdir()
-    write(site, "ep_plugin.py", ARCH_PLUGIN)
-    info = site / "automl_ep_plugin-1.2.3.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: automl-ep-plugin\n"
-                                   "Version: 1.2.3\n")
-    (info / "entry_points.txt").write_text("[automl]\ntiny = ep_plugin\n")
-    monkeypatch.syspath_prepend(str(site))
+    """A real installed distribution on sys.path declaring an `automl` entry point."""
+    monkeypatch.syspath_prepend(str(make_site(tmp_path / "site")))
     yield
     sys.modules.pop("ep_plugin", None)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import textwrap
@@ -105,7 +106,10 @@ def test_custom_plugin_file_architecture_is_searched(ray_local, hook_log, in_tmp
 
     store = Store(result.db_url, create=False)
     record = store.experiment("custom")
-    assert record.plugins["files"] == [str((in_tmp / "plugins" / "tiny.py").resolve())]
+    tiny_file = str((in_tmp / "plugins" / "tiny.py").resolve())
+    assert record.plugins["files"] == [tiny_file]
+    assert record.plugins["digests"] == {tiny_file: hashlib.sha256(TINY_PLUGIN.encode()).hexdigest()}
+    assert record.config["plugins"] == [tiny_file]  # resolved against the experiment file
     tiny = next(t for t in record.trials if t.params["architecture"] == "tiny")
     assert len(tiny.history) == 3
     assert tiny.metrics["val/accuracy"] > 0.5

@@ -108,15 +108,16 @@ def test_a_database_password_reaches_no_file_table_or_output(
     "postgresql+psycopg://automl:s3cret-pw@db.internal:port/automl",  # does not parse
 ])
 def test_the_recorded_config_and_masked_url_hold_no_password(tmp_path: Path, url: str) -> None:
-    from automl.config import load_experiment
-    from automl.runner import recorded_config
+    from automl.recorded import resolved_config
+    from automl.runner import prepare
     from automl.store import safe_url
 
     (tmp_path / "x.yaml").write_text(EXPERIMENT.format(
         name="x", storage=f"storage: {{db: '{url}'}}"))
-    config = load_experiment(tmp_path / "x.yaml").config
+    prepared = prepare(tmp_path / "x.yaml")
+    config = prepared.loaded.config
     assert config.storage.db == url  # the driver keeps the live URL in memory
-    recorded = recorded_config(config)
+    recorded = resolved_config(config, prepared.plugins.registry, prepared.loaded.base_dir)
     assert "s3cret-pw" not in json.dumps(recorded)
     assert "***" in recorded["storage"]["db"] and "db.internal" in recorded["storage"]["db"]
     assert "s3cret-pw" not in safe_url(url)

@@ -159,7 +159,7 @@ def create_app(load_plugin_commands: bool = True) -> typer.Typer:
         from automl.config.models import EnsembleConfig
         from automl.ensemble import resolve_settings
         from automl.errors import ConfigError
-        from automl.plugin_manager import load_plugins
+        from automl.recorded import recorded_plugins
         from automl.results import objectives_of
         from automl.runner import ensemble_stage
 
@@ -175,8 +175,7 @@ def create_app(load_plugin_commands: bool = True) -> typer.Typer:
             except ValueError as exc:
                 raise ConfigError(str(exc).splitlines()[-1] if str(exc) else "invalid option",
                                   path="ensemble") from None
-            plugins = load_plugins([*exp.plugins.get("modules", []),
-                                    *exp.plugins.get("files", [])])
+            plugins = recorded_plugins(exp)  # plugin files checked against their digests
             settings = resolve_settings(config, objectives_of(exp), plugins.registry)
             outcome = ensemble_stage(store, name, plugins.registry, settings, out)
             if outcome.record is not None:

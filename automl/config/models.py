@@ -11,7 +11,8 @@ import re
 from typing import Any, Literal
 
 from pydantic import (
-    BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator,
+    BaseModel, ConfigDict, Field, PrivateAttr, SerializerFunctionWrapHandler, field_validator,
+    model_serializer, model_validator,
 )
 
 from automl.search import algorithms as search_algorithms
@@ -118,11 +119,37 @@ class EnsembleConfig(Strict):
     metric: str | None = Field(None, description="default: the first objective's metric")
 
 
+class PluginsConfig(Strict):
+    """``plugins:``: a list of modules and files to load, or ``{load: [...], block: [...]}``."""
+
+    load: list[str] = Field(default_factory=list, description="plugin modules and files to load")
+    block: list[str] = Field(default_factory=list,
+                             description="plugin names not to load (built-in or installed)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _list_form(cls, value: Any) -> Any:
+        if value is None:
+            return {}
+        if isinstance(value, list):
+            return {"load": value}
+        if not isinstance(value, dict):
+            raise ValueError("Input should be a valid list of plugin modules and files, or a "
+                             "mapping {load: [...], block: [...]}")
+        return value
+
+    @model_serializer(mode="wrap")
+    def _as_list_when_nothing_blocked(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # the list form as before, so recorded configs and search hashes do not change
+        data = handler(self)
+        return data["load"] if not self.block else data
+
+
 class Experiment(Strict):
     name: str = Field(pattern=NAME_PATTERN)
     description: str = ""
     seed: int = Field(0, ge=0, le=2**31 - 1)
-    plugins: list[str] = Field(default_factory=list)
+    plugins: PluginsConfig = Field(default_factory=PluginsConfig)
     dataset: DatasetConfig
     objectives: list[Objective] = Field(default_factory=lambda: [Objective(metric="accuracy")],
                                         min_length=1)
@@ -168,11 +195,6 @@ class Experiment(Strict):
         if value is True:
             return {}
         return {"ensembler": value} if isinstance(value, str) else value
-
-    @field_validator("plugins", mode="before")
-    @classmethod
-    def _plugins(cls, value: Any) -> Any:
-        return [] if value is None else value
 
     @field_validator("objectives", mode="after")
     @classmethod
