@@ -139,9 +139,13 @@ def trial_context(exp: ExperimentRecord, config: Any, source: Any, registry: Any
     """The context :func:`automl.runner._search` gives every trial of this experiment."""
     from automl.trial.context import TrialContext
 
+    # A rerun records what the run recorded, including metrics an older version recorded always.
+    stored = {k.split("/", 1)[1] for t in exp.trials for k in t.metrics if k.startswith(SPLITS)}
+    record = [*config.record, *sorted(stored & set(registry.names("metric")))]
+    objectives = [(o["metric"], o["mode"]) for o in exp.objectives if not o.get("tie_breaker")]
     return TrialContext.for_experiment(
-        config, [(o["metric"], o["mode"]) for o in exp.objectives], source,
-        registry.names("metric"))
+        config.model_copy(update={"record": list(dict.fromkeys(record))}), objectives, source,
+        registry)
 
 
 def timing_metrics(registry: Any, names: tuple[str, ...], params: dict[str, Any],
