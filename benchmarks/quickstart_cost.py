@@ -49,6 +49,40 @@ def run_once(trials: int, tmp: Path, index: int) -> dict[str, float]:
             "completed": len(full)}
 
 
+def latency_metric_s(repeat: int = 3) -> dict[str, float]:
+    """Seconds the two latency metrics take on the largest quickstart models (what a completed
+    trial spent on them when they were recorded always): median of ``repeat`` measurements."""
+    from automl.components import DataSpec, EvalContext
+    from automl.config import load_experiment
+    from automl.data import prepare_data
+    from automl.plugin_manager import load_plugins
+
+    import numpy as np
+
+    config = load_experiment(EXPERIMENT).config
+    registry = load_plugins(autoload=False).registry
+    spec: DataSpec = prepare_data(config, registry).spec
+    models = {"mlp": {"depth": 2, "width": 512, "dropout": 0.1},
+              "cnn": {"channels": 64, "depth": 2, "kernel": 3, "dropout": 0.1}}
+    out = {}
+    for arch, params in models.items():
+        entry = registry.get("architecture", arch)
+        defaults = {k: getattr(d.default, "value", None) for k, d in entry.cls.params.items()}
+        defaults.update({k: d.default.options[0] for k, d in entry.cls.params.items()
+                         if hasattr(d.default, "options")})
+        model = entry.create().build({**defaults, **params}, spec).eval()
+        ctx = EvalContext(np.zeros(1, dtype=np.int64), np.zeros((1, spec.num_classes)), model,
+                          spec, "val")
+        times = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            for name in ("latency_ms", "latency64_ms"):
+                registry.create("metric", name).compute(ctx)
+            times.append(time.perf_counter() - started)
+        out[arch] = statistics.median(times)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="4 trials, one run")
@@ -72,6 +106,9 @@ def main() -> None:
         print(f"{index:>3} {row['trials']:>6.0f} {row['wall']:>7.1f} {row['per_trial']:>12.2f} "
               f"{row['mean']:>12.2f} {row['median']:>14.2f} "
               f"{row['completed_mean']:>16.2f}")
+    costs = latency_metric_s()
+    print("latency_ms + latency64_ms on one quickstart model (s): "
+          + ", ".join(f"{arch} {value:.2f}" for arch, value in costs.items()))
     print(f"quickstart wall s/trial {statistics.fmean(r['per_trial'] for r in rows):.2f}, "
           f"trial mean s {statistics.fmean(r['mean'] for r in rows):.2f}")
 
