@@ -150,7 +150,11 @@ def run_experiment(path: str | Path, *, address: str | None = None, db: str | No
     from automl.data import prepare_data
     from automl.ray_session import check_local_resources
 
+    from automl.trial.output_shape import check_architectures
+
     data = prepare_data(config, prepared.plugins.registry)
+    check_architectures(prepared.space.architectures, prepared.plugins.registry, data.x_train,
+                        data.spec)
     check_artifacts_dir(prepared.artifacts_dir)
     if address is None:
         check_local_resources(config.resources.cpu, config.resources.gpu)

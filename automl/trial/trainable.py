@@ -56,6 +56,7 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Data
     from automl.trial.artifacts import write_trial_artifacts
     from automl.trial.device import select_device
     from automl.trial.evaluation import score
+    from automl.trial.output_shape import CHECK_BATCH, check_output_shape
     from automl.trial.seeding import derive_seed, seed_everything
     from automl.trial.training import Trainer, make_optimizer, predict_proba
 
@@ -78,6 +79,8 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Data
     model = _call(arch.plugin, f"architecture '{arch.name}'", "build",
                   arch.create().build, dict(plan.architecture_params), spec)  # type: ignore[attr-defined]
     model = model.to(device.device)
+    check_output_shape(model, x_train[:CHECK_BATCH], spec,
+                       f"plugin '{arch.plugin}', architecture '{arch.name}'")
     augmentations = [(registry.create("augmentation", name), params)
                      for name, params in plan.augmentations]
     metrics = [(name, registry.create("metric", name), registry.get("metric", name).plugin)
