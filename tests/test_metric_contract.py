@@ -106,3 +106,28 @@ def test_shipped_experiments_keep_their_search_hash(name):
     assert search_hash(config) == SHIPPED_HASHES[name]
     recording = config.model_copy(update={"record": ["latency_ms"]})
     assert search_hash(recording) != SHIPPED_HASHES[name]
+
+
+@pytest.mark.parametrize("declared, message", [
+    ("recorded = 'sometimes'", "metric 'odd' recorded must be one of"),
+    ("aggregate = 'mean'", "metric 'odd' aggregate must be one of"),
+    ("model_only = True\n    aggregate = 'sum'\n    tie_breaker = True",
+     "metric 'odd' is model-only and cannot be the tie-breaker"),
+])
+def test_registration_refuses_a_bad_declaration_naming_the_plugin(tmp_path, declared, message):
+    from automl.errors import PluginError
+
+    plugin = tmp_path / "odd_metric.py"
+    plugin.write_text(
+        "import automl\n"
+        "from automl.components import Metric\n\n"
+        "class Odd(Metric):\n"
+        "    name = 'odd'\n"
+        f"    {declared}\n"
+        "    def compute(self, ctx):\n"
+        "        return 0.0\n\n"
+        "@automl.hookimpl\n"
+        "def automl_register_metrics(registrar):\n"
+        "    registrar.add(Odd)\n")
+    with pytest.raises(PluginError, match=f"plugin 'odd_metric'.*{message}"):
+        load_plugins([str(plugin)], autoload=False)

@@ -259,6 +259,7 @@ def test_nan_loss_and_killed_workers_are_failed_trials(ray_local, in_tmp):
         plugins: [fragile.py]
         dataset: digits
         architecture: fragile
+        record: [latency64_ms]
         training: {epochs: 2, fine_tune_epochs: 0}
         search: {num_trials: 9, sampler: random, early_stopping: none}
         ensemble: false

@@ -135,7 +135,7 @@ def run_ensemble_stage(experiment: ExperimentRecord, registry: Registry,
     # The ensemble metric, then every prediction metric recorded always (declared by the class).
     metric_names = list(dict.fromkeys([settings.metric, *(
         e.name for e in registry if e.kind == "metric" and e.cls.aggregate == "predictions"  # type: ignore[attr-defined]
-        and e.cls.recorded == "always")]))  # type: ignore[attr-defined]
+        and not e.cls.model_only and e.cls.recorded == "always")]))  # type: ignore[attr-defined]
     scores = {"ensemble": {}, "best_single": {}}
     for label, w in (("ensemble", weights), ("best_single", single)):
         for name in metric_names:
