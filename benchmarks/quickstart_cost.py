@@ -52,12 +52,12 @@ def run_once(trials: int, tmp: Path, index: int) -> dict[str, float]:
 def latency_metric_s(repeat: int = 3) -> dict[str, float]:
     """Seconds the two latency metrics take on the largest quickstart models (what a completed
     trial spent on them when they were recorded always): median of ``repeat`` measurements."""
+    import numpy as np
+
     from automl.components import DataSpec, EvalContext
     from automl.config import load_experiment
     from automl.data import prepare_data
     from automl.plugin_manager import load_plugins
-
-    import numpy as np
 
     config = load_experiment(EXPERIMENT).config
     registry = load_plugins(autoload=False).registry

@@ -29,6 +29,7 @@ from automl.space import ObjectiveSpec, tie_breakers
 from automl.store import EnsembleRecord, ExperimentRecord, TrialRecord
 from automl.store.store import now
 
+
 @dataclass(frozen=True)
 class EnsembleSettings:
     ensembler: str
