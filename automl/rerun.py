@@ -30,7 +30,7 @@ from automl.store import ExperimentRecord, TrialRecord
 
 TOLERANCE = 1e-6
 ALIGNMENT = 64  # bytes: how Ray's object store aligns the arrays a trial receives
-SPLITS = ("val/", "test/")
+SPLITS = ("val/", "test/", "model/")
 
 #: Called with each epoch's report (``epoch``, ``train/loss``, validation objectives, ...).
 EpochCallback = Callable[[dict[str, Any]], None]
@@ -126,8 +126,15 @@ def rerun_trial(exp: ExperimentRecord, number: int, *, on_epoch: EpochCallback |
     final = train_and_evaluate(params, context, data, report,
                                f"rerun:{exp.name}:{trial.number}")
     timing = timing_metrics(plugins.registry, context.metrics, params, data.spec)
-    keys = [k for k in dict.fromkeys([*trial.metrics, *final]) if k.startswith(SPLITS)]
-    rows = [MetricRow(k, trial.metrics.get(k), final.get(k),
+    keys = [k for k in dict.fromkeys([*trial.metrics, *final])
+            if k.startswith(SPLITS) and k.split("/", 1)[1] in context.metrics]
+
+    def reproduced(key: str) -> float | None:
+        # Runs recorded before model-only keys hold ``val/params`` where a trial now records
+        # ``model/params``.
+        return final.get(key, final.get(f"model/{key.split('/', 1)[1]}"))
+
+    rows = [MetricRow(k, trial.metrics.get(k), reproduced(k),
                       compared=k.split("/", 1)[1] not in timing, tolerance=tolerance)
             for k in keys]
     return RerunResult(exp.name, trial.number, derive_seed(config.seed, params), trial.seed,

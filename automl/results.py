@@ -13,8 +13,8 @@ from automl.store import ExperimentRecord, TrialRecord
 
 def objectives_of(experiment: ExperimentRecord) -> list[ObjectiveSpec]:
     """The experiment's objectives, first objective first (tie-breakers excluded)."""
-    return [ObjectiveSpec(o["metric"], o["mode"]) for o in experiment.objectives
-            if not o.get("tie_breaker")]
+    return [ObjectiveSpec(o["metric"], o["mode"], o.get("scope", "val"))
+            for o in experiment.objectives if not o.get("tie_breaker")]
 
 
 def tie_breakers_of(experiment: ExperimentRecord) -> list[ObjectiveSpec]:
@@ -26,7 +26,8 @@ def tie_breakers_of(experiment: ExperimentRecord) -> list[ObjectiveSpec]:
 def objectives_row(objectives: Sequence[ObjectiveSpec], tie_breakers: Sequence[ObjectiveSpec]
                    ) -> list[dict[str, object]]:
     """The experiment row's ``objectives``: the objectives, then the tie-breakers, marked."""
-    return ([{"metric": o.metric, "mode": o.mode} for o in objectives]
+    return ([{"metric": o.metric, "mode": o.mode,
+              **({"scope": o.scope} if o.scope != "val" else {})} for o in objectives]
             + [{"metric": o.metric, "mode": o.mode, "tie_breaker": True} for o in tie_breakers
                if o.metric not in {x.metric for x in objectives}])
 

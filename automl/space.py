@@ -42,11 +42,14 @@ _TRAINING_PARAMS: dict[str, ParamDef] = {
 class ObjectiveSpec:
     metric: str
     mode: str
+    #: ``val`` for a metric of predictions; ``model`` for a model-only metric (one value a trial)
+    scope: str = "val"
 
     @property
     def key(self) -> str:
-        """The result key the searcher reads: validation value of the metric."""
-        return f"val/{self.metric}"
+        """The result key the searcher reads: the validation value of the metric, or the model's
+        value for a model-only metric."""
+        return f"{self.scope}/{self.metric}"
 
 
 @dataclass
@@ -249,7 +252,8 @@ def _build_space(config: Experiment, registry: Registry, base_dir: Path) -> Sear
     objectives = []
     for index, objective in enumerate(config.objectives):
         metric = registry.get("metric", objective.metric, path=f"objectives[{index}].metric")
-        objectives.append(ObjectiveSpec(metric.name, objective.mode or metric.cls.direction))  # type: ignore[attr-defined]
+        objectives.append(ObjectiveSpec(metric.name, objective.mode or metric.cls.direction,  # type: ignore[attr-defined]
+                                        "model" if metric.cls.model_only else "val"))  # type: ignore[attr-defined]
     for index, name in enumerate(config.record):
         registry.get("metric", name, path=f"record[{index}]")
     return SearchSpace(architectures, augmentations, pruners, training, objectives,

@@ -67,3 +67,18 @@ def test_pareto_front_keeps_the_undominated() -> None:
     trials = [trial(0, accuracy=0.9, params=10), trial(1, accuracy=0.95, params=50),
               trial(2, accuracy=0.85, params=60), trial(3, accuracy=0.95, params=40)]
     assert {t.number for t in pareto_front(trials, objectives)} == {0, 3}
+
+
+def test_a_model_only_objective_is_stored_with_its_scope_and_read_back() -> None:
+    from types import SimpleNamespace
+
+    objectives = [ObjectiveSpec("accuracy", "max"), ObjectiveSpec("params", "min", "model")]
+    row = objectives_row(objectives, LOG_LOSS)
+    assert row[:2] == [{"metric": "accuracy", "mode": "max"},
+                       {"metric": "params", "mode": "min", "scope": "model"}]
+    exp = SimpleNamespace(objectives=row, trials=[])
+    assert objectives_of(exp) == objectives
+    assert [o.key for o in objectives_of(exp)] == ["val/accuracy", "model/params"]
+    # a row written before scopes existed reads as a validation key, as it was recorded
+    old = SimpleNamespace(objectives=[{"metric": "params", "mode": "min"}], trials=[])
+    assert objectives_of(old)[0].key == "val/params"

@@ -109,7 +109,7 @@ def test_custom_plugin_file_architecture_is_searched(ray_local, hook_log, in_tmp
     tiny = next(t for t in record.trials if t.params["architecture"] == "tiny")
     assert len(tiny.history) == 3
     assert tiny.metrics["val/accuracy"] > 0.5
-    assert 0 < tiny.metrics["val/nonzero_params"] < tiny.metrics["val/params"] * 0.6
+    assert 0 < tiny.metrics["model/nonzero_params"] < tiny.metrics["model/params"] * 0.6
 
     # The checkpoint reloads safely (weights_only) into a rebuilt model and reproduces the stored
     # validation predictions; pruning was made permanent (no masks, half the weights zero).
@@ -277,4 +277,4 @@ def test_nan_loss_and_killed_workers_are_failed_trials(ray_local, in_tmp):
     assert died.error  # Ray's account of the dead worker
     ok = next(t for t in result.trials if t.status == "completed")
     assert ok.metrics["model/saved_bytes"] > 0 and ok.metrics["model/params_before_pruning"] > 0
-    assert ok.metrics["val/latency64_ms"] > 0
+    assert ok.metrics["model/latency64_ms"] > 0

@@ -96,7 +96,7 @@ def print_experiment(console: Console, exp: ExperimentRecord) -> None:
     if exp.error:
         console.print(f"[red]error:[/red] {exp.error.strip().splitlines()[-1]}", soft_wrap=True)
     keys = [o.key for o in objectives]
-    extra = [k for k in ("val/accuracy", "val/params", "val/nonzero_params") if k not in keys]
+    extra = [k for k in ("val/accuracy", "model/params", "model/nonzero_params") if k not in keys]
     table = Table(title="trials", title_justify="left")
     for col in ("#", "status", "architecture", *keys, *extra, "pruning", "s"):
         table.add_column(col, justify="right" if col not in ("status", "architecture",
@@ -125,8 +125,9 @@ def print_experiment(console: Console, exp: ExperimentRecord) -> None:
     scores.add_column("test", justify="right")
     names = sorted({k.split("/", 1)[1] for k in best.metrics if "/" in k})
     for name in names:
-        scores.add_row(name, _fmt(best.metrics.get(f"val/{name}")),
-                       _fmt(best.metrics.get(f"test/{name}")))
+        model = best.metrics.get(f"model/{name}")  # one value for both splits
+        scores.add_row(name, _fmt(best.metrics.get(f"val/{name}", model)),
+                       _fmt(best.metrics.get(f"test/{name}", model)))
     console.print(scores)
     params = Table(show_header=True)
     params.add_column("parameter")

@@ -150,8 +150,10 @@ def run_ensemble_stage(experiment: ExperimentRecord, registry: Registry,
     summed = [e.name for e in registry if e.kind == "metric"
               and e.cls.aggregate == "sum"]  # type: ignore[attr-defined]
     for size in summed:  # e.g. an ensemble's size and latency: its members' sum
-        key_name = f"test/{size}"
-        if all(key_name in by_number[n].metrics for n in members):
+        # model/<metric>; test/<metric> in experiments recorded before model-only keys
+        key_name = next((k for k in (f"model/{size}", f"test/{size}")
+                         if all(k in by_number[n].metrics for n in members)), None)
+        if key_name is not None:
             scores["ensemble"][size] = float(sum(by_number[n].metrics[key_name] for n in members))
             scores["best_single"][size] = float(best.metrics.get(key_name, float("nan")))
     record = EnsembleRecord(

@@ -87,7 +87,7 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Data
                for name in context.metrics]
     objective_names = {o for o, _ in context.objectives}
     # Prediction metrics are scored per split; model-only metrics (size, latency) once per model
-    # structure, on a CPU copy in eval mode, and reported for both splits.
+    # structure, on a CPU copy in eval mode, and recorded once as ``model/<metric>``.
     per_split = [m for m in metrics if not m[1].model_only]
     model_only = [m for m in metrics if m[1].model_only]
     epoch_per_split = [m for m in per_split if m[0] in objective_names]
@@ -137,8 +137,7 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Data
     cpu_model = model.cpu().eval()
     structure = score(model_only, data.y_val, val_proba, cpu_model, spec, "val")
     final = {**score(per_split, data.y_val, val_proba, cpu_model, spec, "val"), **structure,
-             **score(per_split, data.y_test, test_proba, cpu_model, spec, "test"),
-             **{f"test/{k[len('val/'):]}": v for k, v in structure.items()}}
+             **score(per_split, data.y_test, test_proba, cpu_model, spec, "test")}
     record = {"params": dict(config), "seed": seed, "metrics": final, "plan": plan.__dict__,
               "spec": vars(spec)}  # DataSpec: kind, input_shape, num_classes, class_names, extra
     predictions = {"val_proba": val_proba.astype(np.float32), "val_y": data.y_val,
