@@ -44,7 +44,7 @@ import automl
 from automl.components import DataSpec
 from automl.errors import AutomlError, ConfigError, PluginError, StoreError
 from automl.recorded import recorded_config, recorded_plugins
-from automl.results import best_trial, objectives_of
+from automl.results import best_of
 from automl.space import TrialPlan
 from automl.store import EnsembleRecord, ExperimentRecord, TrialRecord
 from automl.trial.artifacts import MODEL_FILE, TRIAL_FILE
@@ -72,7 +72,7 @@ __all__ = ["export_model", "load_model", "predict_proba", "read_manifest"]
 def select_trial(exp: ExperimentRecord, which: str | int) -> TrialRecord:
     """The trial ``which`` names (``"best"`` or a number), refusing one without a final model."""
     if which == "best":
-        trial = best_trial(exp.trials, objectives_of(exp))
+        trial = best_of(exp)
         if trial is None:
             raise StoreError(f"experiment '{exp.name}' has no completed trial")
         return trial

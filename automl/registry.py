@@ -76,8 +76,8 @@ class Registry:
             if kinds is not None and not set(kinds) <= set(DATA_KINDS):
                 raise PluginError(f"{where}: {kind} '{name}' declares data_kinds {kinds!r}; "
                                   f"valid kinds are {list(DATA_KINDS)}")
-        if kind == "metric" and getattr(cls, "direction", None) not in ("max", "min"):
-            raise PluginError(f"{where}: metric '{name}' direction must be 'max' or 'min'")
+        if kind == "metric":
+            _check_metric(cls, f"{where}: metric '{name}'")
         existing = self._items[kind].get(name)
         if existing is not None:
             first, later = sorted((existing.plugin, plugin), key=lambda p: self._rank.get(p, -1))
@@ -104,6 +104,21 @@ class Registry:
 
     def create(self, kind: str, name: str) -> Component:
         return self.get(kind, name).create()
+
+
+def _check_metric(cls: type[Component], where: str) -> None:
+    """What a metric declares for the core (see :class:`automl.components.Metric`)."""
+    from automl.components.metric import AGGREGATES, RECORDED
+
+    if getattr(cls, "direction", None) not in ("max", "min"):
+        raise PluginError(f"{where} direction must be 'max' or 'min'")
+    if getattr(cls, "recorded", None) not in RECORDED:
+        raise PluginError(f"{where} recorded must be one of {list(RECORDED)}")
+    if getattr(cls, "aggregate", None) not in AGGREGATES:
+        raise PluginError(f"{where} aggregate must be one of {list(AGGREGATES)}")
+    if getattr(cls, "model_only", False) and getattr(cls, "tie_breaker", False):
+        raise PluginError(f"{where} is model-only and cannot be the tie-breaker (it breaks ties "
+                          "between predictions)")
 
 
 def _check_params(cls: type[Component], where: str) -> None:

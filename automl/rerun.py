@@ -31,7 +31,7 @@ from automl.store import ExperimentRecord, TrialRecord
 
 TOLERANCE = 1e-6
 ALIGNMENT = 64  # bytes: how Ray's object store aligns the arrays a trial receives
-SPLITS = ("val/", "test/")
+SPLITS = ("val/", "test/", "model/")
 
 #: Called with each epoch's report (``epoch``, ``train/loss``, validation objectives, ...).
 EpochCallback = Callable[[dict[str, Any]], None]
@@ -127,8 +127,15 @@ def rerun_trial(exp: ExperimentRecord, number: int, *, on_epoch: EpochCallback |
     final = train_and_evaluate(params, context, data, report,
                                f"rerun:{exp.name}:{trial.number}")
     timing = timing_metrics(plugins.registry, context.metrics, params, data.spec)
-    keys = [k for k in dict.fromkeys([*trial.metrics, *final]) if k.startswith(SPLITS)]
-    rows = [MetricRow(k, trial.metrics.get(k), final.get(k),
+    keys = [k for k in dict.fromkeys([*trial.metrics, *final])
+            if k.startswith(SPLITS) and k.split("/", 1)[1] in context.metrics]
+
+    def reproduced(key: str) -> float | None:
+        # Runs recorded before model-only keys hold ``val/params`` where a trial now records
+        # ``model/params``.
+        return final.get(key, final.get(f"model/{key.split('/', 1)[1]}"))
+
+    rows = [MetricRow(k, trial.metrics.get(k), reproduced(k),
                       compared=k.split("/", 1)[1] not in timing, tolerance=tolerance)
             for k in keys]
     return RerunResult(exp.name, trial.number, derive_seed(config.seed, params), trial.seed,
@@ -140,9 +147,13 @@ def trial_context(exp: ExperimentRecord, config: Any, source: Any, registry: Any
     """The context :func:`automl.runner._search` gives every trial of this experiment."""
     from automl.trial.context import TrialContext
 
+    # A rerun records what the run recorded, including metrics an older version recorded always.
+    stored = {k.split("/", 1)[1] for t in exp.trials for k in t.metrics if k.startswith(SPLITS)}
+    record = [*config.record, *sorted(stored & set(registry.names("metric")))]
+    objectives = [(o["metric"], o["mode"]) for o in exp.objectives if not o.get("tie_breaker")]
     return TrialContext.for_experiment(
-        config, [(o["metric"], o["mode"]) for o in exp.objectives], source,
-        registry.names("metric"))
+        config.model_copy(update={"record": list(dict.fromkeys(record))}), objectives, source,
+        registry)
 
 
 def timing_metrics(registry: Any, names: tuple[str, ...], params: dict[str, Any],

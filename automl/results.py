@@ -12,24 +12,41 @@ from automl.store import ExperimentRecord, TrialRecord
 
 
 def objectives_of(experiment: ExperimentRecord) -> list[ObjectiveSpec]:
-    return [ObjectiveSpec(o["metric"], o["mode"]) for o in experiment.objectives]
+    """The experiment's objectives, first objective first (tie-breakers excluded)."""
+    return [ObjectiveSpec(o["metric"], o["mode"], o.get("scope", "val"))
+            for o in experiment.objectives if not o.get("tie_breaker")]
 
 
-#: Breaks ties between trials equal on every objective: validation accuracy on a few hundred
-#: examples ties often, and the lower validation log loss is the better model of the tied ones.
-TIE_BREAK = ObjectiveSpec("log_loss", "min")
+def tie_breakers_of(experiment: ExperimentRecord) -> list[ObjectiveSpec]:
+    """The tie-breakers recorded with the experiment (what its metrics declared at the start)."""
+    return [ObjectiveSpec(o["metric"], o["mode"]) for o in experiment.objectives
+            if o.get("tie_breaker")]
 
 
-def best_trial(trials: Sequence[TrialRecord], objectives: Sequence[ObjectiveSpec]
-               ) -> TrialRecord | None:
+def objectives_row(objectives: Sequence[ObjectiveSpec], tie_breakers: Sequence[ObjectiveSpec]
+                   ) -> list[dict[str, object]]:
+    """The experiment row's ``objectives``: the objectives, then the tie-breakers, marked."""
+    return ([{"metric": o.metric, "mode": o.mode,
+              **({"scope": o.scope} if o.scope != "val" else {})} for o in objectives]
+            + [{"metric": o.metric, "mode": o.mode, "tie_breaker": True} for o in tie_breakers
+               if o.metric not in {x.metric for x in objectives}])
+
+
+def best_of(experiment: ExperimentRecord) -> TrialRecord | None:
+    """:func:`best_trial` of a stored experiment, with its recorded tie-breakers."""
+    return best_trial(experiment.trials, objectives_of(experiment), tie_breakers_of(experiment))
+
+
+def best_trial(trials: Sequence[TrialRecord], objectives: Sequence[ObjectiveSpec],
+               tie_breakers: Sequence[ObjectiveSpec] = ()) -> TrialRecord | None:
     """The completed trial with the best validation value of the first objective; ties go to the
-    better value of the next objectives, then to the lower validation log loss (when recorded),
-    then to the earlier trial."""
+    better value of the next objectives, then of the tie-breakers (the metric that declares
+    ``tie_breaker = True``, when recorded), then to the earlier trial."""
     first = objectives[0]
     done = [t for t in trials if t.status == "completed" and first.key in t.metrics]
     if not done:
         return None
-    ranking = [*objectives, *([TIE_BREAK] if TIE_BREAK not in objectives else [])]
+    ranking = [*objectives, *(o for o in tie_breakers if o not in objectives)]
 
     def key(t: TrialRecord) -> tuple[float, ...]:
         values = [(1 if o.mode == "max" else -1) * t.metrics.get(o.key, float("-inf")

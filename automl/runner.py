@@ -25,7 +25,7 @@ from automl.lifecycle import ExperimentInfo, TrialInfo
 from automl.plugin_manager import Plugins, plugin_source, build_plugins
 from automl.recorded import plugins_record, resolved_config
 from automl.space import ObjectiveSpec, SearchSpace, build_space
-from automl.results import best_trial
+from automl.results import best_trial, objectives_row
 from automl.store import (
     FINISHED, ExperimentStatus, Store, TrialRecord, default_db_url, safe_url,
 )
@@ -43,10 +43,11 @@ class RunResult:
     objectives: list[ObjectiveSpec]
     trials: list[TrialRecord] = field(default_factory=list)
     elapsed_s: float = 0.0
+    tie_breakers: list[ObjectiveSpec] = field(default_factory=list)
 
     @property
     def best(self) -> TrialRecord | None:
-        return best_trial(self.trials, self.objectives)
+        return best_trial(self.trials, self.objectives, self.tie_breakers)
 
 
 @dataclass
@@ -115,6 +116,8 @@ def search_hash(config: Any) -> str:
         document.pop(key, None)
     for key in RESUMABLE_SEARCH_CHANGES:
         document["search"].pop(key, None)
+    if not document.get("record"):  # added later: an unset field keeps older hashes
+        document.pop("record", None)
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
 
 
@@ -151,7 +154,11 @@ def run_experiment(path: str | Path, *, address: str | None = None, db: str | No
     from automl.data import prepare_data
     from automl.ray_session import check_local_resources
 
+    from automl.trial.output_shape import check_architectures
+
     data = prepare_data(config, prepared.plugins.registry)
+    check_architectures(prepared.space.architectures, prepared.plugins.registry, data.x_train,
+                        data.spec)
     check_artifacts_dir(prepared.artifacts_dir)
     if address is None:
         check_local_resources(config.resources.cpu, config.resources.gpu)
@@ -201,8 +208,8 @@ def _run(prepared: Prepared, data: Any, store: Store, address: str | None, conso
             experiment_id = store.create_experiment(
                 name=config.name, seed=config.seed, config=recorded,
                 config_hash=search_hash(config),
-                objectives=[{"metric": o.metric, "mode": o.mode}
-                            for o in prepared.space.objectives],
+                objectives=objectives_row(prepared.space.objectives,
+                                          prepared.space.tie_breakers),
                 plugins=plugins_record(prepared.plugins),
                 automl_version=automl.__version__, artifacts_dir=str(prepared.artifacts_dir))
         else:
@@ -243,14 +250,15 @@ def _run(prepared: Prepared, data: Any, store: Store, address: str | None, conso
             store.finish_experiment(experiment_id, status, error)
             trials = store.experiment(config.name).trials
             objectives = prepared.space.objectives
-            best = best_trial(trials, objectives)
+            best = best_trial(trials, objectives, prepared.space.tie_breakers)
             best_info = (TrialInfo(best.number, best.tune_trial_id, best.status, best.params,
                                    best.metrics) if best else None)
             if status != ExperimentStatus.INTERRUPTED:
                 prepared.plugins.call("automl_experiment_finished", experiment=info,
                                       status=status, best=best_info)
     return RunResult(config.name, status, prepared.db_url, str(prepared.artifacts_dir),
-                     prepared.space.objectives, trials, time.monotonic() - started)
+                     prepared.space.objectives, trials, time.monotonic() - started,
+                     prepared.space.tie_breakers)
 
 
 def _reconcile_study(prepared: Prepared, store: Store) -> None:
@@ -284,7 +292,7 @@ def _search(prepared: Prepared, data: Any, store: Store, experiment_id: int,
     registry = prepared.plugins.registry
     context = TrialContext.for_experiment(
         config, [(o.metric, o.mode) for o in space.objectives], prepared.plugins.source,
-        registry.names("metric"))
+        registry)
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, context=context, data=data),
         {"cpu": config.resources.cpu, "gpu": config.resources.gpu})

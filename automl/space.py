@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from automl.components import ParamDef
 from automl.config.loader import locate
 from automl.config.models import OPTIMIZERS, Experiment
-from automl.errors import ConfigError, did_you_mean, short_repr
+from automl.errors import ConfigError, PluginError, did_you_mean, short_repr
 from automl.params import Choice, Fixed, FloatRange, IntRange, Param, check_kind, parse_param
 from automl.registry import Registry
 
@@ -42,11 +42,14 @@ _TRAINING_PARAMS: dict[str, ParamDef] = {
 class ObjectiveSpec:
     metric: str
     mode: str
+    #: ``val`` for a metric of predictions; ``model`` for a model-only metric (one value a trial)
+    scope: str = "val"
 
     @property
     def key(self) -> str:
-        """The result key the searcher reads: validation value of the metric."""
-        return f"val/{self.metric}"
+        """The result key the searcher reads: the validation value of the metric, or the model's
+        value for a model-only metric."""
+        return f"{self.scope}/{self.metric}"
 
 
 @dataclass
@@ -58,6 +61,10 @@ class SearchSpace:
     pruners: dict[str, dict[str, Param]]
     training: dict[str, Param]
     objectives: list[ObjectiveSpec] = field(default_factory=list)
+    #: after the objectives, what ranks trials equal on every objective (declared by metrics)
+    tie_breakers: list[ObjectiveSpec] = field(default_factory=list)
+    #: every metric a trial records: objectives, ``record:``, metrics recorded always
+    recorded: list[str] = field(default_factory=list)
 
     def define(self, trial: "optuna.Trial") -> dict[str, Any]:
         """Suggest one configuration; returns the fixed values, as OptunaSearch expects."""
@@ -245,8 +252,35 @@ def _build_space(config: Experiment, registry: Registry, base_dir: Path) -> Sear
     objectives = []
     for index, objective in enumerate(config.objectives):
         metric = registry.get("metric", objective.metric, path=f"objectives[{index}].metric")
-        objectives.append(ObjectiveSpec(metric.name, objective.mode or metric.cls.direction))  # type: ignore[attr-defined]
-    return SearchSpace(architectures, augmentations, pruners, training, objectives)
+        objectives.append(ObjectiveSpec(metric.name, objective.mode or metric.cls.direction,  # type: ignore[attr-defined]
+                                        "model" if metric.cls.model_only else "val"))  # type: ignore[attr-defined]
+    for index, name in enumerate(config.record):
+        registry.get("metric", name, path=f"record[{index}]")
+    return SearchSpace(architectures, augmentations, pruners, training, objectives,
+                       tie_breakers(registry), recorded_metrics(objectives, config.record,
+                                                                registry))
+
+
+def tie_breakers(registry: Registry) -> list[ObjectiveSpec]:
+    """The metric that declares ``tie_breaker = True``, in its own direction (at most one)."""
+    declared = [e for e in registry if e.kind == "metric"
+                and getattr(e.cls, "tie_breaker", False)]
+    if len(declared) > 1:
+        named = ", ".join(f"'{e.name}' (plugin '{e.plugin}')" for e in declared)
+        raise PluginError(f"metrics {named} each declare tie_breaker = True; at most one may")
+    return [ObjectiveSpec(e.name, e.cls.direction) for e in declared]  # type: ignore[attr-defined]
+
+
+def recorded_metrics(objectives: Sequence[ObjectiveSpec], record: Sequence[str],
+                     registry: Registry) -> list[str]:
+    """What every trial records, objectives first: the experiment's ``record:``, then each
+    registered metric that declares ``recorded = "always"`` or is the tie-breaker."""
+    names = [o.metric for o in objectives] + list(record)
+    for entry in registry:
+        if entry.kind == "metric" and (getattr(entry.cls, "recorded", "") == "always"
+                                       or getattr(entry.cls, "tie_breaker", False)):
+            names.append(entry.name)
+    return list(dict.fromkeys(names))
 
 
 def _component_params(declared: Mapping[str, ParamDef], overrides: Mapping[str, Any],

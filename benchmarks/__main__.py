@@ -10,7 +10,8 @@ import subprocess
 import sys
 import time
 
-SCRIPTS = ("overhead", "store", "pruning", "search_efficiency", "ensemble_gain")
+SCRIPTS = ("overhead", "store", "pruning", "search_efficiency", "ensemble_gain",
+           "quickstart_cost")
 
 
 def main() -> int:

@@ -215,8 +215,7 @@ def run_plain_optuna(source: Path, tmp: Path, seed: int, trials: int) -> Run:
     space = build_space(config, registry)
     data = prepare_data(config, registry)
     # What a Ray trial of this experiment gets (resources.cpu = 1: one torch thread).
-    context = TrialContext.for_experiment(config, [("accuracy", "max")], source,
-                                          registry.names("metric"))
+    context = TrialContext.for_experiment(config, [("accuracy", "max")], source, registry)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize",
                                 sampler=make_sampler("tpe", seed, config.search, False))

@@ -21,6 +21,7 @@ EXPECTED = {
     "overhead": "automl per-trial overhead above plain Optuna",
     "ensemble_gain": "gain",
     "search_efficiency": "time to 0.98 test accuracy",
+    "quickstart_cost": "quickstart wall s/trial",
 }
 
 

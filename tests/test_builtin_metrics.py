@@ -1,9 +1,9 @@
-"""Built-in metrics: classification scores against hand-computed values, and CPU latency."""
+"""Built-in metrics: classification scores against hand-computed values, CPU latency (its
+contract, never its speed: benchmarks measure timings) and what each metric declares."""
 
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pytest
@@ -51,6 +51,26 @@ def test_registered_with_direction(registry, name, direction):
     assert entry.cls.direction == direction
     assert entry.cls.model_only == name.startswith("latency")
     assert entry.cls.description
+
+
+# What the core learns from the declarations (it names no built-in metric itself).
+DECLARED = {  # name: (model_only, recorded, aggregate, tie_breaker)
+    "accuracy": (False, "always", "predictions", False),
+    "log_loss": (False, "always", "predictions", True),
+    "balanced_accuracy": (False, "on_request", "predictions", False),
+    "f1_macro": (False, "on_request", "predictions", False),
+    "roc_auc": (False, "on_request", "predictions", False),
+    "params": (True, "always", "sum", False),
+    "nonzero_params": (True, "always", "sum", False),
+    "latency_ms": (True, "on_request", "sum", False),
+    "latency64_ms": (True, "on_request", "sum", False),
+}
+
+
+@pytest.mark.parametrize("name", list(DECLARED))
+def test_declarations(registry, name):
+    cls = registry.get("metric", name).cls
+    assert (cls.model_only, cls.recorded, cls.aggregate, cls.tie_breaker) == DECLARED[name]
 
 
 # --- balanced accuracy -------------------------------------------------------------------------
@@ -165,14 +185,11 @@ def mlp(width: int, depth: int, features: int = 64) -> nn.Module:
 
 
 @pytest.mark.parametrize("name", ["latency_ms", "latency64_ms"])
-def test_latency_is_positive_and_grows_with_the_model(registry, name):
-    small, big = mlp(8, 1).eval(), mlp(1024, 3).eval()
+def test_latency_is_a_positive_time_and_restores_the_thread_count(registry, name):
     threads = torch.get_num_threads()
-    tick = time.perf_counter()
-    small_ms = compute(registry, name, ctx([0], [[1, 0, 0]], model=small, shape=(64,)))
-    assert time.perf_counter() - tick < 1.0
-    big_ms = compute(registry, name, ctx([0], [[1, 0, 0]], model=big, shape=(64,)))
-    assert 0 < small_ms < big_ms and math.isfinite(big_ms)
+    for model in (mlp(8, 1).eval(), mlp(256, 2).eval()):
+        value = compute(registry, name, ctx([0], [[1, 0, 0]], model=model, shape=(64,)))
+        assert value > 0 and math.isfinite(value)
     assert torch.get_num_threads() == threads
 
 

@@ -77,3 +77,17 @@ class TestFileDatasets(DatasetConformance):
                       "label": ["p", "n", "p", "n"] * 5}).to_csv(tmp_path / "t.csv", index=False)
         return {"path": str(tmp_path / "t.csv"), "tokenizer": str(get_model_path()),
                 "max_length": 8}
+
+
+@pytest.mark.parametrize("declared, message", [
+    ({"model_only": True}, "no predictions to combine"),
+    ({"recorded": "sometimes"}, "recorded must be one of"),
+    ({"aggregate": "mean"}, "aggregate must be one of"),
+    ({"model_only": True, "aggregate": "sum", "tie_breaker": True}, "tie-breaker"),
+])
+def test_the_kit_refuses_a_metric_that_declares_nonsense(declared, message):
+    from automl.components import Metric
+
+    bad = type("Bad", (Metric,), {"name": "bad", "compute": lambda self, ctx: 0.0, **declared})
+    with pytest.raises(AssertionError, match=message):
+        MetricConformance().test_declares_what_the_core_needs(bad)

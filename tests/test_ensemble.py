@@ -55,8 +55,8 @@ def write_trial(directory: Path, number: int, val, val_y, test, test_y, metric) 
     path.mkdir()
     np.savez(path / "predictions.npz", val_proba=val, val_y=val_y, test_proba=test, test_y=test_y)
     return TrialRecord(number=number, status="completed", params={"architecture": "mlp"},
-                       metrics={"val/accuracy": metric, "test/params": 100.0 * (number + 1),
-                                "test/nonzero_params": 50.0 * (number + 1)},
+                       metrics={"val/accuracy": metric, "model/params": 100.0 * (number + 1),
+                                "model/nonzero_params": 50.0 * (number + 1)},
                        checkpoint=str(path))
 
 

@@ -119,7 +119,7 @@ def test_best_trial_exports_and_reloads_in_a_fresh_process(finished, tmp_path, m
     softmax = np.exp(logits - logits.max(1, keepdims=True))
     np.testing.assert_allclose(softmax / softmax.sum(1, keepdims=True), got["proba"], atol=1e-6)
     assert not got["training"]
-    assert got["params"] == best.metrics["test/params"]  # the pruned (smaller) shapes loaded
+    assert got["params"] == best.metrics["model/params"]  # the pruned (smaller) shapes loaded
 
 
 def blend(record, members, weights):
@@ -168,7 +168,7 @@ def test_rerun_reproduces_the_recorded_metrics(finished, automl_cmd):
     assert "largest difference 0" in done.stdout
     assert "reproduced: every compared metric matches" in done.stdout
     assert "differs" not in done.stdout
-    for key in ("val/accuracy", "test/accuracy", "val/nonzero_params"):
+    for key in ("val/accuracy", "test/accuracy", "model/nonzero_params"):
         assert key in done.stdout
 
 

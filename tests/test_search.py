@@ -113,7 +113,7 @@ def test_custom_plugin_file_architecture_is_searched(ray_local, hook_log, in_tmp
     tiny = next(t for t in record.trials if t.params["architecture"] == "tiny")
     assert len(tiny.history) == 3
     assert tiny.metrics["val/accuracy"] > 0.5
-    assert 0 < tiny.metrics["val/nonzero_params"] < tiny.metrics["val/params"] * 0.6
+    assert 0 < tiny.metrics["model/nonzero_params"] < tiny.metrics["model/params"] * 0.6
 
     # The checkpoint reloads safely (weights_only) into a rebuilt model and reproduces the stored
     # validation predictions; pruning was made permanent (no masks, half the weights zero).
@@ -263,6 +263,7 @@ def test_nan_loss_and_killed_workers_are_failed_trials(ray_local, in_tmp):
         plugins: [fragile.py]
         dataset: digits
         architecture: fragile
+        record: [latency64_ms]
         training: {epochs: 2, fine_tune_epochs: 0}
         search: {num_trials: 9, sampler: random, early_stopping: none}
         ensemble: false
@@ -280,7 +281,7 @@ def test_nan_loss_and_killed_workers_are_failed_trials(ray_local, in_tmp):
     assert died.error  # Ray's account of the dead worker
     ok = next(t for t in result.trials if t.status == "completed")
     assert ok.metrics["model/saved_bytes"] > 0 and ok.metrics["model/params_before_pruning"] > 0
-    assert ok.metrics["val/latency64_ms"] > 0
+    assert ok.metrics["model/latency64_ms"] > 0
 
 
 def test_a_full_artifacts_disk_stops_the_search_with_one_error_and_resumes(ray_local, in_tmp):

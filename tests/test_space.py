@@ -83,7 +83,7 @@ def test_objective_mode_defaults_to_metric_direction(registry):
     text = BASE + "objectives: [accuracy, params]\n"
     space = build_space(parse_experiment(text), registry)
     assert [(o.key, o.mode) for o in space.objectives] == [("val/accuracy", "max"),
-                                                           ("val/params", "min")]
+                                                           ("model/params", "min")]
 
 
 @pytest.mark.parametrize("change, path, message", [

@@ -430,7 +430,7 @@ def test_a_trial_prunes_fine_tunes_and_saves_a_reloadable_checkpoint(registry, d
 
     final = train_and_evaluate(config, context, data, report)
     fresh = build(registry, data, "cnn", params)
-    assert final["val/params"] < n_params(fresh) / 3
+    assert final["model/params"] < n_params(fresh) / 3
     loaded = load_state_dict_resizing(fresh, saved).eval()
-    assert n_params(loaded) == final["val/params"]
+    assert n_params(loaded) == final["model/params"]
     assert abs(accuracy(loaded, data) - final["test/accuracy"]) < 1e-9

@@ -7,7 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from automl.results import best_trial, objectives_of, pareto_front
+from automl.results import best_of, objectives_of, pareto_front
 from automl.store import EnsembleRecord, ExperimentRecord, TrialRecord
 
 STATUS_STYLE = {"completed": "green", "early_stopped": "yellow", "failed": "red",
@@ -16,7 +16,7 @@ STATUS_STYLE = {"completed": "green", "early_stopped": "yellow", "failed": "red"
 
 def experiment_json(exp: ExperimentRecord) -> dict[str, Any]:
     objectives = objectives_of(exp)
-    best = best_trial(exp.trials, objectives)
+    best = best_of(exp)
     front = pareto_front(exp.trials, objectives) if len(objectives) > 1 else []
     return {
         "experiment": {
@@ -78,7 +78,7 @@ def experiments_table(experiments: list[ExperimentRecord]) -> Table:
         table.add_column(col)
     for exp in experiments:
         objectives = objectives_of(exp)
-        best = best_trial(exp.trials, objectives)
+        best = best_of(exp)
         counts = _counts(exp.trials)
         best_text = (f"{objectives[0].key}={best.metrics[objectives[0].key]:.4g} (#{best.number})"
                      if best else "-")
@@ -96,7 +96,7 @@ def print_experiment(console: Console, exp: ExperimentRecord) -> None:
     if exp.error:
         console.print(f"[red]error:[/red] {exp.error.strip().splitlines()[-1]}", soft_wrap=True)
     keys = [o.key for o in objectives]
-    extra = [k for k in ("val/accuracy", "val/params", "val/nonzero_params") if k not in keys]
+    extra = [k for k in ("val/accuracy", "model/params", "model/nonzero_params") if k not in keys]
     table = Table(title="trials", title_justify="left")
     for col in ("#", "status", "architecture", *keys, *extra, "pruning", "s"):
         table.add_column(col, justify="right" if col not in ("status", "architecture",
@@ -104,14 +104,16 @@ def print_experiment(console: Console, exp: ExperimentRecord) -> None:
     for t in exp.trials:
         style = STATUS_STYLE.get(t.status, "")
         pruner = t.params.get("pruning")
-        ratio = t.params.get(f"pruning.{pruner}.ratio") if pruner else None
+        # The pruner's first numeric parameter (its declared amount, e.g. a ratio).
+        ratio = next((v for k, v in t.params.items() if pruner and isinstance(v, float)
+                      and k.startswith(f"pruning.{pruner}.")), None)
         table.add_row(str(t.number), f"[{style}]{t.status}[/{style}]",
                       str(t.params.get("architecture", "")),
                       *[_fmt(t.metrics.get(k)) for k in keys + extra],
                       (f"{pruner} {ratio:.2f}" if isinstance(ratio, float) else str(pruner or "-")),
                       _fmt(t.duration_s, 1))
     console.print(table)
-    best = best_trial(exp.trials, objectives)
+    best = best_of(exp)
     if best is None:
         console.print("no completed trial")
         return
@@ -123,8 +125,9 @@ def print_experiment(console: Console, exp: ExperimentRecord) -> None:
     scores.add_column("test", justify="right")
     names = sorted({k.split("/", 1)[1] for k in best.metrics if "/" in k})
     for name in names:
-        scores.add_row(name, _fmt(best.metrics.get(f"val/{name}")),
-                       _fmt(best.metrics.get(f"test/{name}")))
+        model = best.metrics.get(f"model/{name}")  # one value for both splits
+        scores.add_row(name, _fmt(best.metrics.get(f"val/{name}", model)),
+                       _fmt(best.metrics.get(f"test/{name}", model)))
     console.print(scores)
     params = Table(show_header=True)
     params.add_column("parameter")

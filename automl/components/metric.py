@@ -34,14 +34,40 @@ class EvalContext:
     split: str
 
 
+#: ``Metric.recorded`` values: every trial records the metric, or only when the experiment asks
+#: for it (an objective, ``record:``, or an ensemble metric).
+RECORDED = ("always", "on_request")
+#: ``Metric.aggregate`` values: how an ensemble's value follows from its members.
+AGGREGATES = ("predictions", "sum", "none")
+
+
 class Metric(Component):
-    """A metric plugin. ``direction`` is the default optimisation mode (``max`` or ``min``)."""
+    """A metric plugin. The class attributes declare what the core needs to know about it.
+
+    Attributes:
+        direction: the default optimisation mode, ``max`` or ``min``.
+        model_only: the value depends only on the model (a parameter count, a latency), not on
+            a split: computed once per trial on a CPU copy of the model, never from predictions.
+        deterministic: False for measurements that vary between runs (latency); ``automl rerun``
+            shows them without comparing.
+        recorded: ``"always"`` (every trial records it, whatever the objectives) or
+            ``"on_request"`` (only when an objective or the experiment's ``record:`` names it).
+            Keep ``always`` for cheap metrics: it runs in every trial.
+        aggregate: how an ensemble's value is found: ``"predictions"`` (computed on the
+            ensemble's combined predictions; prediction metrics only), ``"sum"`` (the members'
+            values added, e.g. size and latency) or ``"none"`` (not reported for ensembles).
+        tie_breaker: breaks ties between trials (and ensemble weights) equal on every objective:
+            the best trial is the one with the better value of this metric, in its own
+            ``direction``. A tie-breaker is recorded by every trial. At most one registered
+            metric may declare it; with none, ties go to the earlier trial.
+    """
 
     direction: ClassVar[str] = "max"
-    #: True when the value depends only on the model (parameter count), not on a split.
     model_only: ClassVar[bool] = False
-    #: False for measurements that vary between runs (latency); reruns do not compare them.
     deterministic: ClassVar[bool] = True
+    recorded: ClassVar[str] = "on_request"
+    aggregate: ClassVar[str] = "predictions"
+    tie_breaker: ClassVar[bool] = False
 
     @abstractmethod
     def compute(self, ctx: EvalContext) -> float:

@@ -17,6 +17,9 @@ class Pruner(Component):
     The trial calls ``prune`` after training, fine-tunes the returned model for a few epochs (masks
     must survive the fine-tune), then calls ``finalize`` to make the pruning permanent before the
     model is evaluated and saved.
+
+    Declare the parameter that sets how much is removed (a ratio) first in ``params``: trial
+    tables show a pruner's first numeric parameter next to its name.
     """
 
     @abstractmethod

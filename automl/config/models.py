@@ -153,6 +153,9 @@ class Experiment(Strict):
     dataset: DatasetConfig
     objectives: list[Objective] = Field(default_factory=lambda: [Objective(metric="accuracy")],
                                         min_length=1)
+    record: list[str] = Field(
+        default_factory=list, description="metrics every trial records besides the objectives "
+        "and the metrics recorded always (e.g. latency_ms)")
     architecture: dict[str, dict[str, Any]] = Field(min_length=1)
     augmentations: dict[str, dict[str, Any]] = Field(default_factory=dict)
     pruning: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -195,6 +198,20 @@ class Experiment(Strict):
         if value is True:
             return {}
         return {"ensembler": value} if isinstance(value, str) else value
+
+    @field_validator("record", mode="before")
+    @classmethod
+    def _record_shorthand(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [value]
+        return [] if value is None else value
+
+    @field_validator("record", mode="after")
+    @classmethod
+    def _distinct_record(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"record repeats a metric: {value}")
+        return value
 
     @field_validator("objectives", mode="after")
     @classmethod

@@ -24,12 +24,10 @@ from automl.config.models import EnsembleConfig
 from automl.ensemble.predictions import CandidatePredictions, TestSplitKey
 from automl.errors import ConfigError, PluginError, did_you_mean
 from automl.registry import Registry
-from automl.results import best_trial, objectives_of
-from automl.space import ObjectiveSpec
+from automl.results import best_of, objectives_of
+from automl.space import ObjectiveSpec, tie_breakers
 from automl.store import EnsembleRecord, ExperimentRecord, TrialRecord
 from automl.store.store import now
-
-SIZE_METRICS = ("params", "nonzero_params", "latency_ms", "latency64_ms")
 
 
 @dataclass(frozen=True)
@@ -83,7 +81,7 @@ def run_ensemble_stage(experiment: ExperimentRecord, registry: Registry,
                        ) -> EnsembleOutcome:
     """Fit ensemble weights for a finished search and score them; returns the record to store."""
     objectives = objectives_of(experiment)
-    best = best_trial(experiment.trials, objectives)
+    best = best_of(experiment)
     chosen = select_candidates(experiment.trials, objectives[0], settings)
     if best is None or len(chosen) < 2:
         return EnsembleOutcome(None, "fewer than two completed trials with predictions")
@@ -135,8 +133,10 @@ def run_ensemble_stage(experiment: ExperimentRecord, registry: Registry,
     tests = [c.test(key) for c in candidates]
     y_test = tests[0][1]
     test_probas = [t[0] for t in tests]
-    metric_names = list(dict.fromkeys([settings.metric, "accuracy"]))
-    metric_names = [m for m in metric_names if m in registry.names("metric")]
+    # The ensemble metric, then every prediction metric recorded always (declared by the class).
+    metric_names = list(dict.fromkeys([settings.metric, *(
+        e.name for e in registry if e.kind == "metric" and e.cls.aggregate == "predictions"  # type: ignore[attr-defined]
+        and not e.cls.model_only and e.cls.recorded == "always")]))  # type: ignore[attr-defined]
     scores = {"ensemble": {}, "best_single": {}}
     for label, w in (("ensemble", weights), ("best_single", single)):
         for name in metric_names:
@@ -147,9 +147,13 @@ def run_ensemble_stage(experiment: ExperimentRecord, registry: Registry,
                 y_test, blend(w, test_probas))
     by_number = {t.number: t for t in chosen}
     members = [c.number for c, w in zip(candidates, weights) if w > 0]
-    for size in SIZE_METRICS:  # an ensemble's size and latency are its members' sum
-        key_name = f"test/{size}"
-        if all(key_name in by_number[n].metrics for n in members):
+    summed = [e.name for e in registry if e.kind == "metric"
+              and e.cls.aggregate == "sum"]  # type: ignore[attr-defined]
+    for size in summed:  # e.g. an ensemble's size and latency: its members' sum
+        # model/<metric>; test/<metric> in experiments recorded before model-only keys
+        key_name = next((k for k in (f"model/{size}", f"test/{size}")
+                         if all(k in by_number[n].metrics for n in members)), None)
+        if key_name is not None:
             scores["ensemble"][size] = float(sum(by_number[n].metrics[key_name] for n in members))
             scores["best_single"][size] = float(best.metrics.get(key_name, float("nan")))
     record = EnsembleRecord(
@@ -204,7 +208,7 @@ def _metric(registry: Registry, name: str, spec: DataSpec, split: str = "val"
     return value
 
 
-#: weight of the log-loss tie-breaker: far below one example's worth of accuracy on any split
+#: weight of the tie-breaker metric: far below one example's worth of accuracy on any split
 TIE_BREAK = 1e-6
 
 
@@ -213,20 +217,20 @@ def _scorer(registry: Registry, settings: EnsembleSettings, spec: DataSpec
     """Higher is better, whatever the metric's direction.
 
     Step metrics such as accuracy tie on most weight changes of a small validation split; ties
-    are broken by log loss (scaled by :data:`TIE_BREAK`), so among weights of equal accuracy the
-    better-calibrated blend wins, in fitting and in the held-out guard alike.
+    are broken by the metric that declares ``tie_breaker = True`` (log loss among the built-ins),
+    scaled by :data:`TIE_BREAK`, so among weights of equal accuracy the better-calibrated blend
+    wins, in fitting and in the held-out guard alike.
     """
     value = _metric(registry, settings.metric, spec)
     sign = 1.0 if settings.mode == "max" else -1.0
-    if settings.metric == "log_loss":
+    tie = next((t for t in tie_breakers(registry) if t.metric != settings.metric
+                and not registry.get("metric", t.metric).cls.model_only), None)  # type: ignore[attr-defined]
+    if tie is None:
         return lambda y, proba: sign * value(y, proba)
+    tie_value = _metric(registry, tie.metric, spec)
+    tie_sign = 1.0 if tie.mode == "max" else -1.0
 
     def score(y: np.ndarray, proba: np.ndarray) -> float:
-        return sign * value(y, proba) - TIE_BREAK * _log_loss(y, proba)
+        return sign * value(y, proba) + TIE_BREAK * tie_sign * tie_value(y, proba)
 
     return score
-
-
-def _log_loss(y: np.ndarray, proba: np.ndarray) -> float:
-    picked = np.clip(proba[np.arange(len(y)), y], 1e-15, 1.0)
-    return float(-np.mean(np.log(picked)))

@@ -287,6 +287,20 @@ class MetricConformance(_ComponentChecks):
         bad = component().compute(self._context(wrong, y))
         assert (good > bad) if component.direction == "max" else (good < bad)
 
+    def test_declares_what_the_core_needs(self, component: type[Metric]) -> None:
+        from automl.components.metric import AGGREGATES, RECORDED
+
+        assert component.direction in ("max", "min"), "direction must be 'max' or 'min'"
+        assert component.recorded in RECORDED, f"recorded must be one of {RECORDED}"
+        assert component.aggregate in AGGREGATES, f"aggregate must be one of {AGGREGATES}"
+        assert isinstance(component.model_only, bool)
+        assert isinstance(component.deterministic, bool)
+        assert isinstance(component.tie_breaker, bool)
+        if component.model_only:
+            assert component.aggregate != "predictions", (
+                "a model-only metric has no predictions to combine: aggregate 'sum' or 'none'")
+            assert not component.tie_breaker, "a tie-breaker must score predictions"
+
 
 class DatasetConformance(_ComponentChecks):
     """Checks for :class:`automl.components.Dataset` plugins. Supply ``dataset_params`` when the

@@ -8,12 +8,6 @@ from typing import Any
 
 from automl.plugin_manager import PluginSource
 
-#: metrics every trial records besides its objectives (when registered)
-#: Recorded by every trial whatever the objectives: ``log_loss`` breaks accuracy ties when the
-#: best trial is picked (:func:`automl.results.best_trial`).
-STANDARD_METRICS = ("accuracy", "log_loss", "params", "nonzero_params", "latency_ms",
-                    "latency64_ms")
-
 
 @dataclass(frozen=True)
 class TrialContext:
@@ -39,10 +33,16 @@ class TrialContext:
 
     @classmethod
     def for_experiment(cls, config: Any, objectives: Sequence[tuple[str, str]],
-                       plugins: PluginSource, metric_names: Sequence[str]) -> "TrialContext":
-        """The context every trial of ``config`` gets (the run and ``automl rerun`` alike)."""
-        metrics = [m for m, _ in objectives]
-        metrics += [m for m in STANDARD_METRICS if m not in metrics and m in metric_names]
+                       plugins: PluginSource, registry: Any) -> "TrialContext":
+        """The context every trial of ``config`` gets (the run and ``automl rerun`` alike).
+
+        The metrics recorded are the objectives, the experiment's ``record:`` and every metric
+        whose class declares it is recorded always (see :class:`automl.components.Metric`).
+        """
+        from automl.space import ObjectiveSpec, recorded_metrics
+
+        metrics = recorded_metrics([ObjectiveSpec(m, mode) for m, mode in objectives],
+                                   getattr(config, "record", ()), registry)
         training = config.training
         return cls(
             experiment=config.name, seed=config.seed, plugins=plugins,

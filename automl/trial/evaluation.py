@@ -11,9 +11,14 @@ from automl.components import DataSpec, EvalContext, Metric
 from automl.errors import PluginError
 
 
+#: The key prefix of model-only metrics (recorded once per trial, not per split).
+MODEL = "model"
+
+
 def score(metrics: Sequence[tuple[str, Metric, str]], y_true: np.ndarray, proba: np.ndarray,
           model: object, spec: DataSpec, split: str) -> dict[str, float]:
-    """Return ``{"<split>/<metric>": value}``; a metric plugin that raises is named."""
+    """Return ``{"<split>/<metric>": value}``, ``model/<metric>`` for a model-only metric;
+    a metric plugin that raises is named."""
     ctx = EvalContext(y_true=y_true, proba=proba, model=model, spec=spec, split=split)  # type: ignore[arg-type]
     out: dict[str, float] = {}
     for name, metric, plugin in metrics:
@@ -25,5 +30,5 @@ def score(metrics: Sequence[tuple[str, Metric, str]], y_true: np.ndarray, proba:
         if not math.isfinite(value):
             raise PluginError(f"plugin '{plugin}', metric '{name}': returned {value} on the "
                               f"{split} split")
-        out[f"{split}/{name}"] = value
+        out[f"{MODEL if metric.model_only else split}/{name}"] = value
     return out

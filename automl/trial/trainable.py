@@ -56,6 +56,7 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Data
     from automl.trial.artifacts import write_trial_artifacts
     from automl.trial.device import select_device
     from automl.trial.evaluation import score
+    from automl.trial.output_shape import CHECK_BATCH, check_output_shape
     from automl.trial.seeding import derive_seed, seed_everything
     from automl.trial.training import Trainer, make_optimizer, predict_proba
 
@@ -78,13 +79,15 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Data
     model = _call(arch.plugin, f"architecture '{arch.name}'", "build",
                   arch.create().build, dict(plan.architecture_params), spec)  # type: ignore[attr-defined]
     model = model.to(device.device)
+    check_output_shape(model, x_train[:CHECK_BATCH], spec,
+                       f"plugin '{arch.plugin}', architecture '{arch.name}'")
     augmentations = [(registry.create("augmentation", name), params)
                      for name, params in plan.augmentations]
     metrics = [(name, registry.create("metric", name), registry.get("metric", name).plugin)
                for name in context.metrics]
     objective_names = {o for o, _ in context.objectives}
     # Prediction metrics are scored per split; model-only metrics (size, latency) once per model
-    # structure, on a CPU copy in eval mode, and reported for both splits.
+    # structure, on a CPU copy in eval mode, and recorded once as ``model/<metric>``.
     per_split = [m for m in metrics if not m[1].model_only]
     model_only = [m for m in metrics if m[1].model_only]
     epoch_per_split = [m for m in per_split if m[0] in objective_names]
@@ -134,8 +137,7 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Data
     cpu_model = model.cpu().eval()
     structure = score(model_only, data.y_val, val_proba, cpu_model, spec, "val")
     final = {**score(per_split, data.y_val, val_proba, cpu_model, spec, "val"), **structure,
-             **score(per_split, data.y_test, test_proba, cpu_model, spec, "test"),
-             **{f"test/{k[len('val/'):]}": v for k, v in structure.items()}}
+             **score(per_split, data.y_test, test_proba, cpu_model, spec, "test")}
     record = {"params": dict(config), "seed": seed, "metrics": final, "plan": plan.__dict__,
               "spec": vars(spec)}  # DataSpec: kind, input_shape, num_classes, class_names, extra
     predictions = {"val_proba": val_proba.astype(np.float32), "val_y": data.y_val,

@@ -29,6 +29,7 @@ class Accuracy(Metric):
     name = "accuracy"
     description = "fraction of examples whose most probable class is the label"
     direction = "max"
+    recorded = "always"
 
     def compute(self, ctx: EvalContext) -> float:
         return float(np.mean(ctx.proba.argmax(axis=1) == ctx.y_true))
@@ -69,6 +70,10 @@ class LogLoss(Metric):
     name = "log_loss"
     description = "mean negative log-probability of the label (probabilities clipped at 1e-15)"
     direction = "min"
+    recorded = "always"
+    # Validation accuracy on a few hundred examples ties often; of tied trials the lower log
+    # loss is the better (better calibrated) model.
+    tie_breaker = True
 
     def compute(self, ctx: EvalContext) -> float:
         from sklearn.metrics import log_loss

@@ -11,6 +11,8 @@ class Params(Metric):
     description = "number of parameters of the final model"
     direction = "min"
     model_only = True
+    recorded = "always"
+    aggregate = "sum"  # an ensemble holds every member
 
     def compute(self, ctx: EvalContext) -> float:
         return float(sum(p.numel() for p in ctx.model.parameters()))
@@ -21,6 +23,8 @@ class NonzeroParams(Metric):
     description = "number of non-zero parameters of the final model (after pruning)"
     direction = "min"
     model_only = True
+    recorded = "always"
+    aggregate = "sum"  # an ensemble holds every member
 
     def compute(self, ctx: EvalContext) -> float:
         return float(sum(int(p.count_nonzero()) for p in ctx.model.parameters()))
