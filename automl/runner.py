@@ -7,6 +7,7 @@ gets an experiment row.
 from __future__ import annotations
 
 import os
+import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -200,7 +201,9 @@ def _run(prepared: Prepared, data: Any, store: Store, address: str | None, emit:
 
     config = prepared.loaded.config
     started = time.monotonic()
-    emit(RayStarting(address))
+    ray = sys.modules.get("ray")  # not imported yet: certainly not running
+    if ray is None or not ray.is_initialized():
+        emit(RayStarting(address))
     with ray_session(address, verbose=verbose):
         warning = check_resources(config.resources.cpu, config.resources.gpu,
                                   strict=address is None)
