@@ -1,7 +1,7 @@
 """automl: a plugin-based AutoML experimentation platform on Ray Tune and Optuna.
 
-``automl.run("experiments/x.yaml")`` runs an experiment and returns a :class:`RunResult`.
-Plugins implement the hooks in :mod:`automl.hookspecs`, marked with :data:`hookimpl`.
+``automl.run("experiments/x.yaml")`` runs an experiment and returns a :class:`RunResult`; it
+prints nothing (progress goes to ``listener=``, see :mod:`automl.events`). Plugins implement the hooks in :mod:`automl.hookspecs`, marked with :data:`hookimpl`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
 
 def run(path: str, **options: Any) -> "RunResult":
-    """Run the experiment in ``path``; keyword options mirror ``automl run`` flags."""
+    """Run the experiment in ``path``; keyword options mirror ``automl run`` flags, and
+    ``listener`` receives the progress events (:mod:`automl.events`). Prints nothing."""
     from automl.runner import run_experiment
 
     return run_experiment(path, **options)

@@ -53,7 +53,6 @@ if TYPE_CHECKING:
     import numpy as np
     from torch import nn
 
-    from automl.config import Experiment
     from automl.plugin_manager import Plugins, PluginSource
     from automl.registry import Registry
 

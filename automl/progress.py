@@ -1,47 +1,58 @@
-"""Concise live progress on the terminal, instead of Ray Tune's table."""
+"""Live progress as events (instead of Ray Tune's table): trials running, each finished trial."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from ray.tune import Callback
-from rich.console import Console
 
+from automl.events import Listener, TrialFinished, TrialsRunning, ignore
 from automl.space import ObjectiveSpec
 from automl.search.recorder import StoreRecorder
+from automl.store import TrialRecord
 
 
-class ProgressPrinter(Callback):
-    """One line per finished trial: status, objective values, best so far, counts."""
+class ProgressEvents(Callback):
+    """Sends :class:`TrialsRunning` while no trial has finished yet, then one
+    :class:`TrialFinished` per finished trial (status, objective values, best so far, counts).
+
+    ``earlier`` are the trials a resumed experiment finished before: the best so far starts from
+    them.
+    """
 
     def __init__(self, recorder: StoreRecorder, objectives: list[ObjectiveSpec], total: int,
-                 console: Console | None = None) -> None:
+                 listener: Listener | None = None, earlier: Iterable[TrialRecord] = ()) -> None:
         self.recorder = recorder
         self.objectives = objectives
         self.total = total
-        self.console = console or Console(highlight=False)
+        self.listener = listener or ignore
         self.started = time.monotonic()
         self.best: tuple[float, int] | None = None
         self.counts = {"completed": 0, "early_stopped": 0, "failed": 0}
+        for record in earlier:
+            self._update_best(record)
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state.update(console=None, recorder=None)
+        state.update(listener=None, recorder=None)
         return state
 
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        if sum(self.counts.values()):
+            return
+        # Tune calls this before it marks the trial RUNNING.
+        running = sum(1 for t in trials if t.status == "RUNNING" or t is trial)
+        self.listener(TrialsRunning(running, self.total, time.monotonic() - self.started))
+
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._line(trials, trial)
+        self._finished(trials, trial)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._line(trials, trial)
+        self._finished(trials, trial)
 
-    def _line(self, trials: list, trial: Any) -> None:
-        record = next((r for r in reversed(self.recorder.finished)
-                       if r.tune_trial_id == trial.trial_id), None)
-        if record is None:
-            return
-        self.counts[record.status] = self.counts.get(record.status, 0) + 1
+    def _update_best(self, record: TrialRecord) -> None:
         first = self.objectives[0]
         value = record.metrics.get(first.key)
         if record.status == "completed" and value is not None:
@@ -49,17 +60,22 @@ class ProgressPrinter(Callback):
                                             else value < self.best[0]))
             if better:
                 self.best = (value, record.number)
-        running = sum(1 for t in trials if t.status == "RUNNING")
-        style = {"completed": "green", "early_stopped": "yellow", "failed": "red"}[record.status]
-        shown = " ".join(f"{o.key}={record.metrics[o.key]:.4g}" for o in self.objectives
-                         if o.key in record.metrics)
-        if record.status == "failed":
-            shown = (record.error or "").strip().splitlines()[-1][:100] if record.error else ""
-        best = f"best {self.best[0]:.4g} (#{self.best[1]})" if self.best else "best -"
-        done = sum(self.counts.values())
-        elapsed = time.monotonic() - self.started
-        self.console.print(
-            f"[dim]{elapsed:6.1f}s[/dim] #{record.number:<3} [{style}]{record.status:<13}"
-            f"[/{style}] {record.params.get('architecture', ''):<8} {shown:<24} {best:<18} "
-            f"[dim]{done}/{self.total} done, {running} running, "
-            f"{self.counts['failed']} failed[/dim]", soft_wrap=True)
+
+    def _finished(self, trials: list, trial: Any) -> None:
+        record = next((r for r in reversed(self.recorder.finished)
+                       if r.tune_trial_id == trial.trial_id), None)
+        if record is None:
+            return
+        self.counts[record.status] = self.counts.get(record.status, 0) + 1
+        self._update_best(record)
+        error = None
+        if record.status == "failed" and record.error:
+            error = record.error.strip().splitlines()[-1][:100]
+        self.listener(TrialFinished(
+            number=record.number, status=record.status,
+            architecture=str(record.params.get("architecture", "")),
+            values={o.key: record.metrics[o.key] for o in self.objectives
+                    if o.key in record.metrics},
+            error=error, best=self.best, done=sum(self.counts.values()), total=self.total,
+            running=sum(1 for t in trials if t.status == "RUNNING"),
+            failed=self.counts["failed"], elapsed_s=time.monotonic() - self.started))

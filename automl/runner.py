@@ -7,27 +7,29 @@ gets an experiment row.
 from __future__ import annotations
 
 import os
+import sys
 import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.markup import escape
-
 import automl
 from automl.config import LoadedExperiment, load_experiment
 from automl.config.loader import locate
 from automl.ensemble import EnsembleSettings, resolve_settings, run_ensemble_stage
 from automl.errors import AutomlError, ConfigError
+from automl.events import (
+    BudgetSpent, DataLoaded, EnsembleFinished, EnsembleSkipped, Listener, RayStarting,
+    ResumeStartsAnew, RunFinished, RunResumed, RunStarted, RunWarning, ignore,
+)
 from automl.lifecycle import ExperimentInfo, TrialInfo
 from automl.plugin_manager import Plugins, plugin_source, build_plugins
 from automl.recorded import plugins_record, resolved_config
 from automl.space import ObjectiveSpec, SearchSpace, build_space
 from automl.results import best_trial, objectives_row
 from automl.store import (
-    FINISHED, ExperimentStatus, Store, TrialRecord, default_db_url, safe_url,
+    FINISHED, ExperimentStatus, Store, TrialRecord, TrialStatus, default_db_url, safe_url,
 )
 
 
@@ -133,16 +135,19 @@ class Resume:
 
 def run_experiment(path: str | Path, *, address: str | None = None, db: str | None = None,
                    artifacts: str | None = None, max_trials: int | None = None,
-                   name: str | None = None, console: Console | None = None,
+                   name: str | None = None, listener: Listener | None = None,
                    verbose: bool = False, resume: bool = False) -> RunResult:
-    """Run an experiment file; the Python form of ``automl run``.
+    """Run an experiment file; the Python form of ``automl run``. Prints nothing: progress
+    goes to ``listener`` as :mod:`automl.events` (the CLI renders them).
 
     With ``resume=True`` an interrupted experiment of the same name continues: finished trials
     keep their rows and are not run again, the Optuna study (in the same database) continues from
     what it knew, trials the interruption cut short are run again from scratch with the same
-    parameters under their old numbers, and the total number of trials stays the budget.
+    parameters under their old numbers, and the total number of trials stays the budget. An
+    experiment the database has no record of (a crash before its row was written) is started
+    from the beginning.
     """
-    console = console or Console(highlight=False)
+    emit = listener or ignore
     overrides: dict[str, Any] = {}
     if max_trials is not None:
         overrides["search.num_trials"] = max_trials
@@ -156,7 +161,9 @@ def run_experiment(path: str | Path, *, address: str | None = None, db: str | No
 
     from automl.trial.output_shape import check_architectures
 
+    loading = time.monotonic()
     data = prepare_data(config, prepared.plugins.registry)
+    emit(DataLoaded(config.dataset.name, data.sizes(), time.monotonic() - loading))
     check_architectures(prepared.space.architectures, prepared.plugins.registry, data.x_train,
                         data.spec)
     check_artifacts_dir(prepared.artifacts_dir)
@@ -165,12 +172,10 @@ def run_experiment(path: str | Path, *, address: str | None = None, db: str | No
     with Store(prepared.db_url) as store, store.lease(config.name):  # one live run per name
         resumed = _check_resume(store, config) if resume else None
         if resume and resumed is None:
-            console.print(f"nothing to resume: no experiment '{config.name}' in "
-                          f"{safe_url(prepared.db_url)} (it was stopped before it began); "
-                          "starting it")
+            emit(ResumeStartsAnew(config.name, safe_url(prepared.db_url)))
         if resumed is None:
             store.ensure_new_name(config.name)  # refuse before Ray starts
-        return _run(prepared, data, store, address, console, verbose, resumed)
+        return _run(prepared, data, store, address, emit, verbose, resumed)
 
 
 def _check_resume(store: Store, config: Any) -> Resume | None:
@@ -192,17 +197,20 @@ def _check_resume(store: Store, config: Any) -> Resume | None:
                   max((t.number for t in trials), default=-1) + 1)
 
 
-def _run(prepared: Prepared, data: Any, store: Store, address: str | None, console: Console,
+def _run(prepared: Prepared, data: Any, store: Store, address: str | None, emit: Listener,
          verbose: bool, resumed: Resume | None = None) -> RunResult:
     from automl.ray_session import check_resources, ray_session
 
     config = prepared.loaded.config
     started = time.monotonic()
+    ray = sys.modules.get("ray")  # not imported yet: certainly not running
+    if ray is None or not ray.is_initialized():
+        emit(RayStarting(address))
     with ray_session(address, verbose=verbose):
         warning = check_resources(config.resources.cpu, config.resources.gpu,
                                   strict=address is None)
         if warning:
-            console.print(f"[yellow]warning:[/yellow] {escape(warning)}", soft_wrap=True)
+            emit(RunWarning(warning))
         recorded = resolved_config(config, prepared.plugins.registry, prepared.loaded.base_dir)
         if resumed is None:
             experiment_id = store.create_experiment(
@@ -222,18 +230,15 @@ def _run(prepared: Prepared, data: Any, store: Store, address: str | None, conso
         try:
             prepared.plugins.call("automl_experiment_started", experiment=info)
             if resumed is not None:
-                console.print(f"resuming [bold]{config.name}[/bold]: {resumed.finished} trials "
-                              f"finished, {len(resumed.interrupted)} interrupted (run again), "
-                              f"{max(config.search.num_trials - resumed.finished, 0)} to go")
-            console.print(f"[bold]{config.name}[/bold]: {config.search.num_trials} trials, "
-                          f"{len(prepared.space.architectures)} architecture(s), "
-                          f"sampler {config.search.sampler}, early stopping "
-                          f"{config.search.early_stopping}; results in "
-                          f"{safe_url(prepared.db_url)}")
-            _search(prepared, data, store, experiment_id, info, console, resumed)
+                emit(RunResumed(config.name, resumed.finished, len(resumed.interrupted),
+                                max(config.search.num_trials - resumed.finished, 0)))
+            emit(RunStarted(config.name, config.search.num_trials,
+                            len(prepared.space.architectures), config.search.sampler,
+                            config.search.early_stopping, safe_url(prepared.db_url)))
+            _search(prepared, data, store, experiment_id, info, emit, resumed)
             if prepared.ensemble is not None:
                 ensemble_stage(store, config.name, prepared.plugins.registry, prepared.ensemble,
-                               console, data.spec)
+                               emit, data.spec)
             status = ExperimentStatus.COMPLETED
         except KeyboardInterrupt:
             status, error = ExperimentStatus.INTERRUPTED, "interrupted by the user"
@@ -256,6 +261,10 @@ def _run(prepared: Prepared, data: Any, store: Store, address: str | None, conso
             if status != ExperimentStatus.INTERRUPTED:
                 prepared.plugins.call("automl_experiment_finished", experiment=info,
                                       status=status, best=best_info)
+            counts: dict[str, int] = {}
+            for trial in trials:
+                counts[trial.status] = counts.get(trial.status, 0) + 1
+            emit(RunFinished(config.name, status, time.monotonic() - started, counts))
     return RunResult(config.name, status, prepared.db_url, str(prepared.artifacts_dir),
                      prepared.space.objectives, trials, time.monotonic() - started,
                      prepared.space.tie_breakers)
@@ -275,10 +284,10 @@ def _reconcile_study(prepared: Prepared, store: Store) -> None:
 
 
 def _search(prepared: Prepared, data: Any, store: Store, experiment_id: int,
-            info: ExperimentInfo, console: Console, resumed: Resume | None = None) -> Any:
+            info: ExperimentInfo, emit: Listener, resumed: Resume | None = None) -> Any:
     from ray import tune
 
-    from automl.progress import ProgressPrinter
+    from automl.progress import ProgressEvents
     from automl.scheduler import build_tuner, make_searcher
     from automl.study import MirroredStorage
     from automl.search.recorder import StoreRecorder
@@ -304,7 +313,7 @@ def _search(prepared: Prepared, data: Any, store: Store, experiment_id: int,
         rerun = resumed.interrupted[:budget]
         first_number = resumed.first_number
     if budget == 0:
-        console.print("nothing left to run: the trial budget is spent")
+        emit(BudgetSpent(resumed.finished if resumed is not None else 0))
         return None
     # The sampler reads the study in memory; each finished trial is written to the database
     # after the store has recorded it (the recorder's after_finish).
@@ -312,7 +321,8 @@ def _search(prepared: Prepared, data: Any, store: Store, experiment_id: int,
     recorder = StoreRecorder(store, experiment_id, info, prepared.plugins, first_number,
                              reuse={t.number: t.params for t in rerun},
                              after_finish=study_storage.write_finished)
-    printer = ProgressPrinter(recorder, space.objectives, budget, console)
+    earlier = store.experiment(config.name).trials if resumed is not None else []
+    progress = ProgressEvents(recorder, space.objectives, budget, emit, earlier)
     searched = {name for name, _ in space.rows()}
     # A resumed sampler gets a fresh seed: replaying the first run's random draws would propose
     # the configurations that already ran.
@@ -321,7 +331,7 @@ def _search(prepared: Prepared, data: Any, store: Store, experiment_id: int,
         storage=study_storage, name=config.name,
         points_to_evaluate=[{k: v for k, v in t.params.items() if k in searched} for t in rerun])
     tuner = build_tuner(trainable, config, space, searcher, budget,
-                        str(prepared.artifacts_dir), [recorder, printer],
+                        str(prepared.artifacts_dir), [recorder, progress],
                         stop=StopSearch(recorder))
 
     def full_disk() -> Exception:
@@ -345,22 +355,40 @@ def _search(prepared: Prepared, data: Any, store: Store, experiment_id: int,
 
 
 def ensemble_stage(store: Store, name: str, registry: Any, settings: EnsembleSettings,
-                   console: Console, spec: Any = None) -> Any:
-    """Run the ensemble stage on a finished search, store and print the result."""
+                   listener: Listener | None = None, spec: Any = None) -> Any:
+    """Run the ensemble stage on a finished search and store the result; reports
+    :class:`EnsembleFinished` or :class:`EnsembleSkipped`. ``spec`` is the run's DataSpec."""
+    emit = listener or ignore
     started = time.monotonic()
     outcome = run_ensemble_stage(store.experiment(name), registry, settings, spec)
     if outcome.record is None:
-        console.print(f"ensemble: skipped ({outcome.skipped})")
+        emit(EnsembleSkipped(outcome.skipped))
         return outcome
     store.add_ensemble(name, outcome.record)
-    record = outcome.record
-    key = f"test/{record.metric}"
-    ens, single = record.scores["ensemble"][key], record.scores["best_single"][key]
-    members = ", ".join(f"#{n} {w:.2f}" for n, w in zip(record.members, record.weights))
-    console.print(f"ensemble ({record.ensembler}, {len(outcome.candidates)} candidates, "
-                  f"{time.monotonic() - started:.1f}s): members {members}; {key} "
-                  f"{ens:.4g} vs best single #{record.best_single} {single:.4g} "
-                  f"({ens - single:+.4g})", soft_wrap=True)
-    if record.note:
-        console.print(f"[yellow]{escape(record.note)}[/yellow]", soft_wrap=True)
+    emit(EnsembleFinished(outcome.record, len(outcome.candidates), time.monotonic() - started))
     return outcome
+
+
+def ensemble_again(store: Store, name: str, overrides: dict[str, Any] | None = None,
+                   listener: Listener | None = None) -> Any:
+    """``automl ensemble``: the ensemble stage on a recorded experiment, its recorded
+    ``ensemble:`` settings overridden by ``overrides``, with the plugins and the DataSpec the
+    run had (the spec as its trials recorded it)."""
+    from automl.config.models import EnsembleConfig
+    from automl.export import recorded_plugins, trial_spec
+    from automl.results import objectives_of
+
+    exp = store.experiment(name)
+    recorded = exp.config.get("ensemble", {}) or {}
+    try:
+        config = EnsembleConfig.model_validate({**recorded, **(overrides or {}),
+                                                "enabled": True})
+    except ValueError as exc:
+        raise ConfigError(str(exc).splitlines()[-1] if str(exc) else "invalid option",
+                          path="ensemble") from None
+    plugins = recorded_plugins(exp)
+    settings = resolve_settings(config, objectives_of(exp), plugins.registry)
+    trained = next((t for t in exp.trials if t.status == TrialStatus.COMPLETED and t.checkpoint), None)
+    spec = (trial_spec(exp, Path(trained.checkpoint), plugins.registry)
+            if trained is not None and trained.checkpoint else None)
+    return ensemble_stage(store, name, plugins.registry, settings, listener, spec)

@@ -23,10 +23,8 @@ needs two completed trials; a run whose stage was skipped is listed as such.)
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import platform
-import re
 import statistics
 import sys
 import tempfile
@@ -47,7 +45,6 @@ DATASETS = {  # label: (experiment file, changes to its document)
 }
 ENSEMBLERS = ("greedy", "weighted")
 SLOTS = 2
-STAGE_LINE = re.compile(r"ensemble \((\w+), (\d+) candidates, ([\d.]+)s\)")
 
 
 @dataclass
@@ -94,24 +91,22 @@ def experiment_file(tmp: Path, dataset: str, seed: int, trials: int | None) -> t
 def run_one(tmp: Path, dataset: str, seed: int, trials: int | None
             ) -> tuple[list[Row], str | None]:
     """The rows for each ensembler, or no rows and why the run's stage was skipped."""
-    from rich.console import Console
-
     import automl
     from automl.config import load_experiment
     from automl.config.models import EnsembleConfig
     from automl.data import prepare_data
     from automl.ensemble import resolve_settings, run_ensemble_stage
+    from automl.events import EnsembleFinished, EnsembleSkipped
     from automl.plugin_manager import plugin_source, rebuild_plugins
     from automl.results import objectives_of
     from automl.store import Store
 
     path, name = experiment_file(tmp, dataset, seed, trials)
     db = f"sqlite:///{tmp}/bench.db"
-    printed = io.StringIO()
-    result = automl.run(str(path), db=db, artifacts=str(tmp / "runs"),
-                        console=Console(file=printed, width=200))
-    line = STAGE_LINE.search(printed.getvalue())
-    in_run_s = float(line.group(3)) if line else None
+    events: list = []
+    result = automl.run(str(path), db=db, artifacts=str(tmp / "runs"), listener=events.append)
+    stage = next((e for e in events if isinstance(e, (EnsembleFinished, EnsembleSkipped))), None)
+    in_run_s = stage.elapsed_s if isinstance(stage, EnsembleFinished) else None
 
     config = load_experiment(path).config
     registry = rebuild_plugins(plugin_source(config.plugins, path.parent)).registry
@@ -123,8 +118,7 @@ def run_one(tmp: Path, dataset: str, seed: int, trials: int | None
         store.close()
     stored = experiment.ensemble
     if stored is None:
-        skipped = re.search(r"ensemble: skipped \((.*)\)", printed.getvalue())
-        return [], (skipped.group(1) if skipped else "no ensemble stored")
+        return [], (stage.reason if isinstance(stage, EnsembleSkipped) else "no ensemble stored")
     rows = []
     for ensembler in ENSEMBLERS:
         settings = resolve_settings(EnsembleConfig(ensembler=ensembler),

@@ -111,12 +111,11 @@ ensemble: false
 
 def automl_path(n: int, sleep_s: float, tmp: str, quickstart_space: bool = False) -> float:
     from ray import tune
-    from rich.console import Console
 
     from automl.config import load_experiment, parse_experiment
     from automl.lifecycle import ExperimentInfo
     from automl.plugin_manager import load_plugins
-    from automl.progress import ProgressPrinter
+    from automl.progress import ProgressEvents
     from automl.scheduler import build_tuner, make_searcher
     from automl.study import MirroredStorage
     from automl.space import build_space
@@ -138,7 +137,7 @@ def automl_path(n: int, sleep_s: float, tmp: str, quickstart_space: bool = False
         plugins={}, automl_version="bench", artifacts_dir=tmp)
     info = ExperimentInfo(config.name, {}, db, tmp)
     recorder = StoreRecorder(store, experiment_id, info, plugins)
-    printer = ProgressPrinter(recorder, space.objectives, n, Console(file=io.StringIO()))
+    progress = ProgressEvents(recorder, space.objectives, n, listener=lambda event: None)
 
     def trainable(config: dict) -> None:  # automl's reporting contract, no training
         if sleep_s:
@@ -148,7 +147,7 @@ def automl_path(n: int, sleep_s: float, tmp: str, quickstart_space: bool = False
     searcher = make_searcher(space, config.search, 0, storage=MirroredStorage(db),
                              name=config.name)
     tuner = build_tuner(tune.with_resources(trainable, {"cpu": 1}), config, space, searcher, n,
-                        tmp, [recorder, printer])
+                        tmp, [recorder, progress])
     started = time.perf_counter()
     tuner.fit()
     wall = time.perf_counter() - started

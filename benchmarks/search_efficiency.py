@@ -39,7 +39,6 @@ were several times slower on a busy machine.
 from __future__ import annotations
 
 import argparse
-import io
 import math
 import os
 import platform
@@ -164,15 +163,12 @@ def experiment_file(source: Path, tmp: Path, name: str, seed: int, search: dict[
 
 def run_automl(source: Path, tmp: Path, method: str, name: str, seed: int, search: dict[str, Any],
                budget_s: float | None = None) -> Run:
-    from rich.console import Console
-
     import automl
     from automl.store import Store
 
     path = experiment_file(source, tmp, name, seed, search)
     db = f"sqlite:///{tmp}/bench.db"
-    result = automl.run(str(path), db=db, artifacts=str(tmp / "runs"),
-                        console=Console(file=io.StringIO()))
+    result = automl.run(str(path), db=db, artifacts=str(tmp / "runs"))
     store = Store(db, create=False)
     try:
         experiment = store.experiment(name)

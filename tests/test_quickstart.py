@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import subprocess
 
@@ -19,6 +20,13 @@ def test_quickstart_end_to_end(in_tmp, automl_cmd):
     assert run.returncode == 0, run.stdout + run.stderr
     assert "Traceback" not in run.stdout + run.stderr
     assert "best trial" in run.stdout
+    # what happens before the first trial finishes is said as it happens
+    said = run.stdout.splitlines()
+    assert said[0].startswith("dataset 'digits' loaded in") and said[1] == "starting embedded Ray ..."
+    assert re.search(r"^\s*[\d.]+s 1 trial running 0/24 done$", run.stdout, re.M)
+    # the best trial's model facts are shown, not dashes; the guard note (if any) once
+    assert re.search(r"^model: params_before_pruning \d+, saved_bytes \d+$", run.stdout, re.M)
+    assert run.stdout.count("guard:") <= 1
 
     # every trial is in the SQLite file in the working directory
     with sqlite3.connect(in_tmp / "automl.db") as conn:

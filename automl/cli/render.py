@@ -5,13 +5,29 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from automl.results import best_of, objectives_of, pareto_front
-from automl.store import EnsembleRecord, ExperimentRecord, TrialRecord
+from automl.store import EnsembleRecord, ExperimentRecord, TrialRecord, TrialStatus
 
-STATUS_STYLE = {"completed": "green", "early_stopped": "yellow", "failed": "red",
-                "running": "cyan"}
+#: every trial status (running, completed, early_stopped, failed, interrupted) and experiment
+#: status (running, completed, failed, interrupted); any other renders unstyled
+STATUS_STYLE = {TrialStatus.RUNNING: "cyan", TrialStatus.COMPLETED: "green",
+                TrialStatus.EARLY_STOPPED: "yellow", TrialStatus.FAILED: "red",
+                TrialStatus.INTERRUPTED: "magenta"}
+#: the width of the longest status: a narrow terminal wraps other columns, never a status
+STATUS_WIDTH = max(len(status) for status in STATUS_STYLE)
+
+
+def status_text(status: str) -> Text:
+    """A status in its colour (plain text, never parsed as markup)."""
+    return Text(status, style=STATUS_STYLE.get(status, ""))
+
+
+def _status_column(table: Table, header: str = "status") -> None:
+    table.add_column(header, no_wrap=True, min_width=STATUS_WIDTH)
 
 
 def experiment_json(exp: ExperimentRecord) -> dict[str, Any]:
@@ -75,43 +91,45 @@ def trial_json(trial: TrialRecord) -> dict[str, Any]:
 def experiments_table(experiments: list[ExperimentRecord]) -> Table:
     table = Table(title="experiments", title_justify="left")
     for col in ("name", "status", "trials", "completed", "failed", "best (val)", "created"):
-        table.add_column(col)
+        if col == "status":
+            _status_column(table)
+        else:
+            table.add_column(col)
     for exp in experiments:
         objectives = objectives_of(exp)
         best = best_of(exp)
         counts = _counts(exp.trials)
         best_text = (f"{objectives[0].key}={best.metrics[objectives[0].key]:.4g} (#{best.number})"
                      if best else "-")
-        table.add_row(exp.name, exp.status, str(len(exp.trials)), str(counts["completed"]),
-                      str(counts["failed"]), best_text, f"{exp.created_at:%Y-%m-%d %H:%M}")
+        table.add_row(exp.name, status_text(exp.status), str(len(exp.trials)),
+                      str(counts["completed"]), str(counts["failed"]), best_text, f"{exp.created_at:%Y-%m-%d %H:%M}")
     return table
 
 
 def print_experiment(console: Console, exp: ExperimentRecord) -> None:
     objectives = objectives_of(exp)
     counts = _counts(exp.trials)
-    console.print(f"[bold]{exp.name}[/bold]  status {exp.status}  seed {exp.seed}  "
-                  f"trials {len(exp.trials)} (" + ", ".join(f"{v} {k}" for k, v in counts.items()
-                                                             if v) + ")", soft_wrap=True)
+    console.print(Text.assemble(
+        (exp.name, "bold"), "  status ", status_text(exp.status),
+        f"  seed {exp.seed}  trials {len(exp.trials)}", count_text(counts)), soft_wrap=True)
     if exp.error:
-        console.print(f"[red]error:[/red] {exp.error.strip().splitlines()[-1]}", soft_wrap=True)
+        console.print(f"[red]error:[/red] {escape(exp.error.strip().splitlines()[-1])}",
+                      soft_wrap=True)
     keys = [o.key for o in objectives]
     extra = [k for k in ("val/accuracy", "model/params", "model/nonzero_params") if k not in keys]
+    epochs = (exp.config.get("training") or {}).get("epochs")
     table = Table(title="trials", title_justify="left")
     for col in ("#", "status", "architecture", *keys, *extra, "pruning", "s"):
-        table.add_column(col, justify="right" if col not in ("status", "architecture",
-                                                             "pruning") else "left")
+        if col == "status":
+            _status_column(table)
+        else:
+            table.add_column(col, justify="left" if col in ("architecture", "pruning")
+                             else "right")
     for t in exp.trials:
-        style = STATUS_STYLE.get(t.status, "")
-        pruner = t.params.get("pruning")
-        # The pruner's first numeric parameter (its declared amount, e.g. a ratio).
-        ratio = next((v for k, v in t.params.items() if pruner and isinstance(v, float)
-                      and k.startswith(f"pruning.{pruner}.")), None)
-        table.add_row(str(t.number), f"[{style}]{t.status}[/{style}]",
+        table.add_row(str(t.number), status_text(t.status),
                       str(t.params.get("architecture", "")),
                       *[_fmt(t.metrics.get(k)) for k in keys + extra],
-                      (f"{pruner} {ratio:.2f}" if isinstance(ratio, float) else str(pruner or "-")),
-                      _fmt(t.duration_s, 1))
+                      _pruning(t, epochs), _fmt(t.duration_s, 1))
     console.print(table)
     best = best_of(exp)
     if best is None:
@@ -123,12 +141,19 @@ def print_experiment(console: Console, exp: ExperimentRecord) -> None:
     scores.add_column("metric")
     scores.add_column("validation", justify="right")
     scores.add_column("test", justify="right")
-    names = sorted({k.split("/", 1)[1] for k in best.metrics if "/" in k})
+    names = sorted({k.split("/", 1)[1] for k in best.metrics if k.startswith(SPLITS)})
     for name in names:
         model = best.metrics.get(f"model/{name}")  # one value for both splits
         scores.add_row(name, _fmt(best.metrics.get(f"val/{name}", model)),
                        _fmt(best.metrics.get(f"test/{name}", model)))
     console.print(scores)
+    facts: dict[str, list[str]] = {}  # not per split: model/params_before_pruning, ...
+    for key, value in sorted(best.metrics.items()):
+        prefix, sep, name = key.partition("/")
+        if sep and f"{prefix}/" not in SPLITS:
+            facts.setdefault(prefix, []).append(f"{name} {_fmt(value)}")
+    for prefix, values in facts.items():
+        console.print(f"{prefix}: " + ", ".join(values), soft_wrap=True, markup=False)
     params = Table(show_header=True)
     params.add_column("parameter")
     params.add_column("value")
@@ -154,6 +179,32 @@ def trial_detail(console: Console, exp: ExperimentRecord, number: int) -> None:
     console.print_json(data=trial_json(trial) | {"history": trial.history})
 
 
+#: metric prefixes of the scores per split; other prefixes (``model/``) describe the model
+SPLITS = ("val/", "test/")
+
+
+def _pruning(trial: TrialRecord, epochs: int | None) -> str:
+    """``pruner ratio`` for a trial that reached the pruning stage, else '-'.
+
+    Pruning runs once, after the last epoch; only the final report that follows it carries
+    ``model/params_before_pruning``. An early-stopped trial never got there; a failed one may
+    have failed in the pruner (its history then holds every epoch).
+    """
+    pruner = trial.params.get("pruning")
+    if not pruner:
+        return "-"
+    pruned = "model/params_before_pruning" in trial.metrics
+    if trial.status == TrialStatus.FAILED:
+        last = max((h.get("epoch") or 0 for h in trial.history), default=0)
+        pruned = pruned or (epochs is not None and last >= epochs)
+    if not pruned:
+        return "-"
+    # The pruner's first numeric parameter: its declared amount, e.g. a ratio.
+    ratio = next((v for k, v in trial.params.items()
+                  if isinstance(v, float) and k.startswith(f"pruning.{pruner}.")), None)
+    return f"{pruner} {ratio:.2f}" if isinstance(ratio, float) else str(pruner)
+
+
 def _error_parts(error: str | None) -> dict[str, str | None]:
     """The exception type and message from the last line of a recorded traceback."""
     if not error:
@@ -163,6 +214,12 @@ def _error_parts(error: str | None) -> dict[str, str | None]:
     if sep and kind and " " not in kind:
         return {"error_type": kind.rsplit(".", 1)[-1], "error_message": message}
     return {"error_type": None, "error_message": last}
+
+
+def count_text(counts: dict[str, int]) -> str:
+    """`` (3 completed, 1 failed)``; empty when there are no trials."""
+    shown = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
+    return f" ({shown})" if shown else ""
 
 
 def _counts(trials: list[TrialRecord]) -> dict[str, int]:

@@ -1,0 +1,107 @@
+"""Rendering a run's :mod:`automl.events` on the terminal, as ``automl run`` prints them."""
+
+from __future__ import annotations
+
+from functools import singledispatchmethod
+
+from rich.console import Console
+from rich.markup import escape
+
+from automl.cli.render import status_text
+from automl.events import (
+    BudgetSpent, DataLoaded, EnsembleFinished, EnsembleSkipped, Event, RayStarting,
+    ResumeStartsAnew, RunFinished, RunResumed, RunStarted, RunWarning, TrialFinished,
+    TrialsRunning,
+)
+
+
+class EventPrinter:
+    """A listener for ``automl.run``: one line per event on ``console``."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def _print(self, text: str) -> None:
+        self.console.print(text, soft_wrap=True)
+
+    @singledispatchmethod
+    def __call__(self, event: Event) -> None:
+        """An event this version does not render is not shown."""
+
+    @__call__.register
+    def _data(self, event: DataLoaded) -> None:
+        sizes = ", ".join(f"{n} {part}" for part, n in event.sizes.items())
+        self._print(f"dataset '{escape(event.dataset)}' loaded in {event.elapsed_s:.1f}s "
+                    f"({sizes} rows)")
+
+    @__call__.register
+    def _anew(self, event: ResumeStartsAnew) -> None:
+        self._print(f"[bold]{escape(event.name)}[/bold] has no record in {escape(event.db_url)}"
+                    " (stopped before it was recorded): --resume starts it from the beginning")
+
+    @__call__.register
+    def _ray(self, event: RayStarting) -> None:
+        where = (f"connecting to the Ray cluster at {escape(event.address)}" if event.address
+                 else "starting embedded Ray")
+        self._print(f"{where} ...")
+
+    @__call__.register
+    def _resumed(self, event: RunResumed) -> None:
+        self._print(f"resuming [bold]{escape(event.name)}[/bold]: {event.finished} trials "
+                    f"finished, {event.interrupted} interrupted (run again), "
+                    f"{event.remaining} to go")
+
+    @__call__.register
+    def _started(self, event: RunStarted) -> None:
+        self._print(f"[bold]{escape(event.name)}[/bold]: {event.num_trials} trials, "
+                    f"{event.architectures} architecture(s), sampler {event.sampler}, "
+                    f"early stopping {event.early_stopping}; results in "
+                    f"{escape(event.db_url)}")
+
+    @__call__.register
+    def _warning(self, event: RunWarning) -> None:
+        self._print(f"[yellow]warning:[/yellow] {escape(event.message)}")
+
+    @__call__.register
+    def _spent(self, event: BudgetSpent) -> None:
+        self._print("nothing left to run: the trial budget is spent")
+
+    @__call__.register
+    def _running(self, event: TrialsRunning) -> None:
+        plural = "trial" if event.running == 1 else "trials"
+        self._print(f"[dim]{event.elapsed_s:6.1f}s[/dim] {event.running} {plural} running "
+                    f"[dim]0/{event.total} done[/dim]")
+
+    @__call__.register
+    def _trial(self, event: TrialFinished) -> None:
+        shown = " ".join(f"{key}={value:.4g}" for key, value in event.values.items())
+        if event.status == "failed":
+            shown = event.error or ""
+        best = f"best {event.best[0]:.4g} (#{event.best[1]})" if event.best else "best -"
+        status = status_text(event.status)
+        status.pad_right(13 - len(event.status))
+        self.console.print(
+            f"[dim]{event.elapsed_s:6.1f}s[/dim] #{event.number:<3}", status,
+            f"{escape(event.architecture):<8} {escape(shown):<24} {best:<18} "
+            f"[dim]{event.done}/{event.total} done, {event.running} running, "
+            f"{event.failed} failed[/dim]", soft_wrap=True)
+
+    @__call__.register
+    def _ensemble(self, event: EnsembleFinished) -> None:
+        # the guard's note is part of the ensemble report (render.print_ensemble), not repeated
+        record = event.record
+        key = f"test/{record.metric}"
+        ens, single = record.scores["ensemble"][key], record.scores["best_single"][key]
+        members = ", ".join(f"#{n} {w:.2f}" for n, w in zip(record.members, record.weights))
+        self._print(f"ensemble ({escape(record.ensembler)}, {event.candidates} candidates, "
+                    f"{event.elapsed_s:.1f}s): members {members}; {key} {ens:.4g} vs best "
+                    f"single #{record.best_single} {single:.4g} ({ens - single:+.4g})")
+
+    @__call__.register
+    def _skipped(self, event: EnsembleSkipped) -> None:
+        self._print(f"ensemble: skipped ({escape(event.reason)})")
+
+    @__call__.register
+    def _finished(self, event: RunFinished) -> None:
+        if event.status == "completed":
+            self._print(f"finished in {event.elapsed_s:.1f}s")

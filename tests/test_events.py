@@ -1,0 +1,80 @@
+"""The library prints nothing; progress reaches a listener as events (real Ray, real training)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import automl
+from automl.events import (
+    DataLoaded, RayStarting, ResumeStartsAnew, RunFinished, RunResumed, RunStarted,
+    TrialFinished, TrialsRunning,
+)
+from automl.store import Store
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+#: nothing is sampled, so every trial trains the same model to the same score
+FIXED = textwrap.dedent("""\
+    name: fixed
+    dataset: digits
+    architecture: {mlp: {depth: 1, width: 16, dropout: 0.0, activation: relu}}
+    training: {epochs: 2, fine_tune_epochs: 0, lr: 0.003, batch_size: 64, optimizer: adam,
+               weight_decay: 0.0}
+    search: {num_trials: 1, early_stopping: none, max_concurrent: 1}
+    ensemble: false
+    """)
+
+
+def test_run_from_python_prints_nothing_and_returns_the_result(tmp_path: Path) -> None:
+    script = textwrap.dedent(f"""\
+        import automl
+        result = automl.run({str(REPO / 'experiments' / 'quickstart.yaml')!r}, max_trials=2)
+        open("result.txt", "w").write(f"{{result.status}} {{len(result.trials)}}")
+        """)
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "result.txt").read_text() == "completed 2"
+    assert done.stdout == "" and done.stderr == ""
+
+
+def test_events_tell_what_happens_and_a_resume_keeps_the_best(tmp_path: Path) -> None:
+    path = tmp_path / "fixed.yaml"
+    path.write_text(FIXED)
+    db = f"sqlite:///{tmp_path / 'automl.db'}"
+    first: list = []
+    # the database has no record: --resume simply starts the experiment
+    result = automl.run(str(path), db=db, artifacts=str(tmp_path / "runs"), resume=True,
+                        listener=first.append)
+    assert result.status == "completed" and len(result.trials) == 1
+    kinds = [type(e) for e in first]
+    assert kinds[:4] == [DataLoaded, ResumeStartsAnew, RayStarting, RunStarted], kinds
+    assert kinds[4:] == [TrialsRunning, TrialFinished, RunFinished], kinds
+    assert first[0].sizes == {"train": 1077, "val": 360, "test": 360}
+    assert first[4].running == 1 and first[4].total == 1
+    done = first[5]
+    assert done.number == 0 and done.status == "completed" and done.best is not None
+
+    resumed: list = []
+    automl.run(str(path), db=db, artifacts=str(tmp_path / "runs"), resume=True, max_trials=2,
+               listener=resumed.append)
+    assert not any(isinstance(e, ResumeStartsAnew) for e in resumed)
+    [again] = [e for e in resumed if isinstance(e, RunResumed)]
+    assert (again.finished, again.interrupted, again.remaining) == (1, 0, 1)
+    [trial] = [e for e in resumed if isinstance(e, TrialFinished)]
+    assert trial.number == 1 and trial.values == done.values  # the same model, the same score
+    # a tie keeps the earlier trial: the best so far counts the trial finished before the resume
+    assert trial.best == (done.best[0], 0)
+    store = Store(db, create=False)
+    try:
+        assert [t.status for t in store.experiment("fixed").trials] == ["completed"] * 2
+    finally:
+        store.close()
+    assert resumed[-1] == RunFinished("fixed", "completed", resumed[-1].elapsed_s,
+                                      {"completed": 2})
