@@ -109,7 +109,7 @@ def run_one(tmp: Path, dataset: str, seed: int, trials: int | None
     in_run_s = stage.elapsed_s if isinstance(stage, EnsembleFinished) else None
 
     config = load_experiment(path).config
-    registry = rebuild_plugins(plugin_source(config.plugins, path.parent)).registry
+    registry = rebuild_plugins(plugin_source(config.plugins.load, path.parent, blocked=config.plugins.block)).registry
     spec = prepare_data(config, registry).spec
     store = Store(db, create=False)
     try:

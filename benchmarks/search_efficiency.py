@@ -206,7 +206,7 @@ def run_plain_optuna(source: Path, tmp: Path, seed: int, trials: int) -> Run:
 
     path = experiment_file(source, tmp, f"se-optuna-s{seed}", seed, {"num_trials": trials})
     config = load_experiment(path).config
-    source = plugin_source(config.plugins, path.parent)
+    source = plugin_source(config.plugins.load, path.parent, blocked=config.plugins.block)
     registry = rebuild_plugins(source).registry
     space = build_space(config, registry)
     data = prepare_data(config, registry)

@@ -14,6 +14,19 @@ REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 
+POSTGRES_FIXTURES = {"postgres_server", "postgres_url", "postgres_db"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that use the PostgreSQL server are marked ``postgres`` (``-m "not postgres"``)."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        on_postgres = callspec is not None and callspec.params.get("db_url") == "postgresql"
+        if names & POSTGRES_FIXTURES or on_postgres:
+            item.add_marker(pytest.mark.postgres)
+
+
 @pytest.fixture
 def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Run the test with the current directory set to a fresh temp dir."""

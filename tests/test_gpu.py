@@ -15,7 +15,8 @@ from automl.plugin_manager import load_plugins
 from automl.trial.device import select_device
 from automl.trial.training import Trainer, make_optimizer, predict_proba
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+pytestmark = [pytest.mark.gpu,
+              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
 
 
 def test_cuda_amp_training_with_augmentations_and_pruning():

@@ -72,7 +72,7 @@ def test_a_wrong_output_shape_stops_the_run_before_ray(tmp_path, monkeypatch, ca
 def test_the_trial_checks_its_own_model_before_training(tmp_path):
     path = experiment(tmp_path, "[0, 9]")  # the first configuration is right: the run starts
     config = load_experiment(path).config
-    source = plugin_source(config.plugins, path.parent, autoload=False)
+    source = plugin_source(config.plugins.load, path.parent, autoload=False)
     registry = rebuild_plugins(source).registry
     space = build_space(config, registry)
     data = prepare_data(config, registry)
