@@ -15,7 +15,6 @@ training, pruning, fine-tuning, scoring and any metric the experiment records.
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import statistics
 import sys
@@ -31,14 +30,12 @@ EXPERIMENT = REPO / "experiments" / "quickstart.yaml"
 
 def run_once(trials: int, tmp: Path, index: int) -> dict[str, float]:
     """One quickstart run of ``trials`` trials; wall and per-trial figures."""
-    from rich.console import Console
-
     import automl
 
     started = time.perf_counter()
     result = automl.run(str(EXPERIMENT), db=f"sqlite:///{tmp}/bench-{index}.db",
                         artifacts=str(tmp / f"runs-{index}"), max_trials=trials,
-                        name=f"quickstart-cost-{index}", console=Console(file=io.StringIO()))
+                        name=f"quickstart-cost-{index}")
     wall = time.perf_counter() - started
     finished = [t for t in result.trials if t.duration_s is not None]
     durations = [t.duration_s for t in finished]

@@ -25,6 +25,7 @@ EXPECTED = {
 }
 
 
+@pytest.mark.slow  # each quick mode runs real searches on embedded Ray
 @pytest.mark.parametrize("name", list(EXPECTED))
 def test_quick_mode_prints_its_table(name: str) -> None:
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}

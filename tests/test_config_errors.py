@@ -409,6 +409,7 @@ def test_validate_subprocess_prints_one_line(tmp_path, automl_cmd):
     assert run.stdout == ""
 
 
+@pytest.mark.slow  # the whole `automl run` start in a subprocess, data loaded
 @pytest.mark.parametrize("db, expected", [
     ("notaurl", ["not a database URL: 'notaurl'"]),
     ("sqlite:////nonexistent/dir/x.db", ["cannot open database", "/nonexistent/dir"]),

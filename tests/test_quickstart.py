@@ -25,7 +25,7 @@ def test_quickstart_end_to_end(in_tmp, automl_cmd):
     assert said[0].startswith("dataset 'digits' loaded in") and said[1] == "starting embedded Ray ..."
     assert re.search(r"^\s*[\d.]+s 1 trial running 0/24 done$", run.stdout, re.M)
     # the best trial's model facts are shown, not dashes; the guard note (if any) once
-    assert re.search(r"^model: params_before_pruning \d+, saved_bytes \d+$", run.stdout, re.M)
+    assert re.search(r"^model: nonzero_params \d+, params \d+, params_before_pruning \d+, saved_bytes \d+$", run.stdout, re.M)
     assert run.stdout.count("guard:") <= 1
 
     # every trial is in the SQLite file in the working directory

@@ -318,25 +318,3 @@ def test_a_full_artifacts_disk_stops_the_search_with_one_error_and_resumes(ray_l
     assert result.status == "completed"
     record = Store(result.db_url, create=False).experiment("full-disk")
     assert len(record.trials) == 12 and record.ensemble is not None
-
-
-def test_resume_of_an_experiment_without_a_record_starts_it_and_says_so(ray_local, in_tmp):
-    import io
-
-    from rich.console import Console
-
-    from automl.runner import run_experiment
-
-    path = experiment(in_tmp, """
-        name: never-began
-        dataset: digits
-        architecture: {mlp: {depth: 1, width: 16}}
-        training: {epochs: 1, fine_tune_epochs: 0}
-        search: {num_trials: 2, sampler: random, early_stopping: none}
-        ensemble: false
-    """)
-    out = io.StringIO()
-    result = run_experiment(path, resume=True, console=Console(file=out, width=200))
-    assert result.status == "completed" and len(result.trials) == 2
-    assert "nothing to resume: no experiment 'never-began' in" in out.getvalue()
-    assert "starting it" in out.getvalue()
