@@ -70,6 +70,9 @@ def build_tuner(trainable: Any, config: Experiment, space: SearchSpace, searcher
     """
     from ray import tune
 
+    from automl.search import actor_reuse
+
+    actor_reuse.install()  # reused actors must not cost concurrency after a worker dies
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
