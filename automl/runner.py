@@ -374,21 +374,30 @@ def ensemble_stage(store: Store, name: str, registry: Any, settings: EnsembleSet
     emit = listener or ignore
     started = time.monotonic()
     outcome = run_ensemble_stage(store.experiment(name), registry, settings, spec)
+    _store_ensemble(store, name, outcome, emit, started)
+    return outcome
+
+
+def _store_ensemble(store: Store, name: str, outcome: Any, emit: Listener, started: float
+                    ) -> None:
     if outcome.record is None:
         emit(EnsembleSkipped(outcome.skipped))
-        return outcome
+        return
     store.add_ensemble(name, outcome.record)
     emit(EnsembleFinished(outcome.record, len(outcome.candidates), time.monotonic() - started))
-    return outcome
 
 
 def ensemble_again(store: Store, name: str, overrides: dict[str, Any] | None = None,
                    listener: Listener | None = None) -> Any:
     """``automl ensemble``: the ensemble stage on a recorded experiment, its recorded
     ``ensemble:`` settings overridden by ``overrides``, with the plugins and the DataSpec the
-    run had (the spec as its trials recorded it). A stored ensemble is then evaluated on the test
-    split as a new final evaluation (earlier ones are kept); the test labels are prepared from
-    the recorded config after the ensemble is stored."""
+    run had (the spec as its trials recorded it). A fitted ensemble is evaluated on the test split
+    as a new final evaluation (earlier ones are kept): after the fit has returned, the test
+    labels are prepared from the recorded config (before anything is stored, so a dataset that
+    can no longer be loaded leaves no ensemble without its evaluation), then the ensemble is
+    stored and evaluated."""
+    from automl.evaluate import final_evaluation, load_test_labels
+
     from automl.config.models import EnsembleConfig
     from automl.export import recorded_plugins, trial_spec
     from automl.results import objectives_of
@@ -406,10 +415,13 @@ def ensemble_again(store: Store, name: str, overrides: dict[str, Any] | None = N
     trained = next((t for t in exp.trials if t.status == TrialStatus.COMPLETED and t.checkpoint), None)
     spec = (trial_spec(exp, Path(trained.checkpoint), plugins.registry)
             if trained is not None and trained.checkpoint else None)
-    outcome = ensemble_stage(store, name, plugins.registry, settings, listener, spec)
-    if outcome.record is not None:
-        from automl.evaluate import final_evaluation, load_test_labels
-
-        labels, data_spec = load_test_labels(exp, plugins.registry)
-        final_evaluation(store, name, plugins.registry, labels, spec or data_spec, listener)
+    emit = listener or ignore
+    started = time.monotonic()
+    outcome = run_ensemble_stage(exp, plugins.registry, settings, spec)
+    if outcome.record is None:
+        _store_ensemble(store, name, outcome, emit, started)
+        return outcome
+    labels, data_spec = load_test_labels(exp, plugins.registry)  # the weights are final
+    _store_ensemble(store, name, outcome, emit, started)
+    final_evaluation(store, name, plugins.registry, labels, spec or data_spec, emit)
     return outcome

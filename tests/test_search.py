@@ -136,8 +136,13 @@ def test_custom_plugin_file_architecture_is_searched(ray_local, hook_log, in_tmp
     stored = read_predictions(tiny.checkpoint)
     np.testing.assert_allclose(proba, stored["val_proba"], atol=1e-5)
     np.testing.assert_array_equal(stored["val_y"], data.y_val)
-    accuracy = float((stored["test_proba"].argmax(1) == stored["test_y"]).mean())
-    assert math.isclose(accuracy, tiny.metrics["test/accuracy"])
+    # Trials are scored on validation only and keep no test labels; the final evaluation scored
+    # the best trial's stored test predictions against the test labels, exactly.
+    assert "test_y" not in stored and not any(k.startswith("test/") for k in tiny.metrics)
+    scored = record.evaluation.best()
+    best = read_predictions(next(t for t in record.trials if t.number == scored.trial).checkpoint)
+    accuracy = float((best["test_proba"].argmax(1) == data.y_test).mean())
+    assert accuracy == scored.metrics["test/accuracy"]
 
     # lifecycle hooks: trial_finished on the driver, epoch_finished inside Ray workers
     events = [json.loads(line) for line in hook_log.read_text().splitlines()]
@@ -197,7 +202,13 @@ def test_multi_objective_search_reports_a_pareto_front(ray_local, in_tmp):
     assert set(document["pareto_front"]) <= {t["number"] for t in completed}
     best = document["best"]
     assert best["metrics"]["val/accuracy"] == max(t["metrics"]["val/accuracy"] for t in completed)
-    assert "test/accuracy" in best["metrics"]
+    assert not any(k.startswith("test/") for t in document["trials"] for k in t["metrics"])
+    # the final evaluation scored the best trial and every Pareto front member, on test
+    scored = document["final_evaluation"]["scored"]
+    assert scored[0]["trial"] == best["number"] and "best" in scored[0]["roles"]
+    assert {s["trial"] for s in scored if "pareto" in s["roles"]} == set(document["pareto_front"])
+    assert len({s["trial"] for s in scored}) == len(scored)  # each scored once
+    assert all(0 < s["metrics"]["test/accuracy"] <= 1 for s in scored)
 
 
 def test_a_failing_lifecycle_hook_stops_the_search_with_one_error(ray_local, in_tmp):
