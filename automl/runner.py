@@ -272,7 +272,10 @@ def _run(prepared: Prepared, data: SearchSplits, labels: TestLabels, store: Stor
                                    best.metrics) if best else None)
             if status != ExperimentStatus.INTERRUPTED:
                 prepared.plugins.call("automl_experiment_finished", experiment=info,
-                                      status=status, best=best_info)
+                                      status=status, best=best_info,
+                                      evaluation=(store.experiment(config.name).evaluation
+                                                  if status == ExperimentStatus.COMPLETED
+                                                  else None))
             counts: dict[str, int] = {}
             for trial in trials:
                 counts[trial.status] = counts.get(trial.status, 0) + 1
@@ -374,17 +377,17 @@ def ensemble_stage(store: Store, name: str, registry: Any, settings: EnsembleSet
     emit = listener or ignore
     started = time.monotonic()
     outcome = run_ensemble_stage(store.experiment(name), registry, settings, spec)
-    _store_ensemble(store, name, outcome, emit, started)
+    _store_ensemble(store, name, outcome, emit, time.monotonic() - started)
     return outcome
 
 
-def _store_ensemble(store: Store, name: str, outcome: Any, emit: Listener, started: float
+def _store_ensemble(store: Store, name: str, outcome: Any, emit: Listener, elapsed_s: float
                     ) -> None:
     if outcome.record is None:
         emit(EnsembleSkipped(outcome.skipped))
         return
     store.add_ensemble(name, outcome.record)
-    emit(EnsembleFinished(outcome.record, len(outcome.candidates), time.monotonic() - started))
+    emit(EnsembleFinished(outcome.record, len(outcome.candidates), elapsed_s))
 
 
 def ensemble_again(store: Store, name: str, overrides: dict[str, Any] | None = None,
@@ -418,10 +421,11 @@ def ensemble_again(store: Store, name: str, overrides: dict[str, Any] | None = N
     emit = listener or ignore
     started = time.monotonic()
     outcome = run_ensemble_stage(exp, plugins.registry, settings, spec)
+    fitted_s = time.monotonic() - started
     if outcome.record is None:
-        _store_ensemble(store, name, outcome, emit, started)
+        _store_ensemble(store, name, outcome, emit, fitted_s)
         return outcome
     labels, data_spec = load_test_labels(exp, plugins.registry)  # the weights are final
-    _store_ensemble(store, name, outcome, emit, started)
+    _store_ensemble(store, name, outcome, emit, fitted_s)
     final_evaluation(store, name, plugins.registry, labels, spec or data_spec, emit)
     return outcome
