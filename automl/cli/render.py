@@ -195,9 +195,9 @@ def print_experiment(console: Console, exp: ExperimentRecord) -> None:
 
 
 def subject_label(subject: Any) -> str:
-    """``best trial #3``, ``Pareto front #5``, ``ensemble 2`` (its id)."""
+    """``best trial #3``, ``Pareto front #5``, ``ensemble (id 2)``."""
     if subject.subject == "ensemble":
-        return f"ensemble {subject.ensemble_id}"
+        return f"ensemble (id {subject.ensemble_id})"
     role = "best trial" if "best" in subject.roles else "Pareto front"
     front = ", Pareto front" if "best" in subject.roles and "pareto" in subject.roles else ""
     return f"{role} #{subject.trial}{front}"
