@@ -48,7 +48,14 @@ LOG = os.environ.get("AUTOML_TEST_HOOK_LOG", os.devnull)
 def automl_trial_finished(experiment, trial):      # driver
     with open(LOG, "a") as f:
         f.write(json.dumps({"hook": "trial_finished", "pid": os.getpid(), "number": trial.number,
-                            "status": trial.status}) + "\\n")
+                            "status": trial.status, "metrics": trial.metrics}) + "\\n")
+
+def automl_experiment_finished(experiment, status, best, evaluation):      # driver
+    with open(LOG, "a") as f:
+        f.write(json.dumps({"hook": "experiment_finished", "best": best and best.number,
+                            "best_metrics": best and best.metrics,
+                            "evaluated": evaluation and evaluation.best().trial,
+                            "test": evaluation and evaluation.best().metrics}) + "\\n")
 
 def automl_epoch_finished(trial_id, params, epoch, metrics):   # Ray worker
     with open(LOG, "a") as f:
@@ -149,6 +156,12 @@ def test_custom_plugin_file_architecture_is_searched(ray_local, hook_log, in_tmp
     finished = [e for e in events if e["hook"] == "trial_finished"]
     epochs = [e for e in events if e["hook"] == "epoch_finished"]
     assert sorted(e["number"] for e in finished) == list(range(6))
+    # hooks see no per-trial test metric; the end of the run hands them the final evaluation
+    assert not any(k.startswith("test/") for e in finished for k in e["metrics"])
+    (ended,) = [e for e in events if e["hook"] == "experiment_finished"]
+    assert ended["evaluated"] == ended["best"] == scored.trial
+    assert ended["test"] == scored.metrics
+    assert not any(k.startswith("test/") for k in ended["best_metrics"])
     assert len(epochs) == 6 * 3
     import os
 
