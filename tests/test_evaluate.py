@@ -263,3 +263,23 @@ def test_resume_after_the_search_makes_the_missing_evaluation(in_tmp, automl_cmd
     shown = subprocess.run([*automl_cmd, "show", "honest"], cwd=in_tmp, capture_output=True,
                            text=True, timeout=120)
     assert "final evaluation #1" in shown.stdout and "best trial #" in shown.stdout
+
+
+def test_the_cli_renders_the_stage_events():
+    from automl.cli.live import EventPrinter
+    from automl.events import EvaluationFinished, EvaluationSkipped
+    from automl.store import EvaluationRecord
+
+    out = io.StringIO()
+    printer = EventPrinter(Console(file=out, width=200))
+    record = EvaluationRecord(2, datetime(2026, 1, 1), [
+        EvaluatedSubject("trial", 3, None, ["best", "pareto"], {"test/accuracy": 0.975}),
+        EvaluatedSubject("trial", 5, None, ["pareto"], {"test/accuracy": 0.95}),
+        EvaluatedSubject("ensemble", None, 4, ["ensemble"], {"test/accuracy": 0.98})])
+    printer(EvaluationFinished("e", record, 0.25))
+    printer(EvaluationSkipped("e", "no completed trial"))
+    assert out.getvalue().splitlines() == [
+        "final evaluation #2 (test split, scored once, 0.2s): best trial #3, Pareto front "
+        "test/accuracy=0.975; Pareto front #5 test/accuracy=0.95; ensemble (id 4) "
+        "test/accuracy=0.98",
+        "final evaluation: skipped (no completed trial)"]
