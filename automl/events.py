@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from automl.store import EnsembleRecord
+    from automl.store import EnsembleRecord, EvaluationRecord
 
 
 @dataclass(frozen=True)
@@ -135,6 +135,25 @@ class EnsembleSkipped(Event):
 
 
 @dataclass(frozen=True)
+class EvaluationFinished(Event):
+    """The final evaluation scored the best trial, the Pareto front members and the ensemble on
+    the test split and stored the result (:mod:`automl.evaluate`)."""
+
+    name: str
+    record: "EvaluationRecord"
+    elapsed_s: float
+
+
+@dataclass(frozen=True)
+class EvaluationSkipped(Event):
+    """The final evaluation scored nothing: no completed trial, or the latest evaluation already
+    scored the same trials and ensemble."""
+
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class RunFinished(Event):
     """The run ended (``completed``, ``failed`` or ``interrupted``); sent before ``run``
     returns or raises."""
@@ -145,6 +164,7 @@ class RunFinished(Event):
     counts: dict[str, int] = field(default_factory=dict)  # trials by status
 
 
-__all__ = ["BudgetSpent", "DataLoaded", "EnsembleFinished", "EnsembleSkipped", "Event",
+__all__ = ["BudgetSpent", "DataLoaded", "EnsembleFinished", "EnsembleSkipped", "EvaluationFinished",
+           "EvaluationSkipped", "Event",
            "Listener", "RayStarting", "ResumeStartsAnew", "RunFinished", "RunResumed",
            "RunStarted", "RunWarning", "TrialFinished", "TrialsRunning", "ignore"]

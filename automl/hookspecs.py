@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from automl.lifecycle import ExperimentInfo, TrialInfo
     from automl.registry import Registrar
+    from automl.store import EvaluationRecord
 
 hookspec = pluggy.HookspecMarker("automl")
 
@@ -110,13 +111,19 @@ def automl_experiment_started(experiment: "ExperimentInfo") -> None:
 
 @hookspec
 def automl_experiment_finished(experiment: "ExperimentInfo", status: str,
-                               best: "TrialInfo | None") -> None:
-    """Called on the driver when the search ends (``status`` is ``completed`` or ``failed``).
+                               best: "TrialInfo | None",
+                               evaluation: "EvaluationRecord | None") -> None:
+    """Called on the driver when the run ends (``status`` is ``completed`` or ``failed``): after
+    the search, the ensemble stage and the final evaluation.
 
     Args:
         experiment: as in :func:`automl_experiment_started`.
         status: the final experiment status.
-        best: the best trial by the first objective, or None when no trial completed.
+        best: the best trial by the first objective, or None when no trial completed; its
+            metrics are validation and model metrics (a trial has no test metric).
+        evaluation: the experiment's latest final evaluation (test metrics of the best trial,
+            the Pareto front members and the ensemble), or None when none was made (a failed
+            run, no completed trial).
     """
 
 
@@ -137,7 +144,8 @@ def automl_trial_finished(experiment: "ExperimentInfo", trial: "TrialInfo") -> N
 
     Args:
         experiment: the running experiment.
-        trial: number, status, params, metrics, error text for failed trials.
+        trial: number, status, params, metrics (validation ``val/``, ``model/`` and, while
+            running, ``train/``; never a test metric), error text for failed trials.
     """
 
 

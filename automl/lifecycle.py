@@ -20,6 +20,10 @@ class ExperimentInfo:
 
 @dataclass
 class TrialInfo:
+    """A trial as hooks see it. ``metrics`` holds validation (``val/``), model (``model/``) and,
+    per epoch, training (``train/``) values: never a test metric (the test split is scored only
+    by the final evaluation, which ``automl_experiment_finished`` receives)."""
+
     number: int
     trial_id: str
     status: str

@@ -5,8 +5,10 @@ derived from both) and the data split (fixed by the same seed): :func:`rerun_tri
 plugins the experiment recorded, prepares the data from the recorded config, builds the
 :class:`~automl.trial.context.TrialContext` the search gave the trial and runs
 :func:`~automl.trial.trainable.train_and_evaluate` again. On the same hardware and software the
-validation and test metrics and the predicted probabilities come out identical;
-:class:`RerunResult` compares them.
+validation metrics and the predicted validation and test probabilities come out identical;
+:class:`RerunResult` compares them. (Trials record no test metric: the final evaluation,
+:mod:`automl.evaluate`, scores the test split; test metrics that older runs recorded per trial are
+not compared.)
 
 Metrics that measure time (latency) cannot reproduce: a model-only metric that gives two different
 values for the same model (or whose class sets ``deterministic = False``) is shown but not
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from automl.components import DataSplits, DataSpec, EvalContext
+from automl.search_data import SearchSplits, separate
 from automl.errors import AutomlError, ConfigError, PluginError
 from automl.export import select_trial
 from automl.recorded import recorded_config, recorded_plugin_source
@@ -31,7 +34,7 @@ from automl.store import ExperimentRecord, TrialRecord
 
 TOLERANCE = 1e-6
 ALIGNMENT = 64  # bytes: how Ray's object store aligns the arrays a trial receives
-SPLITS = ("val/", "test/", "model/")
+SPLITS = ("val/", "model/")
 
 #: Called with each epoch's report (``epoch``, ``train/loss``, validation objectives, ...).
 EpochCallback = Callable[[dict[str, Any]], None]
@@ -235,8 +238,8 @@ def _check_split(trial: TrialRecord, y_val: Any) -> None:
                           f"labels vs {len(y_val)} now): has the dataset changed?")
 
 
-def aligned_splits(data: DataSplits) -> DataSplits:
-    """The splits with every array copied to a 64-byte aligned buffer, as Ray's object store
+def aligned_splits(data: DataSplits) -> SearchSplits:
+    """The search's view of the splits (no test labels) with every array copied to a 64-byte aligned buffer, as Ray's object store
     hands them to a trial: torch's vectorised CPU kernels round differently depending on the
     input's alignment, which through training changes results by up to 1e-5."""
     import numpy as np
@@ -248,5 +251,6 @@ def aligned_splits(data: DataSplits) -> DataSplits:
         out[...] = array
         return out
 
-    return DataSplits(aligned(data.x_train), aligned(data.y_train), aligned(data.x_val),
-                      aligned(data.y_val), aligned(data.x_test), aligned(data.y_test), data.spec)
+    search, _ = separate(data)
+    return SearchSplits(aligned(search.x_train), aligned(search.y_train), aligned(search.x_val),
+                        aligned(search.y_val), aligned(search.x_test), search.spec)

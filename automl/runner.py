@@ -28,8 +28,10 @@ from automl.plugin_manager import Plugins, plugin_source, build_plugins
 from automl.recorded import plugins_record, resolved_config
 from automl.space import ObjectiveSpec, SearchSpace, build_space
 from automl.results import best_trial, objectives_row
+from automl.search_data import SearchSplits, TestLabels, separate
 from automl.store import (
-    FINISHED, ExperimentStatus, Store, TrialRecord, TrialStatus, default_db_url, safe_url,
+    FINISHED, EvaluationRecord, ExperimentStatus, Store, TrialRecord, TrialStatus,
+    default_db_url, safe_url,
 )
 
 
@@ -46,6 +48,8 @@ class RunResult:
     trials: list[TrialRecord] = field(default_factory=list)
     elapsed_s: float = 0.0
     tie_breakers: list[ObjectiveSpec] = field(default_factory=list)
+    #: the final evaluation this run made (test metrics of the best trial, Pareto front, ensemble)
+    evaluation: EvaluationRecord | None = None
 
     @property
     def best(self) -> TrialRecord | None:
@@ -162,7 +166,9 @@ def run_experiment(path: str | Path, *, address: str | None = None, db: str | No
     from automl.trial.output_shape import check_architectures
 
     loading = time.monotonic()
-    data = prepare_data(config, prepared.plugins.registry)
+    # The search (trials, best-trial choice, ensemble) gets ``data`` without test labels; only
+    # the final evaluation gets ``labels``, after the stages before it returned.
+    data, labels = separate(prepare_data(config, prepared.plugins.registry))
     emit(DataLoaded(config.dataset.name, data.sizes(), time.monotonic() - loading))
     check_architectures(prepared.space.architectures, prepared.plugins.registry, data.x_train,
                         data.spec)
@@ -175,7 +181,7 @@ def run_experiment(path: str | Path, *, address: str | None = None, db: str | No
             emit(ResumeStartsAnew(config.name, safe_url(prepared.db_url)))
         if resumed is None:
             store.ensure_new_name(config.name)  # refuse before Ray starts
-        return _run(prepared, data, store, address, emit, verbose, resumed)
+        return _run(prepared, data, labels, store, address, emit, verbose, resumed)
 
 
 def _check_resume(store: Store, config: Any) -> Resume | None:
@@ -197,8 +203,10 @@ def _check_resume(store: Store, config: Any) -> Resume | None:
                   max((t.number for t in trials), default=-1) + 1)
 
 
-def _run(prepared: Prepared, data: Any, store: Store, address: str | None, emit: Listener,
-         verbose: bool, resumed: Resume | None = None) -> RunResult:
+def _run(prepared: Prepared, data: SearchSplits, labels: TestLabels, store: Store,
+         address: str | None, emit: Listener, verbose: bool, resumed: Resume | None = None
+         ) -> RunResult:
+    from automl.evaluate import final_evaluation
     from automl.ray_session import check_resources, ray_session
 
     config = prepared.loaded.config
@@ -227,6 +235,7 @@ def _run(prepared: Prepared, data: Any, store: Store, address: str | None, emit:
         info = ExperimentInfo(config.name, recorded, safe_url(prepared.db_url),
                               str(prepared.artifacts_dir))
         status, error = ExperimentStatus.FAILED, None
+        evaluation = None
         try:
             prepared.plugins.call("automl_experiment_started", experiment=info)
             if resumed is not None:
@@ -239,6 +248,9 @@ def _run(prepared: Prepared, data: Any, store: Store, address: str | None, emit:
             if prepared.ensemble is not None:
                 ensemble_stage(store, config.name, prepared.plugins.registry, prepared.ensemble,
                                emit, data.spec)
+            # the search and the ensemble stage have returned: the test split, once
+            evaluation = final_evaluation(store, config.name, prepared.plugins.registry,
+                                          labels, data.spec, emit)
             status = ExperimentStatus.COMPLETED
         except KeyboardInterrupt:
             status, error = ExperimentStatus.INTERRUPTED, "interrupted by the user"
@@ -260,14 +272,18 @@ def _run(prepared: Prepared, data: Any, store: Store, address: str | None, emit:
                                    best.metrics) if best else None)
             if status != ExperimentStatus.INTERRUPTED:
                 prepared.plugins.call("automl_experiment_finished", experiment=info,
-                                      status=status, best=best_info)
+                                      status=status, best=best_info,
+                                      evaluation=(store.experiment(config.name).evaluation
+                                                  if status == ExperimentStatus.COMPLETED
+                                                  else None))
             counts: dict[str, int] = {}
             for trial in trials:
                 counts[trial.status] = counts.get(trial.status, 0) + 1
             emit(RunFinished(config.name, status, time.monotonic() - started, counts))
     return RunResult(config.name, status, prepared.db_url, str(prepared.artifacts_dir),
                      prepared.space.objectives, trials, time.monotonic() - started,
-                     prepared.space.tie_breakers)
+                     prepared.space.tie_breakers,
+                     evaluation or store.experiment(config.name).evaluation)
 
 
 def _reconcile_study(prepared: Prepared, store: Store) -> None:
@@ -361,19 +377,30 @@ def ensemble_stage(store: Store, name: str, registry: Any, settings: EnsembleSet
     emit = listener or ignore
     started = time.monotonic()
     outcome = run_ensemble_stage(store.experiment(name), registry, settings, spec)
+    _store_ensemble(store, name, outcome, emit, time.monotonic() - started)
+    return outcome
+
+
+def _store_ensemble(store: Store, name: str, outcome: Any, emit: Listener, elapsed_s: float
+                    ) -> None:
     if outcome.record is None:
         emit(EnsembleSkipped(outcome.skipped))
-        return outcome
+        return
     store.add_ensemble(name, outcome.record)
-    emit(EnsembleFinished(outcome.record, len(outcome.candidates), time.monotonic() - started))
-    return outcome
+    emit(EnsembleFinished(outcome.record, len(outcome.candidates), elapsed_s))
 
 
 def ensemble_again(store: Store, name: str, overrides: dict[str, Any] | None = None,
                    listener: Listener | None = None) -> Any:
     """``automl ensemble``: the ensemble stage on a recorded experiment, its recorded
     ``ensemble:`` settings overridden by ``overrides``, with the plugins and the DataSpec the
-    run had (the spec as its trials recorded it)."""
+    run had (the spec as its trials recorded it). A fitted ensemble is evaluated on the test split
+    as a new final evaluation (earlier ones are kept): after the fit has returned, the test
+    labels are prepared from the recorded config (before anything is stored, so a dataset that
+    can no longer be loaded leaves no ensemble without its evaluation), then the ensemble is
+    stored and evaluated."""
+    from automl.evaluate import final_evaluation, load_test_labels
+
     from automl.config.models import EnsembleConfig
     from automl.export import recorded_plugins, trial_spec
     from automl.results import objectives_of
@@ -391,4 +418,14 @@ def ensemble_again(store: Store, name: str, overrides: dict[str, Any] | None = N
     trained = next((t for t in exp.trials if t.status == TrialStatus.COMPLETED and t.checkpoint), None)
     spec = (trial_spec(exp, Path(trained.checkpoint), plugins.registry)
             if trained is not None and trained.checkpoint else None)
-    return ensemble_stage(store, name, plugins.registry, settings, listener, spec)
+    emit = listener or ignore
+    started = time.monotonic()
+    outcome = run_ensemble_stage(exp, plugins.registry, settings, spec)
+    fitted_s = time.monotonic() - started
+    if outcome.record is None:
+        _store_ensemble(store, name, outcome, emit, fitted_s)
+        return outcome
+    labels, data_spec = load_test_labels(exp, plugins.registry)  # the weights are final
+    _store_ensemble(store, name, outcome, emit, fitted_s)
+    final_evaluation(store, name, plugins.registry, labels, spec or data_spec, emit)
+    return outcome

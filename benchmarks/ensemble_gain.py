@@ -5,12 +5,14 @@ For digits (experiments/quickstart.yaml), wine (experiments/wine.yaml, with the 
 alone) and breast cancer (experiments/breast_cancer_mlp.yaml), and several seeds (the seed sets
 the split, the sampler, the trials' training seeds and the ensemble's held-out part), runs the
 experiment through ``automl.run`` with the ensemble stage on (default: greedy), then runs the stage
-again on the stored experiment (``automl.ensemble.run_ensemble_stage``, timed around the call)
-with ``greedy`` and with ``weighted``. Reported per dataset and ensembler: ensemble test accuracy
-minus the best single trial's (the same test split, read once after the weights are final), how
-many members kept a non-zero weight, how often the held-out guard fell back to the best single
-trial (the record's note), and the stage's own run time. The greedy re-run is also checked
-against the record the run stored (same members, weights and scores).
+again on the stored experiment as ``automl ensemble NAME --ensembler E`` does
+(``automl.runner.ensemble_again``: the stage, then a new final evaluation) with ``greedy`` and
+with ``weighted``. Reported per dataset and ensembler: ensemble test accuracy minus the best
+single trial's, both from that final evaluation (:mod:`automl.evaluate`: the test split scored
+once, after the weights are final), how many members kept a non-zero weight, how often the
+held-out guard fell back to the best single trial (the record's note), and the stage's own run
+time (its ``EnsembleFinished`` event). The greedy re-run is also checked against the record the
+run stored (same members, weights and scores).
 
     python -m benchmarks.ensemble_gain [--quick] [--seeds N]
 
@@ -92,13 +94,9 @@ def run_one(tmp: Path, dataset: str, seed: int, trials: int | None
             ) -> tuple[list[Row], str | None]:
     """The rows for each ensembler, or no rows and why the run's stage was skipped."""
     import automl
-    from automl.config import load_experiment
     from automl.config.models import EnsembleConfig
-    from automl.data import prepare_data
-    from automl.ensemble import resolve_settings, run_ensemble_stage
     from automl.events import EnsembleFinished, EnsembleSkipped
-    from automl.plugin_manager import plugin_source, rebuild_plugins
-    from automl.results import objectives_of
+    from automl.runner import ensemble_again
     from automl.store import Store
 
     path, name = experiment_file(tmp, dataset, seed, trials)
@@ -108,30 +106,28 @@ def run_one(tmp: Path, dataset: str, seed: int, trials: int | None
     stage = next((e for e in events if isinstance(e, (EnsembleFinished, EnsembleSkipped))), None)
     in_run_s = stage.elapsed_s if isinstance(stage, EnsembleFinished) else None
 
-    config = load_experiment(path).config
-    registry = rebuild_plugins(plugin_source(config.plugins.load, path.parent, blocked=config.plugins.block)).registry
-    spec = prepare_data(config, registry).spec
-    store = Store(db, create=False)
-    try:
-        experiment = store.experiment(name)
-    finally:
-        store.close()
-    stored = experiment.ensemble
+    with Store(db, create=False) as store:
+        stored = store.experiment(name).ensemble
     if stored is None:
         return [], (stage.reason if isinstance(stage, EnsembleSkipped) else "no ensemble stored")
     rows = []
     for ensembler in ENSEMBLERS:
-        settings = resolve_settings(EnsembleConfig(ensembler=ensembler),
-                                    objectives_of(experiment), registry)
-        tick = time.perf_counter()
-        outcome = run_ensemble_stage(experiment, registry, settings, spec)
-        stage_s = time.perf_counter() - tick
+        # the defaults of the ensemble section with this ensembler, as before the recorded one
+        overrides = EnsembleConfig(ensembler=ensembler).model_dump(exclude={"enabled"})
+        refit: list = []
+        with Store(db) as store:
+            outcome = ensemble_again(store, name, overrides, refit.append)
+            evaluation = store.experiment(name).evaluation
         record = outcome.record
-        assert record is not None, outcome.skipped
+        assert record is not None and evaluation is not None, outcome.skipped
+        assert evaluation.ensemble() is not None and evaluation.ensemble().ensemble_id == record.id
+        stage_s = next(e.elapsed_s for e in refit if isinstance(e, EnsembleFinished))
         ens, single = record.scores["ensemble"], record.scores["best_single"]
+        assert evaluation.best().trial == record.best_single
         row = Row(dataset, ensembler, seed, len(result.trials),
                   sum(t.status == "completed" for t in result.trials), len(outcome.candidates),
-                  len(record.members), ens["test/accuracy"], single["test/accuracy"],
+                  len(record.members), evaluation.ensemble().metrics["test/accuracy"],
+                  evaluation.best().metrics["test/accuracy"],
                   ens["val_check/accuracy"], single["val_check/accuracy"],
                   record.note is not None, stage_s)
         if ensembler == stored.ensembler:

@@ -1,4 +1,5 @@
-"""The ensemble stage: weights from validation predictions only, honest test scoring."""
+"""The ensemble stage: weights from validation predictions only; its test score comes from the
+final evaluation."""
 
 from __future__ import annotations
 
@@ -8,17 +9,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import automl.ensemble.predictions as predictions_module
+from automl.components import DataSpec
 from automl.config.models import EnsembleConfig
 from automl.ensemble import resolve_settings, run_ensemble_stage
-from automl.ensemble.predictions import CandidatePredictions
+from automl.evaluate import evaluate
 from automl.errors import ConfigError, PluginError
 from automl.plugin_manager import load_plugins
 from automl.space import ObjectiveSpec
+from automl.search_data import TestLabels
 from automl.store import ExperimentRecord, TrialRecord
 
 REGISTRY = load_plugins(autoload=False).registry
 OBJECTIVES = [ObjectiveSpec("accuracy", "max")]
+SPEC = DataSpec("tabular", (0,), 10)
 
 
 def accuracy(y, proba):
@@ -50,24 +53,30 @@ def test_complementary_specialists_beat_both(name):
     assert weights.min() > 0.2  # both members are used
 
 
-def write_trial(directory: Path, number: int, val, val_y, test, test_y, metric) -> TrialRecord:
+def write_trial(directory: Path, number: int, val, val_y, test, metric) -> TrialRecord:
+    """A checkpoint as a trial writes it: validation predictions with labels, test predictions
+    without (``test=None``: no test array at all)."""
     path = directory / f"trial_{number}"
-    path.mkdir()
-    np.savez(path / "predictions.npz", val_proba=val, val_y=val_y, test_proba=test, test_y=test_y)
+    path.mkdir(parents=True)
+    arrays = {"val_proba": val, "val_y": val_y}
+    if test is not None:
+        arrays["test_proba"] = test
+    np.savez(path / "predictions.npz", **arrays)
     return TrialRecord(number=number, status="completed", params={"architecture": "mlp"},
                        metrics={"val/accuracy": metric, "model/params": 100.0 * (number + 1),
                                 "model/nonzero_params": 50.0 * (number + 1)},
                        checkpoint=str(path))
 
 
-def experiment(tmp_path: Path, seed=0) -> ExperimentRecord:
+def experiment(tmp_path: Path, seed=0, with_test=True) -> ExperimentRecord:
     (val_a, val_b), val_y = specialists(200, seed=seed)
-    (test_a, test_b), test_y = specialists(200, seed=seed + 1)
+    (test_a, test_b), _ = held_out(seed)
     rng = np.random.default_rng(5)
     noise = rng.dirichlet(np.ones(10), size=200)  # a useless third candidate
-    trials = [write_trial(tmp_path, 0, val_a, val_y, test_a, test_y, accuracy(val_y, val_a)),
-              write_trial(tmp_path, 1, val_b, val_y, test_b, test_y, accuracy(val_y, val_b)),
-              write_trial(tmp_path, 2, noise, val_y, noise, test_y, accuracy(val_y, noise))]
+    tests = (test_a, test_b, noise) if with_test else (None, None, None)
+    trials = [write_trial(tmp_path, 0, val_a, val_y, tests[0], accuracy(val_y, val_a)),
+              write_trial(tmp_path, 1, val_b, val_y, tests[1], accuracy(val_y, val_b)),
+              write_trial(tmp_path, 2, noise, val_y, tests[2], accuracy(val_y, noise))]
     trials.append(TrialRecord(number=3, status="early_stopped", params={}, metrics={}))
     return ExperimentRecord(
         name="e", status="completed", seed=seed, config={}, objectives=[
@@ -76,52 +85,50 @@ def experiment(tmp_path: Path, seed=0) -> ExperimentRecord:
         trials=trials)
 
 
+def held_out(seed=0):
+    return specialists(200, seed=seed + 1)
+
+
 def settings(**overrides):
     return resolve_settings(EnsembleConfig(**overrides), OBJECTIVES, REGISTRY)
 
 
-def test_stage_scores_ensemble_and_best_single_on_test(tmp_path):
-    outcome = run_ensemble_stage(experiment(tmp_path), REGISTRY, settings())
+def test_stage_fits_on_validation_and_the_final_evaluation_scores_it_on_test(tmp_path):
+    exp = experiment(tmp_path)
+    outcome = run_ensemble_stage(exp, REGISTRY, settings())
     record = outcome.record
     assert record is not None and record.note is None
     assert sorted(outcome.candidates) == [0, 1, 2]  # the early-stopped trial has no predictions
     assert np.isclose(sum(record.weights), 1.0)
     assert set(record.members) == {0, 1}  # the useless candidate gets no weight
     ens, single = record.scores["ensemble"], record.scores["best_single"]
-    assert ens["test/accuracy"] > single["test/accuracy"] + 0.2
+    assert not any(k.startswith("test/") for k in [*ens, *single])  # no test score here
     assert ens["val_check/accuracy"] > single["val_check/accuracy"]
     assert ens["nonzero_params"] == 50 + 100  # the ensemble's size is its members' sum
 
+    record.id = 7
+    exp.ensembles = [record]
+    _, y_test = held_out()
+    scored = evaluate(exp, REGISTRY, TestLabels(y_test), SPEC)
+    assert [(s.subject, s.trial, s.ensemble_id, s.roles) for s in scored] == [
+        ("trial", record.best_single, None, ["best"]), ("ensemble", None, 7, ["ensemble"])]
+    best, ensemble = scored
+    assert ensemble.metrics["test/accuracy"] > best.metrics["test/accuracy"] + 0.2
+    (test_a, test_b), _ = held_out()
+    blend = np.tensordot(np.asarray(record.weights), np.stack(
+        [(test_a, test_b)[n] for n in record.members]), axes=1)
+    assert ensemble.metrics["test/accuracy"] == accuracy(y_test, blend)  # exactly
 
-def test_test_split_is_never_read_while_fitting(tmp_path, monkeypatch):
-    events = []
-    real_read = predictions_module.read_split
 
-    def spy_read(checkpoint, split):
-        events.append(("read", split))
-        return real_read(checkpoint, split)
-
-    monkeypatch.setattr(predictions_module, "read_split", spy_read)
-    greedy = REGISTRY.get("ensembler", "greedy").cls
-    real_fit = greedy.fit
-
-    def spy_fit(self, *args, **kwargs):
-        events.append(("fit", "start"))
-        try:
-            return real_fit(self, *args, **kwargs)
-        finally:
-            events.append(("fit", "end"))
-
-    monkeypatch.setattr(greedy, "fit", spy_fit)
-    run_ensemble_stage(experiment(tmp_path), REGISTRY, settings())
-    fit_end = events.index(("fit", "end"))
-    assert ("read", "test") not in events[:fit_end]
-    assert events[:fit_end].count(("read", "val")) == 3
-    assert events[fit_end + 1:].count(("read", "test")) == 3
-
-    candidate = CandidatePredictions.load(0, str(tmp_path / "trial_0"))
-    with pytest.raises(PermissionError, match="sealed"):
-        candidate.test(None)
+def test_the_stage_reads_no_test_array(tmp_path):
+    """Checkpoints without any test array: the stage fits and scores all the same, so nothing
+    it does can depend on the test split."""
+    with_test = run_ensemble_stage(experiment(tmp_path / "a", with_test=True), REGISTRY,
+                                   settings()).record
+    without = run_ensemble_stage(experiment(tmp_path / "b", with_test=False), REGISTRY,
+                                 settings()).record
+    assert (with_test.members, with_test.weights, with_test.scores) == \
+        (without.members, without.weights, without.scores)
 
 
 def test_guard_falls_back_to_the_best_single_trial(tmp_path, monkeypatch):
@@ -131,8 +138,8 @@ def test_guard_falls_back_to_the_best_single_trial(tmp_path, monkeypatch):
     record = run_ensemble_stage(experiment(tmp_path), REGISTRY, settings()).record
     assert record.note and "guard" in record.note
     assert record.members == [record.best_single] and record.weights == [1.0]
-    assert record.scores["ensemble"]["test/accuracy"] == \
-        record.scores["best_single"]["test/accuracy"]
+    assert record.scores["ensemble"]["val_check/accuracy"] == \
+        record.scores["best_single"]["val_check/accuracy"]
 
 
 def test_invalid_weights_name_the_plugin(tmp_path, monkeypatch):

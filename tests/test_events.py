@@ -11,8 +11,8 @@ import pytest
 
 import automl
 from automl.events import (
-    DataLoaded, RayStarting, ResumeStartsAnew, RunFinished, RunResumed, RunStarted,
-    TrialFinished, TrialsRunning,
+    DataLoaded, EvaluationFinished, EvaluationSkipped, RayStarting, ResumeStartsAnew, RunFinished,
+    RunResumed, RunStarted, TrialFinished, TrialsRunning,
 )
 from automl.store import Store
 from tests.conftest import REPO
@@ -55,7 +55,7 @@ def test_events_tell_what_happens_and_a_resume_keeps_the_best(tmp_path: Path) ->
     assert result.status == "completed" and len(result.trials) == 1
     kinds = [type(e) for e in first]
     assert kinds[:4] == [DataLoaded, ResumeStartsAnew, RayStarting, RunStarted], kinds
-    assert kinds[4:] == [TrialsRunning, TrialFinished, RunFinished], kinds
+    assert kinds[4:] == [TrialsRunning, TrialFinished, EvaluationFinished, RunFinished], kinds
     assert first[0].sizes == {"train": 1077, "val": 360, "test": 360}
     assert first[4].running == 1 and first[4].total == 1
     done = first[5]
@@ -71,6 +71,10 @@ def test_events_tell_what_happens_and_a_resume_keeps_the_best(tmp_path: Path) ->
     assert trial.number == 1 and trial.values == done.values  # the same model, the same score
     # a tie keeps the earlier trial: the best so far counts the trial finished before the resume
     assert trial.best == (done.best[0], 0)
+    # the best trial is still #0 and there is no ensemble: evaluation 1 already scored that
+    [skipped] = [e for e in resumed if isinstance(e, EvaluationSkipped)]
+    assert skipped.reason == "evaluation 1 already scored the same trials and ensemble"
+    assert not any(isinstance(e, EvaluationFinished) for e in resumed)
     store = Store(db, create=False)
     try:
         assert [t.status for t in store.experiment("fixed").trials] == ["completed"] * 2

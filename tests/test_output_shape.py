@@ -75,7 +75,9 @@ def test_the_trial_checks_its_own_model_before_training(tmp_path):
     source = plugin_source(config.plugins.load, path.parent, autoload=False)
     registry = rebuild_plugins(source).registry
     space = build_space(config, registry)
-    data = prepare_data(config, registry)
+    from automl.search_data import separate
+
+    data, _ = separate(prepare_data(config, registry))
     context = TrialContext.for_experiment(config, [("accuracy", "max")], source, registry)
     params = {"architecture": "one_column", "architecture.one_column.classes_off": 9,
               **{f"training.{k}": p.low if hasattr(p, "low") else getattr(

@@ -47,7 +47,13 @@ def test_quickstart_end_to_end(in_tmp, automl_cmd):
     assert all(t["status"] in ("completed", "early_stopped") for t in trials)
 
     best = document["best"]
-    assert best["metrics"]["test/accuracy"] >= 0.97
+    # test scores exist only in the final evaluation, made once after the search and ensemble
+    assert not any(k.startswith("test/") for t in trials for k in t["metrics"])
+    final = document["final_evaluation"]
+    assert final["number"] == 1 and final["split"] == "test" and final["created_at"]
+    best_test, ensemble_test = final["scored"]
+    assert best_test["trial"] == best["number"] and best_test["roles"] == ["best"]
+    assert best_test["metrics"]["test/accuracy"] >= 0.97
     # chosen on validation: no completed trial has a better validation accuracy
     completed = [t for t in trials if t["status"] == "completed"]
     assert best["metrics"]["val/accuracy"] == max(t["metrics"]["val/accuracy"] for t in completed)
@@ -60,14 +66,16 @@ def test_quickstart_end_to_end(in_tmp, automl_cmd):
     completed_numbers = {t["number"] for t in completed}
     assert {m["trial"] for m in ensemble["members"]} <= completed_numbers
     for side in ("ensemble", "best_single"):
-        assert {"test/accuracy", "val_check/accuracy"} <= set(ensemble["scores"][side])
-    assert ensemble["scores"]["best_single"]["test/accuracy"] == best["metrics"]["test/accuracy"]
-    assert "ensemble" in run.stdout
+        assert "val_check/accuracy" in ensemble["scores"][side]
+        assert not any(k.startswith("test/") for k in ensemble["scores"][side])
+    assert ensemble_test["subject"] == "ensemble" and ensemble_test["ensemble_id"] == ensemble["id"]
+    assert "test/accuracy" in ensemble_test["metrics"]
+    assert "ensemble" in run.stdout and "final evaluation #1 (test split" in run.stdout
 
     table = subprocess.run([*automl_cmd, "show", "quickstart"], capture_output=True, text=True,
                            timeout=120)
     assert table.returncode == 0 and "best trial" in table.stdout
-    assert "best single" in table.stdout
+    assert "best single" in table.stdout and "final evaluation #1" in table.stdout
     listing = subprocess.run([*automl_cmd, "ls"], capture_output=True, text=True, timeout=120)
     assert "quickstart" in listing.stdout
 

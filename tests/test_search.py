@@ -48,7 +48,14 @@ LOG = os.environ.get("AUTOML_TEST_HOOK_LOG", os.devnull)
 def automl_trial_finished(experiment, trial):      # driver
     with open(LOG, "a") as f:
         f.write(json.dumps({"hook": "trial_finished", "pid": os.getpid(), "number": trial.number,
-                            "status": trial.status}) + "\\n")
+                            "status": trial.status, "metrics": trial.metrics}) + "\\n")
+
+def automl_experiment_finished(experiment, status, best, evaluation):      # driver
+    with open(LOG, "a") as f:
+        f.write(json.dumps({"hook": "experiment_finished", "best": best and best.number,
+                            "best_metrics": best and best.metrics,
+                            "evaluated": evaluation and evaluation.best().trial,
+                            "test": evaluation and evaluation.best().metrics}) + "\\n")
 
 def automl_epoch_finished(trial_id, params, epoch, metrics):   # Ray worker
     with open(LOG, "a") as f:
@@ -136,14 +143,25 @@ def test_custom_plugin_file_architecture_is_searched(ray_local, hook_log, in_tmp
     stored = read_predictions(tiny.checkpoint)
     np.testing.assert_allclose(proba, stored["val_proba"], atol=1e-5)
     np.testing.assert_array_equal(stored["val_y"], data.y_val)
-    accuracy = float((stored["test_proba"].argmax(1) == stored["test_y"]).mean())
-    assert math.isclose(accuracy, tiny.metrics["test/accuracy"])
+    # Trials are scored on validation only and keep no test labels; the final evaluation scored
+    # the best trial's stored test predictions against the test labels, exactly.
+    assert "test_y" not in stored and not any(k.startswith("test/") for k in tiny.metrics)
+    scored = record.evaluation.best()
+    best = read_predictions(next(t for t in record.trials if t.number == scored.trial).checkpoint)
+    accuracy = float((best["test_proba"].argmax(1) == data.y_test).mean())
+    assert accuracy == scored.metrics["test/accuracy"]
 
     # lifecycle hooks: trial_finished on the driver, epoch_finished inside Ray workers
     events = [json.loads(line) for line in hook_log.read_text().splitlines()]
     finished = [e for e in events if e["hook"] == "trial_finished"]
     epochs = [e for e in events if e["hook"] == "epoch_finished"]
     assert sorted(e["number"] for e in finished) == list(range(6))
+    # hooks see no per-trial test metric; the end of the run hands them the final evaluation
+    assert not any(k.startswith("test/") for e in finished for k in e["metrics"])
+    (ended,) = [e for e in events if e["hook"] == "experiment_finished"]
+    assert ended["evaluated"] == ended["best"] == scored.trial
+    assert ended["test"] == scored.metrics
+    assert not any(k.startswith("test/") for k in ended["best_metrics"])
     assert len(epochs) == 6 * 3
     import os
 
@@ -197,7 +215,13 @@ def test_multi_objective_search_reports_a_pareto_front(ray_local, in_tmp):
     assert set(document["pareto_front"]) <= {t["number"] for t in completed}
     best = document["best"]
     assert best["metrics"]["val/accuracy"] == max(t["metrics"]["val/accuracy"] for t in completed)
-    assert "test/accuracy" in best["metrics"]
+    assert not any(k.startswith("test/") for t in document["trials"] for k in t["metrics"])
+    # the final evaluation scored the best trial and every Pareto front member, on test
+    scored = document["final_evaluation"]["scored"]
+    assert scored[0]["trial"] == best["number"] and "best" in scored[0]["roles"]
+    assert {s["trial"] for s in scored if "pareto" in s["roles"]} == set(document["pareto_front"])
+    assert len({s["trial"] for s in scored}) == len(scored)  # each scored once
+    assert all(0 < s["metrics"]["test/accuracy"] <= 1 for s in scored)
 
 
 def test_a_failing_lifecycle_hook_stops_the_search_with_one_error(ray_local, in_tmp):

@@ -7,6 +7,7 @@ import pytest
 from automl.config import parse_experiment
 from automl.data import prepare_data
 from automl.plugin_manager import plugin_source, rebuild_plugins
+from automl.search_data import separate
 from automl.trial.context import TrialContext
 from automl.trial.seeding import derive_seed
 from automl.trial.trainable import FINAL_KEY, train_and_evaluate
@@ -26,7 +27,7 @@ CONFIG = {
 def setup():
     source = plugin_source([], autoload=False)
     config = parse_experiment("name: t\ndataset: digits\narchitecture: cnn\nseed: 5\n")
-    data = prepare_data(config, rebuild_plugins(source).registry)
+    data, _ = separate(prepare_data(config, rebuild_plugins(source).registry))
     context = TrialContext(experiment="t", seed=5, plugins=source,
                            objectives=(("accuracy", "max"),),
                            metrics=("accuracy", "params", "nonzero_params"), epochs=2,
@@ -50,7 +51,8 @@ def test_a_rerun_reproduces_the_trial(setup):
     assert [m["epoch"] for m, _ in reports] == [1, 2, 2]
     assert reports[-1][0][FINAL_KEY] == 1 and reports[-1][1] is not None
     assert all(d is None for _, d in reports[:-1])
-    assert {"val/accuracy", "test/accuracy", "model/params", "model/nonzero_params"} <= set(first)
+    assert {"val/accuracy", "model/params", "model/nonzero_params"} <= set(first)
+    assert not any(k.startswith("test/") for k in first)  # scored on validation only
     assert first["model/nonzero_params"] < first["model/params"]
     # a model-only metric is recorded once, not per split
     assert not {"val/params", "test/params", "val/nonzero_params"} & set(first)
@@ -61,3 +63,14 @@ def test_seed_depends_on_parameters_and_experiment_seed():
     assert derive_seed(0, CONFIG) != derive_seed(1, CONFIG)
     assert derive_seed(0, CONFIG) != derive_seed(0, {**CONFIG, "training.lr": 0.004})
     assert 0 <= derive_seed(0, CONFIG) < 2**31
+
+
+def test_a_trial_refuses_data_that_carries_test_labels(setup):
+    context, data = setup
+    full = prepare_data(parse_experiment("name: t\ndataset: digits\narchitecture: cnn\nseed: 5\n"),
+                        rebuild_plugins(context.plugins).registry)
+    with pytest.raises(TypeError, match="SearchSplits"):
+        train_and_evaluate(CONFIG, context, full, lambda m, d: None)
+    assert not hasattr(data, "y_test")
+    with pytest.raises(AttributeError):
+        object.__setattr__(data, "y_test", full.y_test)  # no slot for them

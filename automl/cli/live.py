@@ -7,9 +7,10 @@ from functools import singledispatchmethod
 from rich.console import Console
 from rich.markup import escape
 
-from automl.cli.render import status_text
+from automl.cli.render import status_text, subject_label
 from automl.events import (
-    BudgetSpent, DataLoaded, EnsembleFinished, EnsembleSkipped, Event, RayStarting,
+    BudgetSpent, DataLoaded, EnsembleFinished, EnsembleSkipped, EvaluationFinished,
+    EvaluationSkipped, Event, RayStarting,
     ResumeStartsAnew, RunFinished, RunResumed, RunStarted, RunWarning, TrialFinished,
     TrialsRunning,
 )
@@ -90,12 +91,25 @@ class EventPrinter:
     def _ensemble(self, event: EnsembleFinished) -> None:
         # the guard's note is part of the ensemble report (render.print_ensemble), not repeated
         record = event.record
-        key = f"test/{record.metric}"
+        key = f"val_check/{record.metric}"  # the held-out part of validation; test comes later
         ens, single = record.scores["ensemble"][key], record.scores["best_single"][key]
         members = ", ".join(f"#{n} {w:.2f}" for n, w in zip(record.members, record.weights))
         self._print(f"ensemble ({escape(record.ensembler)}, {event.candidates} candidates, "
                     f"{event.elapsed_s:.1f}s): members {members}; {key} {ens:.4g} vs best "
                     f"single #{record.best_single} {single:.4g} ({ens - single:+.4g})")
+
+    @__call__.register
+    def _evaluated(self, event: EvaluationFinished) -> None:
+        record = event.record
+        scored = "; ".join(
+            f"{subject_label(s)} " + " ".join(f"{k}={v:.4g}" for k, v in s.metrics.items())
+            for s in record.subjects)
+        self._print(f"final evaluation #{record.number} (test split, scored once, "
+                    f"{event.elapsed_s:.1f}s): {escape(scored)}")
+
+    @__call__.register
+    def _not_evaluated(self, event: EvaluationSkipped) -> None:
+        self._print(f"final evaluation: skipped ({escape(event.reason)})")
 
     @__call__.register
     def _skipped(self, event: EnsembleSkipped) -> None:

@@ -10,7 +10,9 @@ from rich.table import Table
 from rich.text import Text
 
 from automl.results import best_of, objectives_of, pareto_front
-from automl.store import EnsembleRecord, ExperimentRecord, TrialRecord, TrialStatus
+from automl.store import (
+    EnsembleRecord, EvaluationRecord, ExperimentRecord, TrialRecord, TrialStatus,
+)
 
 #: every trial status (running, completed, early_stopped, failed, interrupted) and experiment
 #: status (running, completed, failed, interrupted); any other renders unstyled
@@ -47,27 +49,47 @@ def experiment_json(exp: ExperimentRecord) -> dict[str, Any]:
         "best": trial_json(best) if best else None,
         "pareto_front": [t.number for t in front],
         "ensemble": ensemble_json(exp.ensemble) if exp.ensemble else None,
+        # test-split scores exist only here: the latest final evaluation, and every one made
+        "final_evaluation": evaluation_json(exp.evaluation) if exp.evaluation else None,
+        "final_evaluations": [evaluation_json(e) for e in exp.evaluations],
     }
+
+
+def evaluation_json(record: EvaluationRecord) -> dict[str, Any]:
+    return {"number": record.number, "created_at": _iso(record.created_at),
+            "split": "test",
+            "scored": [{"subject": s.subject, "trial": s.trial, "ensemble_id": s.ensemble_id,
+                        "roles": s.roles, "metrics": s.metrics} for s in record.subjects]}
 
 
 def ensemble_json(record: EnsembleRecord) -> dict[str, Any]:
     return {"ensembler": record.ensembler, "metric": record.metric,
             "members": [{"trial": n, "weight": w} for n, w in zip(record.members,
                                                                  record.weights)],
-            "best_single": record.best_single, "scores": record.scores, "note": record.note,
-            "settings": record.settings, "created_at": _iso(record.created_at)}
+            "best_single": record.best_single, "scores": _validation_scores(record),
+            "note": record.note, "settings": record.settings, "id": record.id,
+            "created_at": _iso(record.created_at)}
+
+
+def _validation_scores(record: EnsembleRecord) -> dict[str, dict[str, float]]:
+    """The ensemble's scores without test values (ensembles recorded before the final
+    evaluation existed scored the test split themselves; those values are not shown)."""
+    return {side: {k: v for k, v in values.items() if not k.startswith(TEST)}
+            for side, values in record.scores.items()}
 
 
 def print_ensemble(console: Console, record: EnsembleRecord) -> None:
     console.print(f"[bold]ensemble[/bold] ({record.ensembler}; weights fitted on part of the "
-                  f"validation split, checked on the rest; test scored once)", soft_wrap=True)
+                  f"validation split, checked on the rest; its test scores are in the final "
+                  f"evaluation)", soft_wrap=True)
     console.print("members: " + ", ".join(f"#{n} weight {w:.3f}"
                                           for n, w in zip(record.members, record.weights)),
                   soft_wrap=True)
     table = Table(show_header=True)
     for col in ("score", "ensemble", f"best single (#{record.best_single})", "difference"):
         table.add_column(col, justify="left" if col == "score" else "right")
-    ens, single = record.scores["ensemble"], record.scores["best_single"]
+    scores = _validation_scores(record)
+    ens, single = scores["ensemble"], scores["best_single"]
     for key in ens:
         a, b = ens[key], single.get(key)
         diff = f"{a - b:+.4g}" if isinstance(b, float) and b == b else "-"
@@ -80,7 +102,7 @@ def print_ensemble(console: Console, record: EnsembleRecord) -> None:
 def trial_json(trial: TrialRecord) -> dict[str, Any]:
     return {
         "number": trial.number, "status": trial.status, "params": trial.params,
-        "metrics": trial.metrics, "seed": trial.seed, "node": trial.node,
+        "metrics": validation_metrics(trial), "seed": trial.seed, "node": trial.node,
         "node_id": trial.node_id, "device": trial.device, "started_at": _iso(trial.started_at),
         "finished_at": _iso(trial.finished_at), "duration_s": trial.duration_s,
         "epochs": len(trial.history), "checkpoint": trial.checkpoint, "error": trial.error,
@@ -140,15 +162,14 @@ def print_experiment(console: Console, exp: ExperimentRecord) -> None:
     scores = Table(show_header=True)
     scores.add_column("metric")
     scores.add_column("validation", justify="right")
-    scores.add_column("test", justify="right")
-    names = sorted({k.split("/", 1)[1] for k in best.metrics if k.startswith(SPLITS)})
+    metrics = validation_metrics(best)
+    names = sorted({k.split("/", 1)[1] for k in metrics if k.startswith(SPLITS)})
     for name in names:
-        model = best.metrics.get(f"model/{name}")  # one value for both splits
-        scores.add_row(name, _fmt(best.metrics.get(f"val/{name}", model)),
-                       _fmt(best.metrics.get(f"test/{name}", model)))
+        model = metrics.get(f"model/{name}")  # one value for every split
+        scores.add_row(name, _fmt(metrics.get(f"val/{name}", model)))
     console.print(scores)
     facts: dict[str, list[str]] = {}  # not per split: model/params_before_pruning, ...
-    for key, value in sorted(best.metrics.items()):
+    for key, value in sorted(metrics.items()):
         prefix, sep, name = key.partition("/")
         if sep and f"{prefix}/" not in SPLITS:
             facts.setdefault(prefix, []).append(f"{name} {_fmt(value)}")
@@ -167,6 +188,40 @@ def print_experiment(console: Console, exp: ExperimentRecord) -> None:
         console.print("[bold]Pareto front[/bold] (validation): " + ", ".join(
             f"#{t.number} (" + ", ".join(f"{k}={t.metrics[k]:.4g}" for k in keys) + ")"
             for t in front), soft_wrap=True)
+    if exp.evaluation is not None:
+        print_evaluation(console, exp.evaluation, len(exp.evaluations))
+    else:
+        console.print("final evaluation: not made yet (no test-split scores)", soft_wrap=True)
+
+
+def subject_label(subject: Any) -> str:
+    """``best trial #3``, ``Pareto front #5``, ``ensemble (id 2)``."""
+    if subject.subject == "ensemble":
+        return f"ensemble (id {subject.ensemble_id})"
+    role = "best trial" if "best" in subject.roles else "Pareto front"
+    front = ", Pareto front" if "best" in subject.roles and "pareto" in subject.roles else ""
+    return f"{role} #{subject.trial}{front}"
+
+
+def print_evaluation(console: Console, record: EvaluationRecord, count: int = 1) -> None:
+    """The final evaluation's table: one row per scored trial or ensemble, test metrics."""
+    earlier = f"; {count - 1} earlier kept" if count > 1 else ""
+    console.print(f"[bold]final evaluation[/bold] #{record.number} (test split, scored once, "
+                  f"{record.created_at:%Y-%m-%d %H:%M:%S} UTC{earlier})", soft_wrap=True)
+    names = list(dict.fromkeys(k for s in record.subjects for k in s.metrics))
+    table = Table(show_header=True)
+    table.add_column("scored")
+    for name in names:
+        table.add_column(name, justify="right")
+    for subject in record.subjects:
+        table.add_row(subject_label(subject), *[_fmt(subject.metrics.get(n)) for n in names])
+    console.print(table)
+
+
+def validation_metrics(trial: TrialRecord) -> dict[str, float]:
+    """A trial's metrics without test-split values (trials recorded before the final
+    evaluation existed scored the test split themselves; those values are not shown)."""
+    return {k: v for k, v in trial.metrics.items() if not k.startswith(TEST)}
 
 
 def trial_detail(console: Console, exp: ExperimentRecord, number: int) -> None:
@@ -181,6 +236,8 @@ def trial_detail(console: Console, exp: ExperimentRecord, number: int) -> None:
 
 #: metric prefixes of the scores per split; other prefixes (``model/``) describe the model
 SPLITS = ("val/", "test/")
+#: test-split scores, shown only as the final evaluation's
+TEST = "test/"
 
 
 def _pruning(trial: TrialRecord, epochs: int | None) -> str:

@@ -1,8 +1,7 @@
-"""A candidate's stored predictions, with the test split sealed until the weights are final.
+"""A candidate's stored validation predictions: all that weight fitting reads.
 
-Weight fitting can only ever see validation arrays: :meth:`CandidatePredictions.test` needs a
-:class:`TestSplitKey`, which :func:`automl.ensemble.stage.run_ensemble_stage` creates only after
-the ensembler has returned its weights.
+Trial checkpoints hold no test labels (:mod:`automl.search_data`); test predictions are read by
+the final evaluation only (:mod:`automl.evaluate`).
 """
 
 from __future__ import annotations
@@ -14,12 +13,6 @@ import numpy as np
 
 from automl.errors import StoreError
 from automl.trial.artifacts import PREDICTIONS_FILE
-
-
-class TestSplitKey:
-    """Proof that the ensemble's weights are fixed; required to read test predictions."""
-
-    __slots__ = ()
 
 
 @dataclass(frozen=True)
@@ -34,15 +27,12 @@ class CandidatePredictions:
         val_proba, val_y = read_split(checkpoint, "val")
         return cls(number, checkpoint, val_proba, val_y)
 
-    def test(self, key: TestSplitKey) -> tuple[np.ndarray, np.ndarray]:
-        if not isinstance(key, TestSplitKey):
-            raise PermissionError("test predictions are sealed until the ensemble weights are "
-                                  "final")
-        return read_split(self.checkpoint, "test")
 
-
-def read_split(checkpoint: str, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """Read one split's probabilities and labels from a trial checkpoint (only those arrays)."""
+def read_split(checkpoint: str, split: str = "val") -> tuple[np.ndarray, np.ndarray]:
+    """Read the validation probabilities and labels from a trial checkpoint (only those
+    arrays)."""
+    if split != "val":
+        raise ValueError("the ensemble stage reads validation predictions only")
     path = Path(checkpoint) / PREDICTIONS_FILE
     try:
         with np.load(path, allow_pickle=False) as data:

@@ -4,8 +4,9 @@ No retraining and no model loading: candidates are the top-k completed trials by
 objective; their validation predictions are split (stratified, from the seed) into a part the
 ensembler fits on and a held-out part that checks the fitted weights against the best single
 trial. If the ensemble does not beat the best single trial on the held-out part, the guard falls
-back to the best single trial. The test split is read once, after the weights are final, to score
-the ensemble and the best single trial side by side.
+back to the best single trial. The stage never sees a test label (trial checkpoints hold none):
+the final evaluation (:mod:`automl.evaluate`) scores the stored ensemble on the test split after
+this stage has returned.
 
 It runs in-process on the driver: a weight evaluation costs well under a millisecond, far below
 Ray Tune's per-trial overhead (see docs/benchmarks.md).
@@ -21,7 +22,7 @@ import numpy as np
 
 from automl.components import DataSpec, EvalContext
 from automl.config.models import EnsembleConfig
-from automl.ensemble.predictions import CandidatePredictions, TestSplitKey
+from automl.ensemble.predictions import CandidatePredictions
 from automl.errors import ConfigError, PluginError, did_you_mean
 from automl.registry import Registry
 from automl.results import best_of, objectives_of
@@ -79,7 +80,8 @@ def resolve_settings(config: EnsembleConfig, objectives: Sequence[ObjectiveSpec]
 def run_ensemble_stage(experiment: ExperimentRecord, registry: Registry,
                        settings: EnsembleSettings, spec: DataSpec | None = None
                        ) -> EnsembleOutcome:
-    """Fit ensemble weights for a finished search and score them; returns the record to store."""
+    """Fit ensemble weights for a finished search and score them on the held-out part of
+    validation; returns the record to store."""
     objectives = objectives_of(experiment)
     best = best_of(experiment)
     chosen = select_candidates(experiment.trials, objectives[0], settings)
@@ -129,10 +131,6 @@ def run_ensemble_stage(experiment: ExperimentRecord, registry: Registry,
                 "validation part; the ensemble falls back to the best single trial")
         weights = single
 
-    key = TestSplitKey()  # weights are final from here on
-    tests = [c.test(key) for c in candidates]
-    y_test = tests[0][1]
-    test_probas = [t[0] for t in tests]
     # The ensemble metric, then every prediction metric recorded always (declared by the class).
     metric_names = list(dict.fromkeys([settings.metric, *(
         e.name for e in registry if e.kind == "metric" and e.cls.aggregate == "predictions"  # type: ignore[attr-defined]
@@ -143,8 +141,6 @@ def run_ensemble_stage(experiment: ExperimentRecord, registry: Registry,
             value = _metric(registry, name, spec)
             scores[label][f"val_check/{name}"] = value(y_val[check_idx],
                                                        blend(w, [p[check_idx] for p in val_probas]))
-            scores[label][f"test/{name}"] = _metric(registry, name, spec, "test")(
-                y_test, blend(w, test_probas))
     by_number = {t.number: t for t in chosen}
     members = [c.number for c, w in zip(candidates, weights) if w > 0]
     summed = [e.name for e in registry if e.kind == "metric"

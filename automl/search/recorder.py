@@ -17,7 +17,8 @@ from automl.search.disk import says_disk_full
 from automl.store import Store, TrialRecord, TrialStatus
 from automl.trial.trainable import FINAL_KEY
 
-METRIC_PREFIXES = ("val/", "test/", "train/", "model/")
+#: what a trial reports and the store records (never a test metric: see automl.evaluate)
+METRIC_PREFIXES = ("val/", "train/", "model/")
 HISTORY_KEYS = ("epoch", "train/loss")
 
 

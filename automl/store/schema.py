@@ -16,7 +16,9 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_VERSION = 1
+#: 2: the final evaluation's table (``automl_evaluations``); :mod:`automl.store.upgrade` brings a
+#: version-1 database up to date when it is opened.
+SCHEMA_VERSION = 2
 
 _FLOAT_TAG = "$float"
 _NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
@@ -115,6 +117,8 @@ class ExperimentRow(Base):
         back_populates="experiment", cascade="all, delete-orphan", order_by="TrialRow.number")
     ensembles: Mapped[list["EnsembleRow"]] = relationship(
         cascade="all, delete-orphan", order_by="EnsembleRow.id")
+    evaluations: Mapped[list["EvaluationRow"]] = relationship(
+        cascade="all, delete-orphan", order_by="EvaluationRow.id")
 
 
 class TrialRow(Base):
@@ -158,6 +162,25 @@ class EnsembleRow(Base):
     best_single: Mapped[int] = mapped_column(Integer)
     scores: Mapped[dict] = mapped_column(JSONValue)  # {"ensemble": {...}, "best_single": {...}}
     note: Mapped[str | None] = mapped_column(CleanText, nullable=True)
+
+
+class EvaluationRow(Base):
+    """One thing the final evaluation scored on the test split: a trial (the best one, a Pareto
+    front member) or an ensemble. Rows of one evaluation share ``evaluation``, its number within
+    the experiment (1, 2, ...: ``automl ensemble`` adds one; older ones are kept)."""
+
+    __tablename__ = "automl_evaluations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("automl_experiments.id",
+                                                          ondelete="CASCADE"), index=True)
+    evaluation: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    subject: Mapped[str] = mapped_column(String(20))  # "trial" or "ensemble"
+    trial_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    ensemble_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    roles: Mapped[list] = mapped_column(JSONValue)  # "best", "pareto", "ensemble"
+    metrics: Mapped[dict] = mapped_column(JSONValue)  # {"test/<metric>": value}
 
 
 class LeaseRow(Base):

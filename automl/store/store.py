@@ -22,9 +22,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from automl import __version__
 from automl.errors import StoreError
 from automl.store.schema import (
-    SCHEMA_VERSION, Base, EnsembleRow, ExperimentRow, Meta, TrialRow,
+    SCHEMA_VERSION, Base, EnsembleRow, EvaluationRow, ExperimentRow, Meta, TrialRow,
 )
 from automl.store.lease import Lease, lease_timeout
+from automl.store.upgrade import can_upgrade, upgrade
 from automl.store.status import ExperimentStatus, TrialStatus
 
 DEFAULT_DB_FILE = "automl.db"
@@ -87,6 +88,39 @@ class EnsembleRecord:
     scores: dict[str, dict[str, float]]
     note: str | None
     created_at: datetime
+    id: int | None = None  # the row's id once stored (what an evaluation names)
+
+
+@dataclass
+class EvaluatedSubject:
+    """One thing the final evaluation scored on the test split."""
+
+    subject: str  # "trial" or "ensemble"
+    trial: int | None  # the trial number (a trial)
+    ensemble_id: int | None  # the ensemble's id (an ensemble)
+    roles: list[str]  # "best", "pareto" (a trial), "ensemble"
+    metrics: dict[str, float]  # {"test/<metric>": value}
+
+
+@dataclass
+class EvaluationRecord:
+    """A final evaluation: what was scored on the test split, and when."""
+
+    number: int  # 1, 2, ... within the experiment
+    created_at: datetime
+    subjects: list[EvaluatedSubject]
+
+    def best(self) -> EvaluatedSubject | None:
+        """The best trial's scores."""
+        return next((s for s in self.subjects if "best" in s.roles), None)
+
+    def pareto(self) -> list[EvaluatedSubject]:
+        """The Pareto front members' scores (multi-objective runs; else empty)."""
+        return [s for s in self.subjects if "pareto" in s.roles]
+
+    def ensemble(self) -> EvaluatedSubject | None:
+        """The ensemble's scores."""
+        return next((s for s in self.subjects if s.subject == "ensemble"), None)
 
 
 @dataclass
@@ -104,11 +138,17 @@ class ExperimentRecord:
     error: str | None
     trials: list[TrialRecord] = field(default_factory=list)
     ensembles: list[EnsembleRecord] = field(default_factory=list)
+    evaluations: list[EvaluationRecord] = field(default_factory=list)
 
     @property
     def ensemble(self) -> EnsembleRecord | None:
         """The latest ensemble, if the stage has run."""
         return self.ensembles[-1] if self.ensembles else None
+
+    @property
+    def evaluation(self) -> EvaluationRecord | None:
+        """The latest final evaluation, if one has run."""
+        return self.evaluations[-1] if self.evaluations else None
 
 
 class Store:
@@ -128,6 +168,8 @@ class Store:
             if version is not None:
                 self._check_version(version)  # before create_all touches a foreign schema
                 self._add_missing_columns()
+                if int(version) < SCHEMA_VERSION:
+                    upgrade(self.engine, int(version), SCHEMA_VERSION)
             elif not create:
                 raise StoreError(f"{safe_url(url)} is not an automl database")
             if create:
@@ -178,7 +220,7 @@ class Store:
                 f"{where} has schema version {number} from a newer automl; this automl "
                 f"({__version__}) reads version {SCHEMA_VERSION}: upgrade automl "
                 "(pip install -U automl), or use a new database (--db URL)")
-        if number < SCHEMA_VERSION:
+        if number < SCHEMA_VERSION and not can_upgrade(number, SCHEMA_VERSION):
             raise StoreError(
                 f"{where} has schema version {number} from an older automl; this automl "
                 f"({__version__}) reads version {SCHEMA_VERSION} and cannot convert it: use a "
@@ -313,16 +355,39 @@ class Store:
             row.finished_at = now()
             row.duration_s = (row.finished_at - row.started_at).total_seconds()
 
-    def add_ensemble(self, name: str, record: EnsembleRecord) -> None:
+    def add_ensemble(self, name: str, record: EnsembleRecord) -> int:
+        """Store an ensemble; returns its id (also set on ``record``)."""
         with self._write() as session:
             row = session.scalar(select(ExperimentRow).where(ExperimentRow.name == name))
             if row is None:
                 raise StoreError(self._missing(name, session))
-            session.add(EnsembleRow(
+            ensemble = EnsembleRow(
                 experiment_id=row.id, created_at=record.created_at, ensembler=record.ensembler,
                 settings=record.settings, metric=record.metric, members=record.members,
                 weights=record.weights, best_single=record.best_single, scores=record.scores,
-                note=record.note))
+                note=record.note)
+            session.add(ensemble)
+            session.flush()
+            record.id = ensemble.id
+            return ensemble.id
+
+    def add_evaluation(self, name: str, subjects: list[EvaluatedSubject]) -> EvaluationRecord:
+        """Record a final evaluation (its number follows the experiment's last one)."""
+        from sqlalchemy import func
+
+        with self._write() as session:
+            row = session.scalar(select(ExperimentRow).where(ExperimentRow.name == name))
+            if row is None:
+                raise StoreError(self._missing(name, session))
+            last = session.scalar(select(func.max(EvaluationRow.evaluation))
+                                  .where(EvaluationRow.experiment_id == row.id))
+            record = EvaluationRecord((last or 0) + 1, now(), subjects)
+            for item in subjects:
+                session.add(EvaluationRow(
+                    experiment_id=row.id, evaluation=record.number, created_at=record.created_at,
+                    subject=item.subject, trial_number=item.trial, ensemble_id=item.ensemble_id,
+                    roles=item.roles, metrics=item.metrics))
+            return record
 
     def delete_experiment(self, name: str) -> None:
         with self._write() as session:
@@ -402,8 +467,18 @@ def _experiment(row: ExperimentRow, with_trials: bool) -> ExperimentRecord:
         record.ensembles = [EnsembleRecord(
             ensembler=e.ensembler, settings=e.settings, metric=e.metric, members=e.members,
             weights=e.weights, best_single=e.best_single, scores=e.scores, note=e.note,
-            created_at=e.created_at) for e in row.ensembles]
+            created_at=e.created_at, id=e.id) for e in row.ensembles]
+        record.evaluations = _evaluations(row.evaluations)
     return record
+
+
+def _evaluations(rows: list[EvaluationRow]) -> list[EvaluationRecord]:
+    grouped: dict[int, EvaluationRecord] = {}
+    for r in rows:  # ordered by id: by evaluation, subjects in the order they were scored
+        record = grouped.setdefault(r.evaluation, EvaluationRecord(r.evaluation, r.created_at, []))
+        record.subjects.append(EvaluatedSubject(r.subject, r.trial_number, r.ensemble_id,
+                                                list(r.roles), dict(r.metrics)))
+    return sorted(grouped.values(), key=lambda e: e.number)
 
 
 def _engine(url: str) -> Engine:

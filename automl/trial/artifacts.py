@@ -3,7 +3,9 @@
 Files in a trial checkpoint directory:
 
 * ``model.pt`` — the final (pruned, finalised) ``state_dict``; load with ``weights_only=True``;
-* ``predictions.npz`` — ``val_proba``, ``val_y``, ``test_proba``, ``test_y``;
+* ``predictions.npz`` — ``val_proba``, ``val_y``, ``test_proba`` (no test labels: only the
+  final evaluation, :mod:`automl.evaluate`, reads those, from the data; checkpoints written
+  before it also hold ``test_y``);
 * ``trial.json`` — the sampled parameters, derived seed, final metrics, the structured plan and
   the data spec (kind, input shape, classes) needed to rebuild the model.
 """

@@ -2,7 +2,8 @@
 
 Flow: rebuild plugins from the recorded list -> seed -> device -> architecture -> train (report each
 epoch so the early-stopping scheduler can stop the trial) -> prune -> fine-tune -> finalise ->
-score validation and test -> checkpoint with weights and predictions -> final report.
+score validation -> checkpoint with weights and predictions (validation with labels, test without:
+the worker never has test labels, see :mod:`automl.search_data`) -> final report.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from automl.components import DataSplits
 from automl.errors import PluginError
 from automl.plugin_manager import rebuild_plugins
+from automl.search_data import SearchSplits
 from automl.space import TrialPlan
 from automl.trial.context import TrialContext
 
@@ -30,7 +31,7 @@ FINAL_KEY = "automl/final"
 Reporter = Callable[[dict[str, Any], "Path | None"], None]
 
 
-def run_trial(config: dict[str, Any], context: TrialContext, data: DataSplits) -> None:
+def run_trial(config: dict[str, Any], context: TrialContext, data: SearchSplits) -> None:
     """Entry point called by Ray Tune (through ``tune.with_parameters``)."""
     import ray
     from ray import tune
@@ -45,12 +46,16 @@ def run_trial(config: dict[str, Any], context: TrialContext, data: DataSplits) -
                        tune.get_context().get_trial_id() or "local")
 
 
-def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: DataSplits,
+def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: SearchSplits,
                        report: Reporter, trial_id: str = "local") -> dict[str, float]:
-    """Train, prune, fine-tune and score one configuration; returns the final metrics.
+    """Train, prune, fine-tune and score one configuration on validation; returns the final
+    metrics.
 
     Deterministic for a given configuration and experiment seed on the same hardware.
     """
+    if not isinstance(data, SearchSplits):  # a DataSplits would carry the test labels
+        raise TypeError(f"a trial receives automl.search_data.SearchSplits (no test labels), "
+                        f"not {type(data).__name__}")
     import torch
 
     from automl.trial.artifacts import write_trial_artifacts
@@ -136,12 +141,11 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Data
     test_proba = predict_proba(model, x_test, context.eval_batch_size, device.amp).cpu().numpy()
     cpu_model = model.cpu().eval()
     structure = score(model_only, data.y_val, val_proba, cpu_model, spec, "val")
-    final = {**score(per_split, data.y_val, val_proba, cpu_model, spec, "val"), **structure,
-             **score(per_split, data.y_test, test_proba, cpu_model, spec, "test")}
+    final = {**score(per_split, data.y_val, val_proba, cpu_model, spec, "val"), **structure}
     record = {"params": dict(config), "seed": seed, "metrics": final, "plan": plan.__dict__,
               "spec": vars(spec)}  # DataSpec: kind, input_shape, num_classes, class_names, extra
     predictions = {"val_proba": val_proba.astype(np.float32), "val_y": data.y_val,
-                   "test_proba": test_proba.astype(np.float32), "test_y": data.y_test}
+                   "test_proba": test_proba.astype(np.float32)}
     with tempfile.TemporaryDirectory(prefix="automl-ckpt-") as tmp:
         write_trial_artifacts(Path(tmp), cpu_model, predictions, record)
         model_facts = {"model/params_before_pruning": float(params_before),

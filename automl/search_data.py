@@ -1,0 +1,51 @@
+"""What the search may see of the data, and the test labels it may not.
+
+:func:`separate` splits a :class:`~automl.components.DataSplits` in two: a :class:`SearchSplits`
+(training and validation examples with their labels, the test *inputs* without labels) that
+goes to every trial worker, and a :class:`TestLabels` that the runner hands to the final
+evaluation (:mod:`automl.evaluate`) only, after the search and the ensemble stage have returned.
+A trial can predict on the test inputs (the ensemble and the final evaluation need those
+predictions) but has no test label to score them with; its checkpoint holds none either.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from automl.components import DataSplits, DataSpec
+
+
+@dataclass(frozen=True, slots=True)
+class SearchSplits:
+    """The data a trial receives: no test labels (the class has no slot for them)."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    spec: DataSpec
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.y_train), "val": len(self.y_val), "test": len(self.x_test)}
+
+
+@dataclass(frozen=True, slots=True)
+class TestLabels:
+    """The test split's labels, for the final evaluation."""
+
+    __test__ = False  # not a pytest test class
+
+    y: np.ndarray
+
+    def read(self) -> np.ndarray:
+        """The labels (the one place they are read: :mod:`automl.evaluate`)."""
+        return self.y
+
+
+def separate(data: DataSplits) -> tuple[SearchSplits, TestLabels]:
+    """The search's view of ``data`` and, apart from it, the test labels."""
+    return (SearchSplits(data.x_train, data.y_train, data.x_val, data.y_val, data.x_test,
+                         data.spec), TestLabels(data.y_test))

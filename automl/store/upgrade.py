@@ -1,0 +1,37 @@
+"""Bringing a database written by an older automl up to the current schema version.
+
+Each step takes a database from one version to the next inside one transaction (its tables and
+the recorded ``schema_version`` change together), so an interrupted upgrade leaves the older,
+still readable version. Data is never rewritten: an upgrade only adds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import Connection, update
+
+from automl.store.schema import EvaluationRow, Meta
+
+
+def _add_evaluations(conn: Connection) -> None:
+    """1 -> 2: the final evaluation's table. Trials of a version-1 database keep the test
+    metrics they recorded; no evaluation exists for them until one is run."""
+    EvaluationRow.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
+
+
+#: ``{from_version: step}``; a step upgrades to ``from_version + 1``.
+STEPS: dict[int, Callable[[Connection], None]] = {1: _add_evaluations}
+
+
+def can_upgrade(version: int, target: int) -> bool:
+    return all(v in STEPS for v in range(version, target))
+
+
+def upgrade(engine: object, version: int, target: int) -> None:
+    """Run the steps from ``version`` to ``target``, each in its own transaction."""
+    for current in range(version, target):
+        with engine.begin() as conn:  # type: ignore[attr-defined]
+            STEPS[current](conn)
+            conn.execute(update(Meta).where(Meta.key == "schema_version")
+                         .values(value=str(current + 1)))
