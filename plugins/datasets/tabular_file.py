@@ -11,6 +11,7 @@ import automl
 from automl.components import DataSpec, Dataset, Examples, ParamDef
 from automl.errors import ConfigError
 from automl.params import Fixed
+from automl.preprocessing import Preprocessing, table_values
 
 PATH = "dataset.params.path"
 
@@ -96,6 +97,14 @@ class TabularFile(Dataset):
         spec = DataSpec("tabular", (x.shape[1],), len(names), names,
                         extra={"feature_columns": [str(c) for c in features]})
         return Examples(x, y, spec)
+
+    def preprocessing(self, params: dict[str, Any], spec: DataSpec) -> Preprocessing:
+        """Raw input: rows with the feature columns (any order; extra label column ignored)."""
+        return Preprocessing("table", {"columns": list(spec.extra["feature_columns"]),
+                                       "label_column": params["label_column"]})
+
+    def encode(self, preprocessing: Preprocessing, raw: Any) -> np.ndarray:
+        return table_values(raw, preprocessing.settings["columns"])
 
 
 @automl.hookimpl

@@ -1,0 +1,165 @@
+"""How a raw input (a table row, an image file, a string) becomes a model input.
+
+A dataset plugin declares it (:meth:`automl.components.Dataset.preprocessing`) as a
+:class:`Preprocessing`: what a raw input is (``input``), a JSON-able record of ``settings`` its
+:meth:`~automl.components.Dataset.encode` needs (column names and order, image size and channel
+mode, text column and maximum length), ``arrays`` of numbers and ``files`` to bundle (a tokenizer
+directory). automl adds what it fits on the training split itself: the standardisation of tabular
+inputs (``arrays["standardise_mean"]``, ``arrays["standardise_std"]``, applied after
+``encode``). An export saves the record in ``model.json``, the arrays in ``preprocessing.npz``
+(read with ``allow_pickle=False``) and the files under ``preprocessing/``.
+
+The kinds of raw input, and the settings automl itself reads for each:
+
+``table``
+    rows with named columns (a CSV/Parquet file, a pandas DataFrame, or a numpy array whose columns
+    are in ``settings["columns"]`` order). ``columns``: the feature columns, in the model's order
+    (required); ``label_column``: a column an input file may hold and prediction ignores.
+``images``
+    image files (a folder, searched recursively, or a list of paths). ``suffixes``: the file
+    name endings read (default: common image formats).
+``texts``
+    strings (a CSV/Parquet file's ``text_column``, or a list of strings). ``text_column``
+    (required for files); ``label_column`` as for tables.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from automl.errors import ConfigError
+
+INPUTS = ("table", "images", "texts")
+ARRAYS_FILE = "preprocessing.npz"
+FILES_DIR = "preprocessing"
+MEAN, STD = "standardise_mean", "standardise_std"
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """A dataset's recipe from raw input to model input (see the module docs).
+
+    Args:
+        input: ``"table"``, ``"images"`` or ``"texts"``: what one raw input is.
+        settings: JSON-able values the dataset's ``encode`` reads (and the keys automl reads).
+        arrays: named numpy arrays (numbers only; saved without pickling).
+        files: name -> a file or directory to bundle with an export (e.g. a tokenizer); after
+            loading an export, name -> its path inside the export.
+    """
+
+    input: str
+    settings: dict[str, Any] = field(default_factory=dict)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.input not in INPUTS:
+            raise ValueError(f"Preprocessing.input must be one of {', '.join(INPUTS)}, got "
+                             f"{self.input!r}")
+        json.dumps(self.settings)  # TypeError now, not when an export is written
+
+    def with_arrays(self, **arrays: np.ndarray) -> "Preprocessing":
+        return Preprocessing(self.input, dict(self.settings), {**self.arrays, **arrays},
+                             dict(self.files))
+
+
+# ---- standardisation: fitted by automl on the training split ----------------------------------
+
+
+def fit_standardisation(x_train: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-feature mean and standard deviation of the training split (std 0 becomes 1)."""
+    mean = x_train.mean(axis=0, keepdims=True)
+    std = x_train.std(axis=0, keepdims=True)
+    std[std == 0] = 1.0
+    return {MEAN: mean, STD: std}
+
+
+def standardise(x: np.ndarray, fitted: dict[str, np.ndarray]) -> np.ndarray:
+    """``x`` scaled with fitted statistics, as float32 (training and prediction both call this)."""
+    if MEAN not in fitted:
+        return x
+    return ((x - fitted[MEAN]) / fitted[STD]).astype(np.float32)
+
+
+# ---- saving with an export, loading back ------------------------------------------------------
+
+
+def save(prep: Preprocessing, directory: Path) -> dict[str, Any]:
+    """Write ``prep``'s arrays and files into an export directory; returns the manifest record."""
+    record: dict[str, Any] = {"input": prep.input, "settings": prep.settings,
+                              "arrays": sorted(prep.arrays), "files": {}}
+    if prep.arrays:
+        for name, value in prep.arrays.items():
+            if not isinstance(value, np.ndarray) or value.dtype == object:
+                raise ConfigError(f"preprocessing array '{name}' must be a numeric numpy array")
+        np.savez(directory / ARRAYS_FILE, **prep.arrays)
+    for name, source in prep.files.items():
+        relative = f"{FILES_DIR}/{name}"
+        target = directory / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if Path(source).is_dir():
+            shutil.copytree(source, target)
+        else:
+            shutil.copyfile(source, target)
+        record["files"][name] = relative
+    return record
+
+
+def load(record: dict[str, Any], directory: Path, where: str) -> Preprocessing:
+    """The :class:`Preprocessing` an export's manifest ``record`` describes."""
+    if not isinstance(record, dict) or record.get("input") not in INPUTS:
+        raise ConfigError(f"{where}: 'preprocessing' must name an input kind "
+                          f"({', '.join(INPUTS)})")
+    arrays: dict[str, np.ndarray] = {}
+    if record.get("arrays"):
+        try:
+            with np.load(directory / ARRAYS_FILE, allow_pickle=False) as saved:
+                arrays = {name: saved[name] for name in record["arrays"]}
+        except (OSError, ValueError, KeyError) as exc:
+            raise ConfigError(f"cannot read {directory / ARRAYS_FILE}: {exc}") from None
+    inside = directory.resolve()
+    files = {}
+    for name, relative in (record.get("files") or {}).items():
+        path = (directory / relative).resolve()
+        if Path(relative).is_absolute() or not path.is_relative_to(inside) or not path.exists():
+            raise ConfigError(f"{where}: preprocessing file '{relative}' is missing or outside "
+                              f"the export directory {inside}")
+        files[name] = str(path)
+    return Preprocessing(record["input"], dict(record.get("settings") or {}), arrays, files)
+
+
+# ---- helpers for a dataset's encode() ---------------------------------------------------------
+
+
+def table_values(frame: Any, columns: list[str], dtype: Any = np.float32) -> np.ndarray:
+    """``frame[columns]`` as a finite numeric array; a non-numeric, missing or infinite value is a
+    :class:`ConfigError` naming the column and the row (the frame's index label)."""
+    import pandas as pd
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ConfigError(f"missing column(s) {missing}; the model needs {columns}")
+    for column in columns:
+        values = frame[column]
+        if is_bool_dtype(values) or not is_numeric_dtype(values):
+            converted = pd.to_numeric(values, errors="coerce")
+            bad = converted.isna() & values.notna()
+            if is_bool_dtype(values) or bad.any():
+                label = values.index[int(np.flatnonzero(bad.to_numpy())[0])] if bad.any() \
+                    else values.index[0]
+                raise ConfigError(f"column '{column}' must be numeric, found "
+                                  f"{values.loc[label]!r} ({values.dtype}) in row {label}")
+    x = frame[list(columns)].apply(pd.to_numeric).to_numpy(dtype=dtype)
+    finite = np.isfinite(x)
+    if not finite.all():
+        row, col = np.argwhere(~finite)[0]
+        raise ConfigError(f"column '{columns[col]}' is missing or infinite in row "
+                          f"{frame.index[row]}")
+    return x
