@@ -154,8 +154,10 @@ def table_values(frame: Any, columns: list[str], dtype: Any = np.float32) -> np.
             if is_bool_dtype(values) or bad.any():
                 label = values.index[int(np.flatnonzero(bad.to_numpy())[0])] if bad.any() \
                     else values.index[0]
-                raise ConfigError(f"column '{column}' must be numeric, found "
-                                  f"{values.loc[label]!r} ({values.dtype}) in row {label}")
+                found = values.loc[label]
+                found = found.item() if isinstance(found, np.generic) else found
+                raise ConfigError(f"column '{column}' must be numeric, found {found!r} "
+                                  f"({values.dtype}) in row {label}")
     x = frame[list(columns)].apply(pd.to_numeric).to_numpy(dtype=dtype)
     finite = np.isfinite(x)
     if not finite.all():
