@@ -273,8 +273,13 @@ def _onnx(file: Path) -> Runtime:
     except ImportError:
         raise ConfigError(f"{file} is an ONNX model; install the onnx extra to run it: pip "
                           "install 'automl[onnx]'") from None
+    import torch
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()  # as many threads as torch uses
     try:
-        session = onnxruntime.InferenceSession(str(file), providers=["CPUExecutionProvider"])
+        session = onnxruntime.InferenceSession(str(file), options,
+                                               providers=["CPUExecutionProvider"])
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types
         raise ConfigError(f"cannot load ONNX model {file}: {exc}") from None
     name = session.get_inputs()[0].name
