@@ -87,12 +87,20 @@ def stratified_split(data: Examples, val: float, test: float, seed: int) -> Data
 
 
 def standardise(splits: DataSplits) -> DataSplits:
-    """Scale every split with the training split's per-feature mean and std, keeping them in
-    ``fitted`` (an export saves them, so raw rows are scaled the same way at prediction)."""
-    from automl.preprocessing import fit_standardisation
+    """Scale every split with the training split's per-feature mean and std (and one-hot encode
+    the features the dataset declares categorical, with the training split's categories),
+    keeping what was fitted in ``fitted`` (an export saves it, so raw rows are transformed the
+    same way at prediction)."""
+    import dataclasses
+
+    from automl.preprocessing import CATEGORICAL, fit_tabular
     from automl.preprocessing import standardise as scale
 
-    fitted = {**splits.fitted, **fit_standardisation(splits.x_train)}
-    return DataSplits(scale(splits.x_train, fitted), splits.y_train, scale(splits.x_val, fitted),
-                      splits.y_val, scale(splits.x_test, fitted), splits.y_test, splits.spec,
-                      fitted)
+    categorical = [int(i) for i in splits.spec.extra.get(CATEGORICAL) or []]
+    fitted = {**splits.fitted, **fit_tabular(splits.x_train, categorical)}
+    x_train = scale(splits.x_train, fitted)
+    spec = splits.spec
+    if x_train.shape[1:] != tuple(spec.input_shape):
+        spec = dataclasses.replace(spec, input_shape=tuple(x_train.shape[1:]))
+    return DataSplits(x_train, splits.y_train, scale(splits.x_val, fitted), splits.y_val,
+                      scale(splits.x_test, fitted), splits.y_test, spec, fitted)

@@ -4,9 +4,9 @@ A dataset plugin declares it (:meth:`automl.components.Dataset.preprocessing`) a
 :class:`Preprocessing`: what a raw input is (``input``), a JSON-able record of ``settings`` its
 :meth:`~automl.components.Dataset.encode` needs (column names and order, image size and channel
 mode, text column and maximum length), ``arrays`` of numbers and ``files`` to bundle (a tokenizer
-directory). automl adds what it fits on the training split itself: the standardisation of tabular
-inputs (``arrays["standardise_mean"]``, ``arrays["standardise_std"]``, applied after
-``encode``). An export saves the record in ``model.json``, the arrays in ``preprocessing.npz``
+directory). automl adds what it fits on the training split itself, applied after ``encode``: the
+standardisation of tabular inputs (``arrays["standardise_mean"]``, ``arrays["standardise_std"]``)
+and the one-hot encoding of categorical features (see :func:`fit_tabular`). An export saves the record in ``model.json``, the arrays in ``preprocessing.npz``
 (read with ``allow_pickle=False``) and the files under ``preprocessing/``.
 
 The kinds of raw input, and the settings automl itself reads for each:
@@ -39,6 +39,11 @@ INPUTS = ("table", "images", "texts")
 ARRAYS_FILE = "preprocessing.npz"
 FILES_DIR = "preprocessing"
 MEAN, STD = "standardise_mean", "standardise_std"
+NUMERIC, ONEHOT_COLUMNS = "numeric_features", "onehot_features"
+ONEHOT_CODES, ONEHOT_SIZES = "onehot_codes", "onehot_sizes"
+#: ``DataSpec.extra`` key: indices of the tabular features that hold category codes (ints >= 0,
+#: -1 for missing or unknown); automl one-hot encodes them with the codes the training split has
+CATEGORICAL = "categorical_features"
 
 
 @dataclass(frozen=True)
@@ -80,11 +85,41 @@ def fit_standardisation(x_train: np.ndarray) -> dict[str, np.ndarray]:
     return {MEAN: mean, STD: std}
 
 
+def fit_tabular(x_train: np.ndarray, categorical: list[int]) -> dict[str, np.ndarray]:
+    """What :func:`standardise` needs, fitted on the training split.
+
+    Without categorical features: every feature's mean and std. With some: the numeric features'
+    mean and std, and per categorical feature the codes the training split holds; each becomes
+    one 0/1 column, in code order, after the numeric features. A code the training split does not
+    hold (a category seen only in validation/test rows or at prediction, or a missing value, -1)
+    gets all zeros.
+    """
+    if not categorical:
+        return fit_standardisation(x_train)
+    numeric = np.asarray([i for i in range(x_train.shape[1]) if i not in categorical],
+                         dtype=np.int64)
+    codes = [np.unique(x_train[:, i][x_train[:, i] >= 0]) for i in categorical]
+    return {**fit_standardisation(x_train[:, numeric]), NUMERIC: numeric,
+            ONEHOT_COLUMNS: np.asarray(categorical, dtype=np.int64),
+            ONEHOT_CODES: np.concatenate(codes).astype(np.float32) if codes
+            else np.empty(0, np.float32),
+            ONEHOT_SIZES: np.asarray([len(c) for c in codes], dtype=np.int64)}
+
+
 def standardise(x: np.ndarray, fitted: dict[str, np.ndarray]) -> np.ndarray:
-    """``x`` scaled with fitted statistics, as float32 (training and prediction both call this)."""
+    """``x`` transformed with what :func:`fit_tabular` fitted, as float32 (training and
+    prediction both call this)."""
     if MEAN not in fitted:
         return x
-    return ((x - fitted[MEAN]) / fitted[STD]).astype(np.float32)
+    if ONEHOT_COLUMNS not in fitted:
+        return ((x - fitted[MEAN]) / fitted[STD]).astype(np.float32)
+    blocks = [((x[:, fitted[NUMERIC]] - fitted[MEAN]) / fitted[STD]).astype(np.float32)]
+    start = 0
+    for column, size in zip(fitted[ONEHOT_COLUMNS], fitted[ONEHOT_SIZES]):
+        kept = fitted[ONEHOT_CODES][start:start + size]
+        blocks.append((x[:, column:column + 1] == kept[None, :]).astype(np.float32))
+        start += size
+    return np.ascontiguousarray(np.concatenate(blocks, axis=1))
 
 
 # ---- saving with an export, loading back ------------------------------------------------------

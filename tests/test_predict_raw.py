@@ -220,3 +220,42 @@ architecture: {{transformer: {{pretrained: null, layers: 1, hidden: 64, heads: 2
     assert accuracy == best.metrics["test/accuracy"]
     predictor = automl.load_model(export)
     assert list(predictor.predict(raw["text"].tolist()[:5])) == got["prediction"].tolist()[:5]
+
+
+def test_csv_with_categorical_columns_predicts_raw_rows_and_unseen_categories(tmp_path,
+                                                                              automl_cmd):
+    rng = np.random.default_rng(0)
+    n = 300
+    frame = pd.DataFrame({"x": rng.normal(size=n), "size": rng.normal(50, 20, n).round(1),
+                          "colour": rng.choice(["red", "green", "blue"], n),
+                          "flag": rng.random(n) > 0.5})
+    score = frame["x"] + (frame["colour"] == "red") * 1.5 - (frame["colour"] == "blue")
+    frame["label"] = np.where(score > 0.2, "hot", "cold")
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    run = run_search(tmp_path, "raw_csv", f"""
+dataset: {{name: csv, params: {{path: {tmp_path / 'train.csv'}, label_column: label}}}}
+architecture: {{mlp: {{depth: 1, width: 32}}}}
+""")
+    best = select_trial(run.record, "best")
+    export = export_model(run.record, tmp_path / "export")
+    settings = json.loads((export / "model.json").read_text())["preprocessing"]["settings"]
+    assert settings["categories"] == {"colour": ["blue", "green", "red"],
+                                      "flag": ["False", "True"]}
+    codes, _ = pd.factorize(frame["label"], sort=True)
+    rows = test_indices(n, codes)
+    raw = frame.iloc[rows]
+    raw.to_csv(tmp_path / "test.csv", index=False)
+    got = predict_cli(automl_cmd, export, tmp_path / "test.csv", tmp_path / "p.csv",
+                      cwd=fresh_dir(tmp_path))
+    accuracy = float((got["prediction"].to_numpy() == raw["label"].to_numpy()).mean())
+    assert accuracy == best.metrics["test/accuracy"]
+
+    # A category the training data never had: all-zero one-hot, a prediction all the same.
+    model = automl.load_model(export)
+    unseen = raw.drop(columns="label").head(3).assign(colour=["purple", None, "red"])
+    proba = model.predict_proba(unseen)
+    assert proba.shape == (3, 2) and np.isfinite(proba).all()
+    encoded = model.encode(unseen)
+    assert encoded.shape[1] == 2 + 3 + 2
+    assert encoded[0, 2:5].tolist() == [0, 0, 0] and encoded[1, 2:5].tolist() == [0, 0, 0]
+    assert encoded[2, 2:5].tolist() == [0, 0, 1]
