@@ -14,7 +14,7 @@ would, and reports:
 
     python -m benchmarks.export_formats [--quick]
 
-About 2 minutes on 2 cores; ``--quick`` (breast cancer only, fewer repetitions, about 40 s)
+About 1.5 minutes on 2 cores; ``--quick`` (breast cancer only, fewer repetitions, about 20 s)
 checks it runs. ONNX rows need the ``onnx`` extra (``pip install 'automl[onnx]'``).
 """
 
@@ -43,7 +43,7 @@ MODELS = {  # label: (experiment body, export an ensemble of both trials too)
 }
 SEARCH = """
 seed: 0
-training: {epochs: 4, fine_tune_epochs: 1, lr: 0.003}
+training: {epochs: 8, fine_tune_epochs: 2, lr: 0.01}
 search: {num_trials: 2, sampler: random, early_stopping: none, max_concurrent: 2}
 """
 FORMATS = ("native", "torchscript", "onnx")

@@ -69,6 +69,21 @@ def predict_cli(automl_cmd, export: Path, source: Path, out: Path, *extra: str,
     return pd.read_csv(out)
 
 
+def predict_test_rows(automl_cmd, export: Path, frame: pd.DataFrame,
+                      tmp_path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``automl predict`` on the test split's rows of ``frame`` (labels in column ``label``),
+    written as they are to a CSV; returns those rows and the predictions."""
+    codes, _ = pd.factorize(frame["label"], sort=True)
+    raw = frame.iloc[test_indices(len(frame), codes)]
+    raw.to_csv(tmp_path / "test.csv", index=False)
+    return raw, predict_cli(automl_cmd, export, tmp_path / "test.csv", tmp_path / "p.csv",
+                            cwd=fresh_dir(tmp_path))
+
+
+def accuracy_of(predictions: pd.DataFrame, raw: pd.DataFrame) -> float:
+    return float((predictions["prediction"].to_numpy() == raw["label"].to_numpy()).mean())
+
+
 def fresh_dir(tmp_path: Path) -> Path:
     """A directory with nothing in it: no experiment file, no database, no plugin path."""
     elsewhere = tmp_path / "elsewhere"
@@ -209,15 +224,8 @@ architecture: {{transformer: {{pretrained: null, layers: 1, hidden: 64, heads: 2
     export = export_model(run.record, tmp_path / "export")
     assert (export / "preprocessing" / "tokenizer" / "tokenizer_config.json").is_file()
     assert not list((export / "preprocessing" / "tokenizer").glob("*.safetensors"))
-    frame = pd.read_csv(source)
-    codes, names = pd.factorize(frame["label"], sort=True)
-    rows = test_indices(len(frame), codes)
-    raw = frame.iloc[rows]
-    raw.to_csv(tmp_path / "test.csv", index=False)
-    got = predict_cli(automl_cmd, export, tmp_path / "test.csv", tmp_path / "p.csv",
-                      cwd=fresh_dir(tmp_path))
-    accuracy = float((got["prediction"].to_numpy() == raw["label"].to_numpy()).mean())
-    assert accuracy == best.metrics["test/accuracy"]
+    raw, got = predict_test_rows(automl_cmd, export, pd.read_csv(source), tmp_path)
+    assert accuracy_of(got, raw) == best.metrics["test/accuracy"]
     predictor = automl.load_model(export)
     assert list(predictor.predict(raw["text"].tolist()[:5])) == got["prediction"].tolist()[:5]
 
@@ -241,14 +249,8 @@ architecture: {{mlp: {{depth: 1, width: 32}}}}
     settings = json.loads((export / "model.json").read_text())["preprocessing"]["settings"]
     assert settings["categories"] == {"colour": ["blue", "green", "red"],
                                       "flag": ["False", "True"]}
-    codes, _ = pd.factorize(frame["label"], sort=True)
-    rows = test_indices(n, codes)
-    raw = frame.iloc[rows]
-    raw.to_csv(tmp_path / "test.csv", index=False)
-    got = predict_cli(automl_cmd, export, tmp_path / "test.csv", tmp_path / "p.csv",
-                      cwd=fresh_dir(tmp_path))
-    accuracy = float((got["prediction"].to_numpy() == raw["label"].to_numpy()).mean())
-    assert accuracy == best.metrics["test/accuracy"]
+    raw, got = predict_test_rows(automl_cmd, export, frame, tmp_path)
+    assert accuracy_of(got, raw) == best.metrics["test/accuracy"]
 
     # A category the training data never had: all-zero one-hot, a prediction all the same.
     model = automl.load_model(export)
