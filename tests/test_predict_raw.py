@@ -261,3 +261,19 @@ architecture: {{mlp: {{depth: 1, width: 32}}}}
     assert encoded.shape[1] == 2 + 3 + 2
     assert encoded[0, 2:5].tolist() == [0, 0, 0] and encoded[1, 2:5].tolist() == [0, 0, 0]
     assert encoded[2, 2:5].tolist() == [0, 0, 1]
+
+
+def test_predict_file_reports_progress_in_batches(image_run, tmp_path):
+    from automl import events
+
+    export = export_model(image_run.run.record, tmp_path / "export")
+    seen: list = []
+    summary = automl.load_model(export).predict_file(image_run.root / "imgs", tmp_path / "p.csv",
+                                                     batch_size=50, listener=seen.append)
+    total = len(list((image_run.root / "imgs").rglob("*.png")))
+    assert summary.rows == total and summary.output == tmp_path / "p.csv"
+    assert seen[0] == events.PredictionStarted(str(image_run.root / "imgs"), total)
+    progress = [e.done for e in seen if isinstance(e, events.PredictionProgress)]
+    assert progress == [min(50 * (i + 1), total) for i in range(-(-total // 50))]
+    assert isinstance(seen[-1], events.PredictionFinished) and seen[-1].rows == total
+    assert len(pd.read_csv(tmp_path / "p.csv")) == total
