@@ -452,6 +452,9 @@ def _write_config(exp: ExperimentRecord, path: Path) -> None:
 def read_manifest(directory: str | Path) -> dict[str, Any]:
     """An export's ``model.json``, checked to be one this automl reads."""
     path = Path(directory) / MANIFEST_FILE
+    if Path(directory).is_file():
+        raise ConfigError(f"{Path(directory)} is a file, not an automl model export (a directory "
+                          f"written by automl export, holding {MANIFEST_FILE})")
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

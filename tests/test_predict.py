@@ -186,6 +186,9 @@ def test_not_an_export_and_a_newer_export_are_refused(tmp_path):
         automl.load_model(tmp_path)
     with pytest.raises(ConfigError, match=r"no such export"):
         automl.load_model(tmp_path / "missing")
+    (tmp_path / "rows.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(ConfigError, match=r"rows.csv is a file, not an automl model export"):
+        automl.load_model(tmp_path / "rows.csv")
     (tmp_path / "model.json").write_text('{"format": "something-else"}')
     with pytest.raises(ConfigError, match=r"is not an automl model manifest"):
         automl.load_model(tmp_path)
