@@ -1,9 +1,10 @@
 """Export, then ``automl predict`` on the raw rows of the source data, in a fresh process.
 
-For each quick experiment kind (the tabular breast_cancer and wine experiments, digits as an image
-model, an image folder, a text CSV): a small real search, an export, then ``automl predict`` on
-the raw test rows taken from the source (scikit-learn's raw feature values, the image files, the
-strings), never the standardised arrays. The predictions' accuracy must equal the test accuracy
+For the shipped experiment files on scikit-learn data (quickstart, breast_cancer_mlp, wine,
+digits_resnet_structured: each file as shipped but two random trials of a few epochs), and for an
+image folder, a text CSV and a CSV with categorical columns: a real search, an export, then
+``automl predict`` on the raw test rows taken from the source (scikit-learn's raw feature
+values, the image files, the strings), never the standardised arrays. The predictions' accuracy must equal the test accuracy
 the trial recorded, exactly.
 """
 
@@ -18,13 +19,14 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 import automl
 from automl.components import DataSpec, Examples
 from automl.data import stratified_split
 from automl.export import export_model, select_trial
 from automl.store import Store
-from tests.conftest import optional_module
+from tests.conftest import REPO, optional_module
 
 pytestmark = pytest.mark.slow
 
@@ -91,32 +93,49 @@ def fresh_dir(tmp_path: Path) -> Path:
     return elsewhere
 
 
-@pytest.mark.parametrize("dataset, structured", [("breast_cancer", True), ("wine", False),
-                                                 ("digits", True)])
-def test_predict_on_raw_sklearn_rows_reproduces_the_test_accuracy(tmp_path, automl_cmd, dataset,
-                                                                  structured):
+SHIPPED = {  # experiment file: the scikit-learn loader of its dataset
+    "quickstart.yaml": "load_digits", "breast_cancer_mlp.yaml": "load_breast_cancer",
+    "wine.yaml": "load_wine", "digits_resnet_structured.yaml": "load_digits",
+}
+
+
+def shortened(name: str, root: Path) -> SimpleNamespace:
+    """A shipped experiment file as it is, but two random trials of a few epochs each."""
+    document = yaml.safe_load((REPO / "experiments" / name).read_text())
+    document["training"].update(epochs=3, fine_tune_epochs=1)
+    document["search"].update(num_trials=2, sampler="random", early_stopping="none")
+    path = root / name
+    path.write_text(yaml.safe_dump(document))
+    db = f"sqlite:///{root / 'automl.db'}"
+    result = automl.run(str(path), db=db, artifacts=str(root / "runs"))
+    assert result.status == "completed"
+    store = Store(db, create=False)
+    try:
+        return SimpleNamespace(record=store.experiment(document["name"]))
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("name", list(SHIPPED))
+def test_predict_on_raw_rows_of_each_shipped_experiment_reproduces_its_test_accuracy(
+        tmp_path, automl_cmd, name):
     import sklearn.datasets
 
-    arch = "mlp: {depth: 1, width: 32}" if dataset != "digits" \
-        else "cnn: {channels: 8, depth: 1}"
-    pruning = "pruning: {structured: {ratio: 0.5, scope: layer}}\n" if structured else ""
-    run = run_search(tmp_path, f"raw_{dataset}", f"dataset: {dataset}\n"
-                                                  f"architecture: {{{arch}}}\n{pruning}")
+    run = shortened(name, tmp_path)
     best = select_trial(run.record, "best")
     export = export_model(run.record, tmp_path / "export")
     manifest = json.loads((export / "model.json").read_text())
     assert manifest["preprocessing"]["input"] == "table"
-    if dataset != "digits":
+    if SHIPPED[name] != "load_digits":
         assert manifest["preprocessing"]["arrays"] == ["standardise_mean", "standardise_std"]
-    if structured:  # the pruned (smaller) shapes are what the export holds
-        assert automl.export.load_model(export) is not None
-        params = sum(p.numel() for p in automl.export.load_model(export).parameters())
-        assert params == best.metrics["model/params"]
+    # the weights at the size the trial ended with (structured pruning: the smaller shapes)
+    params = sum(p.numel() for p in automl.export.load_model(export).parameters())
+    assert params == best.metrics["model/params"]
 
-    loader = {"breast_cancer": "load_breast_cancer", "wine": "load_wine",
-              "digits": "load_digits"}[dataset]
-    frame = getattr(sklearn.datasets, loader)(as_frame=True).frame  # raw values + "target"
-    rows = test_indices(len(frame), frame["target"].to_numpy())
+    frame = getattr(sklearn.datasets, SHIPPED[name])(as_frame=True).frame  # raw + "target"
+    split = run.record.config["dataset"]["split"]  # as recorded: defaults filled in
+    rows = test_indices(len(frame), frame["target"].to_numpy(), seed=run.record.seed,
+                        val=split["val"], test=split["test"])
     raw = frame.iloc[rows].copy()
     raw.insert(0, "id", rows)
     raw = raw.sample(frac=1.0, axis=1, random_state=0)  # column order is free
