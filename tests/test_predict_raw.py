@@ -211,7 +211,7 @@ def test_image_folder_model_predicts_on_the_test_image_files(image_run, tmp_path
     assert not list(tmp_path.glob(".keep.csv.*"))  # no partial file left behind
 
 
-def test_ensemble_and_onnx_exports_predict_like_the_native_one(image_run, tmp_path):
+def test_ensemble_and_onnx_exports_predict_like_the_native_one(image_run, tmp_path, automl_cmd):
     pytest.importorskip("onnxruntime")
     run = image_run.run
     members = [t.number for t in run.record.trials]
@@ -228,6 +228,11 @@ def test_ensemble_and_onnx_exports_predict_like_the_native_one(image_run, tmp_pa
     assert b.format == "onnx"
     np.testing.assert_allclose(a.predict_proba(images), b.predict_proba(images), atol=1e-5)
     assert (a.predict(images) == b.predict(images)).all()
+    got = predict_cli(automl_cmd, onnx, image_run.root / "imgs", tmp_path / "p.csv",
+                      cwd=fresh_dir(tmp_path))  # the ONNX export through automl predict
+    files = [str(image_run.root / "imgs" / f) for f in got["file"]]
+    np.testing.assert_allclose(got[[f"proba_{n}" for n in a.class_names]].to_numpy(),
+                               a.predict_proba(files), atol=1e-5)
 
 
 def test_text_model_predicts_on_strings_with_its_bundled_tokenizer(tmp_path, automl_cmd):
