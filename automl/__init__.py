@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 hookimpl = pluggy.HookimplMarker("automl")
 
 if TYPE_CHECKING:
+    from automl.predictor import Predictor
     from automl.runner import RunResult
 
 
@@ -26,4 +27,12 @@ def run(path: str, **options: Any) -> "RunResult":
     return run_experiment(path, **options)
 
 
-__all__ = ["__version__", "hookimpl", "run"]
+def load_model(path: str) -> "Predictor":
+    """Load a model exported with ``automl export`` for prediction on raw inputs:
+    ``automl.load_model(path).predict(rows)`` (see :mod:`automl.predictor`)."""
+    from automl.predictor import load
+
+    return load(path)
+
+
+__all__ = ["__version__", "hookimpl", "load_model", "run"]

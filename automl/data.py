@@ -19,7 +19,8 @@ def prepare_data(config: Experiment, registry: Registry, base_dir: Path | None =
                  ) -> DataSplits:
     """Load the experiment's dataset and split it (stratified, from ``config.seed``).
 
-    Tabular features are standardised with statistics of the training split only.
+    Tabular features are standardised with statistics of the training split only; the statistics
+    are kept in ``DataSplits.fitted``.
     """
     entry = registry.get("dataset", config.dataset.name, path="dataset.name")
     try:
@@ -86,12 +87,20 @@ def stratified_split(data: Examples, val: float, test: float, seed: int) -> Data
 
 
 def standardise(splits: DataSplits) -> DataSplits:
-    mean = splits.x_train.mean(axis=0, keepdims=True)
-    std = splits.x_train.std(axis=0, keepdims=True)
-    std[std == 0] = 1.0
+    """Scale every split with the training split's per-feature mean and std (and one-hot encode
+    the features the dataset declares categorical, with the training split's categories),
+    keeping what was fitted in ``fitted`` (an export saves it, so raw rows are transformed the
+    same way at prediction)."""
+    import dataclasses
 
-    def scale(x: np.ndarray) -> np.ndarray:
-        return ((x - mean) / std).astype(np.float32)
+    from automl.preprocessing import CATEGORICAL, fit_tabular
+    from automl.preprocessing import standardise as scale
 
-    return DataSplits(scale(splits.x_train), splits.y_train, scale(splits.x_val), splits.y_val,
-                      scale(splits.x_test), splits.y_test, splits.spec)
+    categorical = [int(i) for i in splits.spec.extra.get(CATEGORICAL) or []]
+    fitted = {**splits.fitted, **fit_tabular(splits.x_train, categorical)}
+    x_train = scale(splits.x_train, fitted)
+    spec = splits.spec
+    if x_train.shape[1:] != tuple(spec.input_shape):
+        spec = dataclasses.replace(spec, input_shape=tuple(x_train.shape[1:]))
+    return DataSplits(x_train, splits.y_train, scale(splits.x_val, fitted), splits.y_val,
+                      scale(splits.x_test, fitted), splits.y_test, spec, fitted)

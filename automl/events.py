@@ -164,7 +164,32 @@ class RunFinished(Event):
     counts: dict[str, int] = field(default_factory=dict)  # trials by status
 
 
+@dataclass(frozen=True)
+class PredictionStarted(Event):
+    """``Predictor.predict_file`` checked its input and starts predicting."""
+
+    input: str
+    total: int | None  # inputs to predict (None: not known in advance)
+
+
+@dataclass(frozen=True)
+class PredictionProgress(Event):
+    """A batch of inputs was predicted and written."""
+
+    done: int
+    total: int | None
+
+
+@dataclass(frozen=True)
+class PredictionFinished(Event):
+    """Every input was predicted; the predictions file is in place."""
+
+    rows: int
+    output: str
+    elapsed_s: float
+
+
 __all__ = ["BudgetSpent", "DataLoaded", "EnsembleFinished", "EnsembleSkipped", "EvaluationFinished",
-           "EvaluationSkipped", "Event",
-           "Listener", "RayStarting", "ResumeStartsAnew", "RunFinished", "RunResumed",
+           "EvaluationSkipped", "Event", "Listener", "PredictionFinished", "PredictionProgress",
+           "PredictionStarted", "RayStarting", "ResumeStartsAnew", "RunFinished", "RunResumed",
            "RunStarted", "RunWarning", "TrialFinished", "TrialsRunning", "ignore"]

@@ -1,31 +1,41 @@
 """Exporting a trained model out of an experiment, and loading it back without the database.
 
-An export directory is self-contained: it needs the automl package, the plugins it names and
-nothing else (no results database, no artifacts directory)::
+An export is one directory that predicts on raw inputs in a fresh process: it needs the automl
+package (and the installed plugin packages it names) and nothing else: no experiment file, no
+results database, no artifacts directory, no plugin source path::
 
-    model.json               what to rebuild (see below)
-    model.pt                 a single trial's final state_dict (pruned models: the smaller shapes)
-    members/<n>/model.pt     an ensemble: the state_dict of trial <n>, one folder per member
+    model.json               what to rebuild and how to prepare inputs (see below)
+    model.pt                 format native, one trial: its final state_dict (pruned: smaller shapes)
+    members/<n>/model.pt     format native, an ensemble: the state_dict of trial <n>
+    model.torchscript.pt     format torchscript: the model, probabilities out (torch.jit)
+    model.onnx               format onnx: the model, probabilities out (onnxruntime)
+    preprocessing.npz        arrays fitted on the training split (standardisation mean/std)
+    preprocessing/           files the dataset bundles (a text model's tokenizer)
     experiment.yaml          the experiment's config as recorded (resolved, defaults filled in)
     plugins/<file>.py        copies of the plugin files the experiment listed (sha256 in model.json)
 
 ``model.json`` holds ``format`` (``automl-model``), ``format_version``, ``type`` (``trial`` or
-``ensemble``), ``output`` (``logits`` or ``probabilities``), the DataSpec (``spec``: kind,
-input_shape, num_classes, class_names, extra), the experiment's name and seed, the plugin modules
-to import and plugin files to run (``{"path": "plugins/x.py", "sha256": ...}``), the automl
-versions, and per model the trial number, architecture name and parameters, sampled parameters,
-derived seed and recorded metrics; an ensemble adds its members' ``weights``.
+``ensemble``), ``output`` (``logits`` or ``probabilities``: what the native module returns),
+``runtime`` (the model file's ``format`` and ``file``), the DataSpec (``spec``: kind,
+input_shape, num_classes, class_names, extra), ``task`` and ``class_names``, ``dataset`` (name
+and plugin), ``preprocessing`` (see :mod:`automl.preprocessing`), ``check`` (the exported model
+against the eager one on the test split: rows, max abs probability difference, accuracy), the
+experiment's name and seed, the plugin modules to import and plugin files to run
+(``{"path": "plugins/x.py", "sha256": ...}``), the automl and torch versions, and per model the
+trial number, architecture name and parameters, sampled parameters, derived seed and recorded
+metrics; an ensemble adds its members' ``weights``.
 
 Loading runs plugin code, so :func:`load_model` runs only plugin files inside the export directory
 whose content has the sha256 that ``model.json`` records; a path outside the directory (absolute,
 ``..``, or a symlink leading out) is refused before anything runs. The plugin files written into
-an export are the ones checked against the digests recorded with the experiment.
+an export are the ones checked against the digests recorded with the experiment. Plugins
+installed as packages (the built-ins, ``automl_plugins``) are named by module and must be
+installed where the export is loaded.
 
 :func:`load_model` rebuilds the architecture through the plugin registry and loads the weights with
 ``torch.load(weights_only=True)`` via :func:`automl.model_io.load_state_dict_resizing`, so
-structurally pruned models load into a freshly built architecture. Inputs must be prepared as
-:func:`automl.data.prepare_data` prepares them (tabular features standardised with the training
-split's statistics, text as token ids).
+structurally pruned models load into a freshly built architecture at their reduced size. To
+predict on raw inputs use :func:`automl.load_model` (:mod:`automl.predictor`).
 """
 
 from __future__ import annotations
@@ -59,8 +69,11 @@ if TYPE_CHECKING:
 MANIFEST_FILE = "model.json"
 CONFIG_FILE = "experiment.yaml"
 FORMAT = "automl-model"
-FORMAT_VERSION = 2  # 2: plugin files carry their sha256
-READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3  # 2: plugin files carry their sha256; 3: preprocessing, runtime, check
+READABLE_VERSIONS = (1, 2, 3)
+FORMATS = {"native": None, "torchscript": "model.torchscript.pt", "onnx": "model.onnx"}
+#: the largest max abs probability difference an exported format may show against eager
+CHECK_TOLERANCE = 1e-4
 
 __all__ = ["export_model", "load_model", "predict_proba", "read_manifest"]
 
@@ -149,7 +162,7 @@ class _Member:
 
 def export_model(exp: ExperimentRecord, out: str | Path, *, trial: str | int = "best",
                  ensemble: bool = False, members: Sequence[int] | None = None,
-                 weights: Sequence[float] | None = None) -> Path:
+                 weights: Sequence[float] | None = None, format: str = "native") -> Path:
     """Write a reloadable model directory for one trial or the experiment's ensemble.
 
     Args:
@@ -160,15 +173,25 @@ def export_model(exp: ExperimentRecord, out: str | Path, *, trial: str | int = "
         members: with ``ensemble``, export these trials instead of the stored ensemble's members
             (with ``weights``; mainly for tests and hand-picked blends).
         weights: the members' weights (normalised to sum to 1).
+        format: ``native`` (state dicts rebuilt through the architecture plugins),
+            ``torchscript`` or ``onnx`` (a traced model that outputs probabilities; ``onnx``
+            needs the ``onnx`` extra).
 
     Returns:
-        ``out``, complete: the directory appears only after :func:`load_model` succeeded on it.
+        ``out``, complete: the directory appears only after it was loaded back and its
+        probabilities on the test split compared with the eager model's (``check`` in
+        ``model.json``; a difference over :data:`CHECK_TOLERANCE` is refused).
 
     Raises:
         StoreError: the trial is missing, not completed, or its checkpoint is gone; the
             experiment has no ensemble.
-        ConfigError: ``out`` exists and is not an empty directory.
+        ConfigError: ``out`` exists and is not an empty directory; an unknown format.
     """
+    from automl.data import prepare_data
+    from automl.space import dataset_params
+
+    if format not in FORMATS:
+        raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got '{format}'")
     target = Path(out).expanduser().absolute()
     _check_out(target)
     if ensemble:
@@ -177,13 +200,19 @@ def export_model(exp: ExperimentRecord, out: str | Path, *, trial: str | int = "
         picked = select_trial(exp, trial)
         chosen, record = [_Member(picked, checkpoint_dir(exp, picked), 1.0)], None
     plugins = recorded_plugins(exp)
-    spec = trial_spec(exp, chosen[0].directory, plugins.registry)
+    config = recorded_config(exp)
+    data = prepare_data(config, plugins.registry)
+    spec = data.spec
+    dataset = plugins.registry.get("dataset", config.dataset.name)
 
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.partial"
     staging.mkdir()  # beside the target, so the final rename stays on one file system
     try:
         manifest = _manifest(exp, spec, plugins, _copy_plugin_files(plugins, staging))
+        manifest["dataset"] = {"name": dataset.name, "plugin": dataset.plugin}
+        manifest["preprocessing"] = _save_preprocessing(
+            dataset, dataset_params(config, plugins.registry), data, staging)
         if not ensemble:
             member = chosen[0]
             shutil.copyfile(member.directory / MODEL_FILE, staging / MODEL_FILE)
@@ -200,10 +229,15 @@ def export_model(exp: ExperimentRecord, out: str | Path, *, trial: str | int = "
             manifest.update(type="ensemble", output="probabilities",
                             weights=[m.weight for m in chosen], members=entries,
                             ensemble=_ensemble_entry(record))
-        (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, default=str) + "\n",
-                                             encoding="utf-8")
+        manifest["runtime"] = {"format": "native", "file": None}
+        _write_manifest(manifest, staging)
         _write_config(exp, staging / CONFIG_FILE)
-        load_model(staging)  # never hand out a directory that does not load
+        eager = load_model(staging)
+        if format != "native":
+            manifest["runtime"] = _convert(eager, manifest, format, data.x_test, staging)
+            _write_manifest(manifest, staging)
+        manifest["check"] = _check_against_eager(eager, manifest, staging, data)
+        _write_manifest(manifest, staging)
         _check_out(target)
         if target.exists():
             target.rmdir()
@@ -212,6 +246,106 @@ def export_model(exp: ExperimentRecord, out: str | Path, *, trial: str | int = "
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
+
+
+def _write_manifest(manifest: dict[str, Any], directory: Path) -> None:
+    (directory / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, default=str) + "\n",
+                                           encoding="utf-8")
+
+
+def _save_preprocessing(dataset: Any, params: dict[str, Any], data: Any,
+                        staging: Path) -> dict[str, Any] | None:
+    """The dataset's raw-input recipe plus what automl fitted on the training split, saved."""
+    from automl import preprocessing
+
+    where = f"plugin '{dataset.plugin}', dataset '{dataset.name}'"
+    try:
+        prep = dataset.create().preprocessing(params, data.spec)
+    except AutomlError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise PluginError(f"{where}: preprocessing() raised {type(exc).__name__}: {exc}") from exc
+    if prep is None:
+        return None
+    if not isinstance(prep, preprocessing.Preprocessing):
+        raise PluginError(f"{where}: preprocessing() returned {type(prep).__name__}; expected "
+                          "automl.preprocessing.Preprocessing or None")
+    return preprocessing.save(prep.with_arrays(**data.fitted), staging)
+
+
+def _probabilities(module: "nn.Module", manifest: dict[str, Any]) -> "nn.Module":
+    """``module`` with a softmax after it when it returns logits."""
+    import torch
+    from torch import nn
+
+    if manifest["output"] == "probabilities":
+        return module
+
+    class Softmax(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = module
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.softmax(self.model(x).float(), dim=1)
+
+    return Softmax().eval()
+
+
+def _convert(eager: "nn.Module", manifest: dict[str, Any], format: str, x_test: "np.ndarray",
+             staging: Path) -> dict[str, Any]:
+    """Write the model in ``format`` (probabilities out) and drop the native state dicts."""
+    import torch
+
+    module = _probabilities(eager, manifest)
+    example = torch.as_tensor(x_test[:2])
+    file = FORMATS[format]
+    with torch.no_grad():
+        if format == "torchscript":
+            traced = torch.jit.trace(module, example, check_trace=False)
+            torch.jit.save(traced, str(staging / file))
+        else:
+            _export_onnx(module, example, staging / file)
+    shutil.rmtree(staging / "members", ignore_errors=True)
+    (staging / MODEL_FILE).unlink(missing_ok=True)
+    for entry in [manifest, *manifest.get("members", [])]:
+        entry.pop("state_dict", None)
+    return {"format": format, "file": file}
+
+
+def _export_onnx(module: "nn.Module", example: Any, path: Path) -> None:
+    import torch
+
+    try:
+        import onnx  # noqa: F401 - torch.onnx needs it
+    except ImportError:
+        raise ConfigError("--format onnx needs the onnx extra: pip install 'automl[onnx]'") from None
+    torch.onnx.export(module, (example,), str(path), input_names=["input"],
+                      output_names=["probabilities"], dynamic_axes={"input": {0: "batch"},
+                                                                    "probabilities": {0: "batch"}},
+                      dynamo=False)
+
+
+def _check_against_eager(eager: "nn.Module", manifest: dict[str, Any], staging: Path,
+                         data: Any) -> dict[str, Any]:
+    """Load the written export as a user would and compare its probabilities on the test split
+    with the eager model's."""
+    import numpy as np
+    import torch
+
+    from automl.predictor import load as load_predictor
+
+    with torch.no_grad():
+        reference = _probabilities(eager, manifest)(torch.as_tensor(data.x_test)).float().numpy()
+    got = load_predictor(staging).predict_prepared(data.x_test)
+    difference = float(np.abs(got - reference).max()) if len(got) else 0.0
+    if not difference <= CHECK_TOLERANCE:
+        raise ConfigError(f"the {manifest['runtime']['format']} export differs from the eager "
+                          f"model by up to {difference:.3g} in probability on the test split "
+                          f"(tolerance {CHECK_TOLERANCE:g}); not exported")
+    return {"inputs": "test split", "rows": int(len(got)), "max_abs_proba_diff": difference,
+            "accuracy": float((got.argmax(1) == data.y_test).mean()),
+            "eager_accuracy": float((reference.argmax(1) == data.y_test).mean())}
 
 
 def _check_out(target: Path) -> None:
@@ -273,8 +407,11 @@ def _ensemble_entry(record: EnsembleRecord | None) -> dict[str, Any] | None:
 
 def _manifest(exp: ExperimentRecord, spec: DataSpec, plugins: "Plugins",
               files: list[dict[str, str]]) -> dict[str, Any]:
+    import torch
+
     return {"format": FORMAT, "format_version": FORMAT_VERSION,
-            "automl_version": automl.__version__,
+            "automl_version": automl.__version__, "torch_version": torch.__version__,
+            "task": "classification", "class_names": list(spec.class_names),
             "experiment": {"name": exp.name, "seed": exp.seed,
                            "automl_version": exp.automl_version,
                            "objectives": exp.objectives},
@@ -315,6 +452,9 @@ def _write_config(exp: ExperimentRecord, path: Path) -> None:
 def read_manifest(directory: str | Path) -> dict[str, Any]:
     """An export's ``model.json``, checked to be one this automl reads."""
     path = Path(directory) / MANIFEST_FILE
+    if Path(directory).is_file():
+        raise ConfigError(f"{Path(directory)} is a file, not an automl model export (a directory "
+                          f"written by automl export, holding {MANIFEST_FILE})")
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -324,8 +464,14 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read {path}: {exc}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ConfigError(f"{path} is not an automl model manifest")
-    if manifest.get("format_version") not in READABLE_VERSIONS:
-        raise ConfigError(f"{path} has format version {manifest.get('format_version')}; this "
+    version = manifest.get("format_version")
+    if isinstance(version, int) and version > FORMAT_VERSION:
+        raise ConfigError(f"{path} was written by a newer automl "
+                          f"({manifest.get('automl_version', '?')}, format version {version}); "
+                          f"this automl ({automl.__version__}) reads format versions up to "
+                          f"{FORMAT_VERSION}: upgrade automl to load it")
+    if version not in READABLE_VERSIONS:
+        raise ConfigError(f"{path} has format version {version}; this "
                           f"automl reads versions {', '.join(map(str, READABLE_VERSIONS))}")
     return manifest
 
@@ -351,7 +497,14 @@ def load_model(directory: str | Path) -> "nn.Module":
 
     root = Path(directory)
     manifest = read_manifest(root)
-    loaded = build_plugins(export_plugin_source(root, manifest))
+    return native_module(root, manifest, build_plugins(export_plugin_source(root, manifest)))
+
+
+def native_module(root: Path, manifest: dict[str, Any], loaded: "Plugins") -> "nn.Module":
+    """The eager module of a native export, built with the already loaded ``plugins``."""
+    if (manifest.get("runtime") or {}).get("format", "native") != "native":
+        raise ConfigError(f"{root} is a {manifest['runtime']['format']} export; it holds no "
+                          "native weights (load it with automl.load_model)")
     spec = spec_from_dict(manifest["spec"])
     kind = manifest.get("type")
     if kind == "trial":

@@ -53,8 +53,8 @@ architecture: mlp
 @pytest.mark.parametrize("params, message", [
     ("{path: missing.csv, label_column: target}", "dataset.params.path: no such file"),
     ("{path: data.csv, label_column: tagret}", "did you mean 'target'"),
-    ("{path: data.csv, label_column: target, feature_columns: [a, name]}",
-     "not numeric"),
+    ("{path: data.csv, label_column: target, feature_columns: [a, gap]}",
+     r"data.csv: column 'gap' is missing or infinite in row 4 \(data rows counted from 1\)"),
     ("{path: data.csv}", "dataset.params.label_column: required"),
     ("{path: data.csv, label_column: one, feature_columns: [a, b]}", "single class"),
 ])
@@ -62,10 +62,45 @@ def test_tabular_file_errors(registry, tmp_path, params, message):
     frame = table()
     frame["name"] = "x"
     frame["one"] = "only"
+    frame["gap"] = [1.0, 2.0, 3.0, None, *range(len(frame) - 4)]
     frame.to_csv(tmp_path / "data.csv", index=False)
     with pytest.raises(ConfigError, match=message):
         splits_for(registry, f"name: t\ndataset: {{name: csv, params: {params}}}\n"
                              "architecture: mlp\n", tmp_path)
+
+
+def test_tabular_file_one_hot_encodes_categorical_columns_with_train_categories(registry,
+                                                                             tmp_path):
+    frame = table()
+    rng = np.random.default_rng(1)
+    frame["colour"] = rng.choice(["red", "green", "blue"], len(frame))
+    frame.loc[5, "colour"] = None  # missing: all zeros
+    frame.loc[7, "colour"] = "violet"  # one row only: in one split, one-hot only if in train
+    frame["flag"] = rng.random(len(frame)) > 0.5
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    splits = splits_for(registry, """
+name: t
+dataset: {name: csv, params: {path: data.csv, label_column: target}}
+architecture: mlp
+""", tmp_path)
+    extra = splits.spec.extra
+    assert extra["categorical_features"] == [3, 4]
+    assert extra["categories"] == {"colour": ["blue", "green", "red", "violet"],
+                                   "flag": ["False", "True"]}
+    sizes = splits.fitted["onehot_sizes"].tolist()
+    colour_codes = splits.fitted["onehot_codes"][:sizes[0]].tolist()
+    assert colour_codes[:3] == [0, 1, 2] and sizes[1] == 2  # violet (3) only if in train
+    width = 3 + sum(sizes)
+    assert splits.spec.input_shape == (width,) and splits.x_train.shape[1] == width
+    everything = np.concatenate([splits.x_train, splits.x_val, splits.x_test])
+    onehot = everything[:, 3:]
+    assert set(np.unique(onehot)) == {0.0, 1.0}
+    assert (onehot[:, -2:].sum(axis=1) == 1).all()  # a boolean is always one of its two
+    unknown = int((onehot[:, :sizes[0]].sum(axis=1) == 0).sum())
+    assert unknown == (1 if 3 in colour_codes else 2)  # the missing value, violet if unseen
+    np.testing.assert_allclose(splits.x_train[:, :3].mean(axis=0), 0, atol=1e-5)
+    assert sorted(splits.fitted) == ["numeric_features", "onehot_codes", "onehot_features",
+                                     "onehot_sizes", "standardise_mean", "standardise_std"]
 
 
 def test_tabular_file_with_a_header_and_no_rows_says_so(registry, tmp_path):

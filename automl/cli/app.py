@@ -2,7 +2,7 @@
 
 The commands are plain functions in :mod:`automl.cli.experiment` (``run``, ``validate``,
 ``plugins``), :mod:`automl.cli.records` (``ls``, ``show``, ``rm``) and :mod:`automl.cli.models`
-(``ensemble``, ``export``, ``rerun``), each a thin layer over a library call; the heavy modules
+(``ensemble``, ``export``, ``predict``, ``rerun``), each a thin layer over a library call; the heavy modules
 (Ray, torch, the store) are imported inside them.
 """
 
@@ -21,7 +21,8 @@ from automl.errors import AutomlError
 COMMANDS = (
     ("run", experiment.run), ("validate", experiment.validate), ("plugins", experiment.plugins),
     ("ls", records.list_experiments), ("show", records.show), ("ensemble", models.ensemble),
-    ("export", models.export), ("rerun", models.rerun), ("rm", records.rm),
+    ("export", models.export), ("predict", models.predict),
+    ("rerun", models.rerun), ("rm", records.rm),
 )
 
 

@@ -47,8 +47,10 @@ def export(name: str = typer.Argument(..., help="experiment name"),
                None, help="'best' (on validation; the default) or a trial number"),
            ensemble: bool = typer.Option(False, "--ensemble",
                                          help="export the experiment's latest ensemble"),
+           format: str = typer.Option("native", "--format",
+                                      help="native, torchscript or onnx (onnx: the onnx extra)"),
            db: Optional[str] = typer.Option(None, help=DB_HELP)) -> None:
-    """Write a trial's model (or the ensemble) as a self-contained, reloadable directory."""
+    """Write a trial's model (or the ensemble) as one directory that predicts on raw inputs."""
     from automl.errors import ConfigError
     from automl.export import export_model, read_manifest
 
@@ -60,7 +62,7 @@ def export(name: str = typer.Argument(..., help="experiment name"),
         exp = store.experiment(name)
     finally:
         store.close()
-    target = export_model(exp, out_dir, trial=trial or "best", ensemble=ensemble)
+    target = export_model(exp, out_dir, trial=trial or "best", ensemble=ensemble, format=format)
     manifest = read_manifest(target)
     if manifest["type"] == "ensemble":
         members = ", ".join(f"#{m['trial']} {m['architecture']} weight {m['weight']:.3f}"
@@ -73,8 +75,46 @@ def export(name: str = typer.Argument(..., help="experiment name"),
         what = f"trial #{manifest['trial']} of '{name}' ({manifest['architecture']}{score})"
     out = console()
     out.print(f"exported {escape(what)} to {escape(str(target))}", soft_wrap=True)
-    out.print(f"load it with automl.export.load_model('{escape(str(target))}') "
-              f"(outputs {manifest['output']})", soft_wrap=True)
+    check = manifest["check"]
+    out.print(f"format {manifest['runtime']['format']}: on the {check['rows']} test inputs, max "
+              f"abs probability difference from the eager model {check['max_abs_proba_diff']:.3g}"
+              f", accuracy {check['accuracy']:.4g}", soft_wrap=True)
+    out.print(f"predict with: automl predict {escape(str(target))} INPUT  (or "
+              f"automl.load_model('{escape(str(target))}').predict(rows))", soft_wrap=True)
+
+
+def predict(export_dir: Path = typer.Argument(..., help="a directory written by automl export"),
+            input: Path = typer.Argument(..., help="CSV/Parquet file, image folder or text CSV, "
+                                                   "as the model was trained on"),
+            output: Path = typer.Option(Path("predictions.csv"), "-o", "--output",
+                                        help="CSV file to write (replaced atomically)"),
+            id_column: Optional[str] = typer.Option(
+                None, help="input column copied to the output (default: 'id' if present)"),
+            batch_size: int = typer.Option(256, min=1, help="inputs read and predicted at once"),
+            ) -> None:
+    """Predict every row/image/text of INPUT with an exported model; one output row each."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from automl.events import PredictionProgress, PredictionStarted
+    from automl.predictor import load
+
+    out = console()
+    predictor = load(export_dir)
+    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=out, transient=True) as progress:
+        task = progress.add_task("predicting", total=None)
+
+        def show(event: object) -> None:
+            if isinstance(event, PredictionStarted):
+                progress.update(task, total=event.total)
+            elif isinstance(event, PredictionProgress):
+                total = max(event.total or 0, event.done) if event.total else None
+                progress.update(task, completed=event.done, total=total)
+
+        summary = predictor.predict_file(input, output, batch_size=batch_size,
+                                         id_column=id_column, listener=show)
+    out.print(f"predicted {summary.rows} input(s) in {summary.elapsed_s:.1f}s; wrote "
+              f"{escape(str(summary.output))}", soft_wrap=True)
 
 
 def rerun(name: str = typer.Argument(..., help="experiment name"),

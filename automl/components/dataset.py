@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from automl.components.base import Component
+
+if TYPE_CHECKING:
+    from automl.preprocessing import Preprocessing
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,8 @@ class DataSplits:
     x_test: np.ndarray
     y_test: np.ndarray
     spec: DataSpec
+    #: what automl fitted on the training split (standardisation statistics), by name
+    fitted: dict[str, np.ndarray] = field(default_factory=dict)
 
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.y_train), "val": len(self.y_val), "test": len(self.y_test)}
@@ -61,6 +66,12 @@ class Dataset(Component):
     ``load`` returns :class:`Examples` (the platform then makes a stratified train/val/test split
     from the experiment seed) or :class:`DataSplits` when the data comes with its own split.
     Dataset parameters are fixed values, never searched.
+
+    To let an exported model predict on raw inputs (``automl predict``, ``automl.load_model``),
+    a dataset also says how a raw input becomes a model input: :meth:`preprocessing` returns the
+    recipe as data (a :class:`automl.preprocessing.Preprocessing`) and :meth:`encode` applies it
+    to a batch. Both run again when an export is loaded, with only the saved recipe, so ``encode``
+    must not read the experiment's files.
     """
 
     kind: ClassVar[str] = "tabular"
@@ -68,3 +79,18 @@ class Dataset(Component):
     @abstractmethod
     def load(self, params: dict[str, Any]) -> Examples | DataSplits:
         """Load the data. Raise :class:`automl.errors.ConfigError` for unusable input."""
+
+    def preprocessing(self, params: dict[str, Any], spec: DataSpec) -> "Preprocessing | None":
+        """How raw inputs become model inputs, for these ``params`` (``None``: the dataset does
+        not say, and its exported models predict only on prepared arrays)."""
+        return None
+
+    def encode(self, preprocessing: "Preprocessing", raw: Any) -> np.ndarray:
+        """A batch of raw inputs as model inputs, exactly as :meth:`load` makes them.
+
+        ``raw`` is a pandas DataFrame holding ``settings["columns"]`` (input ``table``), a list of
+        image file paths (``images``) or a list of strings (``texts``). automl applies its own
+        fitted steps (tabular standardisation) afterwards. Raise
+        :class:`automl.errors.ConfigError` naming the column, row or file for unusable input.
+        """
+        raise NotImplementedError(f"dataset '{self.name}' declares no encode()")

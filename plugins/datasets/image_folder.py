@@ -11,6 +11,7 @@ import automl
 from automl.components import DataSpec, Dataset, Examples, ParamDef
 from automl.errors import ConfigError
 from automl.params import Fixed
+from automl.preprocessing import Preprocessing
 
 SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
 
@@ -27,8 +28,6 @@ class ImageFolder(Dataset):
     }
 
     def load(self, params: dict[str, Any]) -> Examples:
-        from PIL import Image, UnidentifiedImageError
-
         root = Path(params["path"])
         if not root.is_dir():
             raise ConfigError(f"no such folder: {root}", path="dataset.params.path")
@@ -46,19 +45,38 @@ class ImageFolder(Dataset):
             if not files:
                 raise ConfigError(f"class folder {root / name} holds no images "
                                   f"({', '.join(sorted(SUFFIXES))})", path="dataset.params.path")
-            for file in files:
-                try:
-                    with Image.open(file) as img:
-                        img = img.convert(mode).resize((size, size), Image.Resampling.BILINEAR)
-                        images.append(np.asarray(img, dtype=np.float32) / 255.0)
-                except (UnidentifiedImageError, OSError) as exc:
-                    raise ConfigError(f"cannot read image {file}: {exc}",
-                                      path="dataset.params.path") from None
-                labels.append(label)
-        x = np.stack(images)
-        x = x[:, None, :, :] if mode == "L" else x.transpose(0, 3, 1, 2)
+            images.extend(files)
+            labels.extend([label] * len(files))
+        x = read_images(images, size, mode, where="dataset.params.path")
         spec = DataSpec("image", tuple(x.shape[1:]), len(classes), tuple(classes))
-        return Examples(np.ascontiguousarray(x), np.asarray(labels, dtype=np.int64), spec)
+        return Examples(x, np.asarray(labels, dtype=np.int64), spec)
+
+    def preprocessing(self, params: dict[str, Any], spec: DataSpec) -> Preprocessing:
+        """Raw input: image files, converted to the channel mode and resized like training."""
+        return Preprocessing("images", {"size": int(params["size"]),
+                                        "mode": "L" if params["grayscale"] else "RGB",
+                                        "suffixes": sorted(SUFFIXES)})
+
+    def encode(self, preprocessing: Preprocessing, raw: Any) -> np.ndarray:
+        settings = preprocessing.settings
+        return read_images(list(raw), settings["size"], settings["mode"])
+
+
+def read_images(files: list, size: int, mode: str, where: str | None = None) -> np.ndarray:
+    """N x C x size x size float32 in [0, 1]; an unreadable file is a ConfigError naming it."""
+    from PIL import Image, UnidentifiedImageError
+
+    images = []
+    for file in files:
+        try:
+            with Image.open(file) as img:
+                img = img.convert(mode).resize((size, size), Image.Resampling.BILINEAR)
+                images.append(np.asarray(img, dtype=np.float32) / 255.0)
+        except (UnidentifiedImageError, OSError) as exc:
+            raise ConfigError(f"cannot read image {file}: {exc}", path=where) from None
+    x = np.stack(images)
+    x = x[:, None, :, :] if mode == "L" else x.transpose(0, 3, 1, 2)
+    return np.ascontiguousarray(x)
 
 
 @automl.hookimpl

@@ -8,6 +8,9 @@ import numpy as np
 
 import automl
 from automl.components import DataSpec, Dataset, Examples
+from automl.preprocessing import Preprocessing, table_values
+
+LABEL = "target"  # the column a raw table of these datasets may hold the class in
 
 
 class Digits(Dataset):
@@ -23,6 +26,20 @@ class Digits(Dataset):
         spec = DataSpec("image", (1, 8, 8), 10, tuple(str(c) for c in bunch.target_names))
         return Examples(x, bunch.target.astype(np.int64), spec)
 
+    def preprocessing(self, params: dict[str, Any], spec: DataSpec) -> Preprocessing:
+        """Raw input: a table of the 64 pixel values 0..16, columns as scikit-learn names them
+        (``pixel_0_0`` .. ``pixel_7_7``, row-major), like ``load_digits(as_frame=True)``."""
+        from sklearn.datasets import load_digits
+
+        columns = [str(c) for c in load_digits().feature_names]
+        return Preprocessing("table", {"columns": columns, "label_column": LABEL,
+                                       "pixel_max": 16.0, "shape": [1, 8, 8]})
+
+    def encode(self, preprocessing: Preprocessing, raw: Any) -> np.ndarray:
+        settings = preprocessing.settings
+        pixels = table_values(raw, settings["columns"], np.float64) / settings["pixel_max"]
+        return pixels.astype(np.float32).reshape(-1, *settings["shape"])
+
 
 class _SklearnTable(Dataset):
     loader: ClassVar[str]
@@ -36,6 +53,16 @@ class _SklearnTable(Dataset):
         spec = DataSpec("tabular", (x.shape[1],), len(bunch.target_names),
                         tuple(str(c) for c in bunch.target_names))
         return Examples(x, bunch.target.astype(np.int64), spec)
+
+    def preprocessing(self, params: dict[str, Any], spec: DataSpec) -> Preprocessing:
+        """Raw input: a table with scikit-learn's feature names as columns (``as_frame=True``)."""
+        import sklearn.datasets
+
+        columns = [str(c) for c in getattr(sklearn.datasets, self.loader)().feature_names]
+        return Preprocessing("table", {"columns": columns, "label_column": LABEL})
+
+    def encode(self, preprocessing: Preprocessing, raw: Any) -> np.ndarray:
+        return table_values(raw, preprocessing.settings["columns"])
 
 
 class BreastCancer(_SklearnTable):

@@ -1,4 +1,11 @@
-"""Tabular data from a CSV or Parquet file: numeric feature columns and a label column."""
+"""Tabular data from a CSV or Parquet file: numeric and categorical feature columns, a label column.
+
+A feature column that is not numeric (text, booleans, pandas categories) is categorical: its
+values become codes of the sorted distinct values in the file (missing: -1), declared in
+``DataSpec.extra["categorical_features"]``, and automl one-hot encodes them with the categories
+the training split holds (a category absent from the training split, or unknown at prediction,
+gets all zeros). The codes' vocabulary is saved with an export (``settings["categories"]``).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +18,7 @@ import automl
 from automl.components import DataSpec, Dataset, Examples, ParamDef
 from automl.errors import ConfigError
 from automl.params import Fixed
+from automl.preprocessing import CATEGORICAL, Preprocessing, table_values
 
 PATH = "dataset.params.path"
 
@@ -58,7 +66,8 @@ def require_columns(frame: Any, columns: list[str], param: str, path: str) -> No
 
 class TabularFile(Dataset):
     name = "csv"
-    description = "tabular data from a CSV or Parquet file (numeric features, any label column)"
+    description = ("tabular data from a CSV or Parquet file (numeric and categorical features, "
+                   "any label column)")
     kind: ClassVar[str] = "tabular"
     params = {
         "path": ParamDef(Fixed(None), str, "the .csv or .parquet file", required=True,
@@ -78,24 +87,54 @@ class TabularFile(Dataset):
         require_columns(frame, list(features), "feature_columns", params["path"])
         if not features:
             raise ConfigError("no feature columns", path="dataset.params.feature_columns")
-        table = frame[list(features)]
+        table = frame[list(features)].rename(columns=str)
+        features = [str(c) for c in features]
         from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
-        non_numeric = [c for c in features
-                       if not is_numeric_dtype(table[c]) or is_bool_dtype(table[c])]
-        if non_numeric:
-            raise ConfigError(f"feature column(s) {non_numeric} are not numeric; encode them or "
-                              "leave them out with feature_columns",
-                              path="dataset.params.feature_columns")
-        x = table.to_numpy(dtype=np.float32)
-        if not np.isfinite(x).all():
-            row = int(np.flatnonzero(~np.isfinite(x).all(axis=1))[0])
-            raise ConfigError(f"missing or infinite feature value in data row {row + 1} of "
-                              f"{params['path']}", path=PATH)
+        categories = {c: sorted({str(v) for v in table[c].dropna()}) for c in features
+                      if not is_numeric_dtype(table[c]) or is_bool_dtype(table[c])}
+        prep = Preprocessing("table", {"columns": features, "categories": categories})
+        table.index = range(1, len(table) + 1)
+        try:
+            x = self.encode(prep, table)
+        except ConfigError as exc:
+            raise ConfigError(f"{params['path']}: {exc} (data rows counted from 1)",
+                              path=PATH) from None
         y, names = encode_labels(frame[label], label)
-        spec = DataSpec("tabular", (x.shape[1],), len(names), names,
-                        extra={"feature_columns": [str(c) for c in features]})
+        columns = prep.settings["columns"]
+        extra: dict[str, Any] = {"feature_columns": columns}
+        if categories:
+            extra.update({CATEGORICAL: [columns.index(c) for c in categories],
+                          "categories": categories})
+        spec = DataSpec("tabular", (x.shape[1],), len(names), names, extra=extra)
         return Examples(x, y, spec)
+
+    def preprocessing(self, params: dict[str, Any], spec: DataSpec) -> Preprocessing:
+        """Raw input: rows with the feature columns (any order; the label column ignored)."""
+        return Preprocessing("table", {"columns": list(spec.extra["feature_columns"]),
+                                       "label_column": params["label_column"],
+                                       "categories": dict(spec.extra.get("categories") or {})})
+
+    def encode(self, preprocessing: Preprocessing, raw: Any) -> np.ndarray:
+        """Numeric columns as float32; a categorical column's values as the codes of its
+        vocabulary (missing or unknown: -1, one-hot all zeros)."""
+        columns = list(preprocessing.settings["columns"])
+        categories = preprocessing.settings.get("categories") or {}
+        numeric = [c for c in columns if c not in categories]
+        if not categories:
+            return table_values(raw, columns)
+        x = np.empty((len(raw), len(columns)), dtype=np.float32)
+        if numeric:
+            x[:, [columns.index(c) for c in numeric]] = table_values(raw, numeric)
+        missing = [c for c in categories if c not in raw.columns]
+        if missing:
+            raise ConfigError(f"missing column(s) {missing}; the model needs {columns}")
+        for column, vocabulary in categories.items():
+            codes = {value: float(code) for code, value in enumerate(vocabulary)}
+            values = raw[column]
+            x[:, columns.index(column)] = [-1.0 if missing_value else codes.get(str(v), -1.0)
+                                           for v, missing_value in zip(values, values.isna())]
+        return x
 
 
 @automl.hookimpl

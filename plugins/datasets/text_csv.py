@@ -11,6 +11,7 @@ import automl
 from automl.components import DataSpec, Dataset, Examples, ParamDef
 from automl.errors import ConfigError
 from automl.params import Fixed
+from automl.preprocessing import Preprocessing
 from automl_plugins.datasets.tabular_file import encode_labels, read_table, require_columns
 
 
@@ -51,9 +52,7 @@ class TextCSV(Dataset):
             raise ConfigError(f"max_length must be in 4..4096, got {max_length}",
                               path="dataset.params.max_length")
         tokenizer = load_tokenizer(params["tokenizer"])
-        encoded = tokenizer(frame[text].fillna("").astype(str).tolist(), truncation=True,
-                            max_length=max_length, padding="max_length", return_tensors="np")
-        ids = encoded["input_ids"].astype(np.int64)
+        ids = tokenize(tokenizer, frame[text].fillna("").astype(str).tolist(), max_length)
         y, names = encode_labels(frame[label], label)
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         spec = DataSpec("text", (max_length,), len(names), names, extra={
@@ -62,6 +61,31 @@ class TextCSV(Dataset):
                                  if tokenizer.mask_token_id is not None else pad),
             "tokenizer": str(params["tokenizer"])})
         return Examples(ids, y, spec)
+
+    def preprocessing(self, params: dict[str, Any], spec: DataSpec) -> Preprocessing:
+        """Raw input: strings, tokenised by the training tokenizer (its files are bundled with an
+        export) to ``max_length`` token ids."""
+        import tempfile
+
+        saved = tempfile.mkdtemp(prefix="automl-tokenizer-")
+        load_tokenizer(params["tokenizer"]).save_pretrained(saved)
+        return Preprocessing("texts", {"text_column": params["text_column"],
+                                       "label_column": params["label_column"],
+                                       "max_length": int(params["max_length"])},
+                             files={"tokenizer": saved})
+
+    def encode(self, preprocessing: Preprocessing, raw: Any) -> np.ndarray:
+        path = preprocessing.files["tokenizer"]
+        if getattr(self, "_tokenizer_path", None) != path:
+            self._tokenizer, self._tokenizer_path = load_tokenizer(path), path
+        return tokenize(self._tokenizer, [str(t) for t in raw],
+                        int(preprocessing.settings["max_length"]))
+
+
+def tokenize(tokenizer: Any, texts: list[str], max_length: int) -> np.ndarray:
+    encoded = tokenizer(texts, truncation=True, max_length=max_length, padding="max_length",
+                        return_tensors="np")
+    return encoded["input_ids"].astype(np.int64)
 
 
 @automl.hookimpl
