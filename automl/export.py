@@ -229,6 +229,9 @@ def export_model(exp: ExperimentRecord, out: str | Path, *, trial: str | int = "
             manifest.update(type="ensemble", output="probabilities",
                             weights=[m.weight for m in chosen], members=entries,
                             ensemble=_ensemble_entry(record))
+        manifest["evaluation"] = (
+            _final_evaluation(exp, "ensemble", record.id if record is not None else None)
+            if ensemble else _final_evaluation(exp, "trial", chosen[0].trial.number))
         manifest["runtime"] = {"format": "native", "file": None}
         _write_manifest(manifest, staging)
         _write_config(exp, staging / CONFIG_FILE)
@@ -395,6 +398,20 @@ def _model_entry(member: _Member, registry: "Registry", state_dict: str) -> dict
             "pruner": plan.pruner, "pruner_params": plan.pruner_params,
             "params": trial.params, "seed": trial.seed, "metrics": trial.metrics,
             "state_dict": state_dict}
+
+
+def _final_evaluation(exp: ExperimentRecord, kind: str, which: int | None
+                      ) -> dict[str, Any] | None:
+    """The latest final evaluation's test metrics of the exported trial (``which``: its number)
+    or stored ensemble (its id); None when it was never scored on the test split (a hand-picked
+    blend, a trial off the front): then its test numbers do not exist."""
+    for evaluation in reversed(exp.evaluations):
+        for subject in evaluation.subjects:
+            number = subject.trial if kind == "trial" else subject.ensemble_id
+            if which is not None and subject.subject == kind and number == which:
+                return {"number": evaluation.number, "created_at": evaluation.created_at,
+                        "roles": list(subject.roles), "metrics": dict(subject.metrics)}
+    return None
 
 
 def _ensemble_entry(record: EnsembleRecord | None) -> dict[str, Any] | None:
