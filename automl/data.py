@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from automl.components import DataSplits, Examples
+from automl.components import DataSpec, DataSplits, Examples, Task
 from automl.config.loader import locate
 from automl.config.models import Experiment
 from automl.errors import AutomlError, ConfigError, PluginError
@@ -17,9 +18,11 @@ from automl.space import dataset_params
 
 def prepare_data(config: Experiment, registry: Registry, base_dir: Path | None = None
                  ) -> DataSplits:
-    """Load the experiment's dataset and split it (stratified, from ``config.seed``).
+    """Load the experiment's dataset and split it as its task says (from ``config.seed``).
 
-    Tabular features are standardised with statistics of the training split only.
+    The task checks the targets, fits what it needs on the training targets (a regression's
+    target scaling) and sets the spec's ``output_size``. Tabular features are standardised with
+    statistics of the training split only.
     """
     entry = registry.get("dataset", config.dataset.name, path="dataset.name")
     try:
@@ -36,53 +39,44 @@ def prepare_data(config: Experiment, registry: Registry, base_dir: Path | None =
         raise PluginError(f"plugin '{entry.plugin}', dataset '{entry.name}': failed to load: "
                           f"{type(exc).__name__}: {exc}") from exc
     where = f"dataset '{entry.name}' (plugin '{entry.plugin}')"
+    if not isinstance(loaded, (Examples, DataSplits)):
+        raise PluginError(f"{where}: load() returned {type(loaded).__name__}; expected "
+                          "automl.components.Examples or DataSplits")
+    task = task_of(loaded.spec, registry, where)
     if isinstance(loaded, Examples):
-        _check_examples(loaded.x, loaded.y, loaded.spec.num_classes, where)
-        splits = stratified_split(loaded, config.dataset.split.val, config.dataset.split.test,
-                                  config.seed)
-    elif isinstance(loaded, DataSplits):
+        _check_examples(loaded.x, loaded.y, loaded.spec, task, where)
+        train, val, test = task.split(loaded.y, config.dataset.split.val,
+                                      config.dataset.split.test, config.seed)
+        x, y = loaded.x, loaded.y
+        splits = DataSplits(x[train], y[train], x[val], y[val], x[test], y[test], loaded.spec)
+    else:
         splits = loaded
         for part in ("train", "val", "test"):
             _check_examples(getattr(splits, f"x_{part}"), getattr(splits, f"y_{part}"),
-                            splits.spec.num_classes, f"{where}, {part} split")
-    else:
-        raise PluginError(f"{where}: load() returned {type(loaded).__name__}; expected "
-                          "automl.components.Examples or DataSplits")
+                            splits.spec, task, f"{where}, {part} split")
+    spec = task.prepare(splits.spec, splits.y_train)
+    splits.spec = replace(spec, output_size=int(task.output_size(spec)))
     if splits.spec.kind == "tabular":
         splits = standardise(splits)
     return splits
 
 
-def _check_examples(x: Any, y: Any, num_classes: int, where: str) -> None:
+def task_of(spec: DataSpec, registry: Registry, where: str) -> Task:
+    """The task component a data spec names."""
+    if spec.task not in registry.names("task"):
+        raise PluginError(f"{where}: the data's task '{spec.task}' is not a registered task; "
+                          f"registered: {', '.join(registry.names('task'))}")
+    return registry.create("task", spec.task)  # type: ignore[return-value]
+
+
+def _check_examples(x: Any, y: Any, spec: DataSpec, task: Task, where: str) -> None:
     if not isinstance(x, np.ndarray) or not isinstance(y, np.ndarray):
         raise PluginError(f"{where}: x and y must be numpy arrays")
     if len(x) != len(y):
-        raise ConfigError(f"{where}: {len(x)} inputs but {len(y)} labels")
+        raise ConfigError(f"{where}: {len(x)} inputs but {len(y)} targets")
     if len(y) == 0:
         raise ConfigError(f"{where}: no examples")
-    if not np.issubdtype(y.dtype, np.integer):
-        raise ConfigError(f"{where}: labels must be integers 0..num_classes-1, got {y.dtype}")
-    if y.min() < 0 or y.max() >= num_classes:
-        raise ConfigError(f"{where}: labels must lie in 0..{num_classes - 1}, found "
-                          f"{int(y.min())}..{int(y.max())}")
-    if len(np.unique(y)) < 2:
-        raise ConfigError(f"{where}: only one class present; classification needs at least two")
-
-
-def stratified_split(data: Examples, val: float, test: float, seed: int) -> DataSplits:
-    """Split per class so every split keeps the class proportions; deterministic in ``seed``."""
-    from sklearn.model_selection import train_test_split
-
-    indices = np.arange(len(data.y))
-    counts = np.bincount(data.y)
-    stratify = data.y if counts[counts > 0].min() >= 3 else None
-    rest, test_idx = train_test_split(indices, test_size=test, random_state=seed,
-                                      stratify=stratify)
-    rest_stratify = data.y[rest] if stratify is not None else None
-    train_idx, val_idx = train_test_split(rest, test_size=val / (1 - test), random_state=seed + 1,
-                                          stratify=rest_stratify)
-    return DataSplits(data.x[train_idx], data.y[train_idx], data.x[val_idx], data.y[val_idx],
-                      data.x[test_idx], data.y[test_idx], data.spec)
+    task.check_targets(y, spec, where)
 
 
 def standardise(splits: DataSplits) -> DataSplits:

@@ -10,8 +10,9 @@ nothing else (no results database, no artifacts directory)::
     plugins/<file>.py        copies of the plugin files the experiment listed (sha256 in model.json)
 
 ``model.json`` holds ``format`` (``automl-model``), ``format_version``, ``type`` (``trial`` or
-``ensemble``), ``output`` (``logits`` or ``probabilities``), the DataSpec (``spec``: kind,
-input_shape, num_classes, class_names, extra), the experiment's name and seed, the plugin modules
+``ensemble``), ``output`` (``logits``: the model's raw outputs, or ``probabilities``: the task's
+predictions), the DataSpec (``spec``: kind, input_shape, num_classes, class_names, extra, task,
+target_names, output_size; a regression's target scaling is in ``extra``), the experiment's name and seed, the plugin modules
 to import and plugin files to run (``{"path": "plugins/x.py", "sha256": ...}``), the automl
 versions, and per model the trial number, architecture name and parameters, sampled parameters,
 derived seed and recorded metrics; an ensemble adds its members' ``weights``.
@@ -41,7 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import automl
-from automl.components import DataSpec
+from automl.components import DataSpec, Task
 from automl.errors import AutomlError, ConfigError, PluginError, StoreError
 from automl.recorded import recorded_config, recorded_plugins
 from automl.results import best_of
@@ -127,10 +128,13 @@ def trial_spec(exp: ExperimentRecord, directory: Path, registry: "Registry") -> 
 
 
 def spec_from_dict(value: dict[str, Any]) -> DataSpec:
+    """A recorded DataSpec; one recorded before tasks existed is a classification spec."""
+    optional = {k: value[k] for k in ("task", "output_size") if k in value}
     return DataSpec(kind=value["kind"], input_shape=tuple(value["input_shape"]),
                     num_classes=int(value["num_classes"]),
                     class_names=tuple(value.get("class_names") or ()),
-                    extra=dict(value.get("extra") or {}))
+                    extra=dict(value.get("extra") or {}),
+                    target_names=tuple(value.get("target_names") or ()), **optional)
 
 
 def spec_to_dict(spec: DataSpec) -> dict[str, Any]:
@@ -333,10 +337,12 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
 def load_model(directory: str | Path) -> "nn.Module":
     """Rebuild an exported model, in eval mode on the CPU.
 
-    A single trial's model maps a batch of inputs to class **logits** (N x num_classes), as the
-    architecture built it; an ensemble maps inputs to class **probabilities**: the weighted
-    average of its members' softmax outputs. ``model.json``'s ``output`` says which;
-    :func:`predict_proba` gives probabilities for both.
+    A single trial's model maps a batch of inputs to its raw outputs (``output: logits``: class
+    logits for classification, standardised values for regression), as the architecture built
+    it; an ensemble maps inputs to the task's predictions (``output: probabilities``: class
+    probabilities, or values in the targets' units for regression), the task's combination
+    (a weighted mean) of its members' predictions. :func:`predict_proba` gives predictions for
+    both.
 
     The plugins the export names are loaded first (installed modules by name, files from the
     export's ``plugins/`` folder, each checked against its sha256 in ``model.json``), then
@@ -359,7 +365,8 @@ def load_model(directory: str | Path) -> "nn.Module":
     if kind == "ensemble":
         members = [build_model(loaded.registry, m, spec, root / m["state_dict"])
                    for m in manifest["members"]]
-        return _weighted_ensemble(members, manifest["weights"]).eval()
+        task = loaded.registry.create("task", spec.task)
+        return _weighted_ensemble(members, manifest["weights"], task, spec).eval()  # type: ignore[arg-type]
     raise ConfigError(f"{root / MANIFEST_FILE}: unknown model type '{kind}'")
 
 
@@ -429,12 +436,14 @@ def build_model(registry: "Registry", entry: dict[str, Any], spec: DataSpec,
     return model
 
 
-def _weighted_ensemble(members: list["nn.Module"], weights: Sequence[float]) -> "nn.Module":
+def _weighted_ensemble(members: list["nn.Module"], weights: Sequence[float], task: Task,
+                       spec: DataSpec) -> "nn.Module":
     import torch
     from torch import nn
 
     class WeightedEnsemble(nn.Module):
-        """Class probabilities: the weighted average of the members' softmax outputs."""
+        """The task's predictions (class probabilities, values): the weighted average of the
+        members' predictions."""
 
         def __init__(self) -> None:
             super().__init__()
@@ -442,25 +451,31 @@ def _weighted_ensemble(members: list["nn.Module"], weights: Sequence[float]) -> 
             self.register_buffer("weights", torch.tensor(list(weights), dtype=torch.float32))
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            probas = torch.stack([torch.softmax(m(x).float(), dim=1) for m in self.members])
+            probas = torch.stack([task.predict(m(x).float(), spec) for m in self.members])
             return torch.tensordot(self.weights, probas, dims=1)
 
     return WeightedEnsemble()
 
 
 def predict_proba(model_dir: str | Path, x: Any, batch_size: int = 1024) -> "np.ndarray":
-    """Class probabilities (N x num_classes, float32) of an exported model for inputs ``x``.
+    """Predictions (float32) of an exported model for inputs ``x``: class probabilities
+    (N x num_classes) for classification, values in the targets' units for regression.
 
     ``x`` is an array of examples prepared like the experiment's data (see the module docs):
     float inputs are cast to float32, integer token ids kept as int64. The model is loaded on
-    every call; to predict repeatedly, keep :func:`load_model`'s module and apply a softmax to a
-    single trial's logits.
+    every call; to predict repeatedly, keep :func:`load_model`'s module and apply the task's
+    ``predict`` to a single trial's raw outputs.
     """
     import numpy as np
     import torch
 
+    from automl.plugin_manager import build_plugins
+
     manifest = read_manifest(model_dir)
     model = load_model(model_dir)
+    spec = spec_from_dict(manifest["spec"])
+    task = build_plugins(export_plugin_source(Path(model_dir), manifest)).registry.create(
+        "task", spec.task)
     inputs = torch.as_tensor(np.asarray(x))
     if inputs.is_floating_point():
         inputs = inputs.float()
@@ -468,7 +483,8 @@ def predict_proba(model_dir: str | Path, x: Any, batch_size: int = 1024) -> "np.
     with torch.no_grad():
         for start in range(0, len(inputs), batch_size):
             y = model(inputs[start:start + batch_size]).float()
-            out.append(y if manifest["output"] == "probabilities" else torch.softmax(y, dim=1))
+            out.append(y if manifest["output"] == "probabilities" else
+                       task.predict(y, spec).float())  # type: ignore[attr-defined]
     if not out:
-        return np.empty((0, int(manifest["spec"]["num_classes"])), dtype=np.float32)
+        return np.empty((0, spec.output_size), dtype=np.float32)
     return torch.cat(out).numpy()

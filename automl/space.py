@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from automl.components import ParamDef
 from automl.config.loader import locate
-from automl.config.models import OPTIMIZERS, Experiment
+from automl.config.models import OPTIMIZERS, Experiment, Objective
 from automl.errors import ConfigError, PluginError, did_you_mean, short_repr
 from automl.params import Choice, Fixed, FloatRange, IntRange, Param, check_kind, parse_param
 from automl.registry import Registry
@@ -65,6 +65,8 @@ class SearchSpace:
     tie_breakers: list[ObjectiveSpec] = field(default_factory=list)
     #: every metric a trial records: objectives, ``record:``, metrics recorded always
     recorded: list[str] = field(default_factory=list)
+    #: the registered task of the dataset's targets
+    task: str = ""
 
     def define(self, trial: "optuna.Trial") -> dict[str, Any]:
         """Suggest one configuration; returns the fixed values, as OptunaSearch expects."""
@@ -207,6 +209,7 @@ def _build_space(config: Experiment, registry: Registry, base_dir: Path) -> Sear
     dataset = registry.get("dataset", config.dataset.name, path="dataset.name")
     _check_dataset_params(dataset.cls.params, config.dataset.params)
     data_kind = dataset.cls.kind  # type: ignore[attr-defined]
+    task = experiment_task(config, registry, base_dir)
 
     architectures = {}
     for name, overrides in config.architecture.items():
@@ -227,6 +230,7 @@ def _build_space(config: Experiment, registry: Registry, base_dir: Path) -> Sear
         rest = {k: v for k, v in overrides.items() if k != "enabled"}
         enabled = parse_param(overrides.get("enabled", [True, False]), f"{path}.enabled")
         check_kind(enabled, bool, f"{path}.enabled")
+        _check_task(entry, task, path)
         augmentations[name] = {"enabled": enabled,
                                **_component_params(entry.cls.params, rest, path, base_dir)}
 
@@ -250,21 +254,56 @@ def _build_space(config: Experiment, registry: Registry, base_dir: Path) -> Sear
     _check_training_values(training)
 
     objectives = []
-    for index, objective in enumerate(config.objectives):
-        metric = registry.get("metric", objective.metric, path=f"objectives[{index}].metric")
+    listed = config.objectives if "objectives" in config.model_fields_set else [
+        Objective(metric=m, mode=mode)  # type: ignore[arg-type]
+        for m, mode in [registry.get("task", task).cls.default_objective]]  # type: ignore[attr-defined]
+    for index, objective in enumerate(listed):
+        path = f"objectives[{index}].metric"
+        metric = registry.get("metric", objective.metric, path=path)
+        _check_task(metric, task, path)
         objectives.append(ObjectiveSpec(metric.name, objective.mode or metric.cls.direction,  # type: ignore[attr-defined]
                                         "model" if metric.cls.model_only else "val"))  # type: ignore[attr-defined]
     for index, name in enumerate(config.record):
-        registry.get("metric", name, path=f"record[{index}]")
+        _check_task(registry.get("metric", name, path=f"record[{index}]"), task,
+                    f"record[{index}]")
     return SearchSpace(architectures, augmentations, pruners, training, objectives,
-                       tie_breakers(registry), recorded_metrics(objectives, config.record,
-                                                                registry))
+                       tie_breakers(registry, task),
+                       recorded_metrics(objectives, config.record, registry, task), task)
 
 
-def tie_breakers(registry: Registry) -> list[ObjectiveSpec]:
-    """The metric that declares ``tie_breaker = True``, in its own direction (at most one)."""
+def experiment_task(config: Experiment, registry: Registry, base_dir: Path | None = None
+                    ) -> str:
+    """The registered task of the experiment's dataset, as the dataset declares it."""
+    entry = registry.get("dataset", config.dataset.name, path="dataset.name")
+    params = dataset_params(config, registry, base_dir)
+    try:
+        task = entry.create().task_name(params)  # type: ignore[attr-defined]
+    except ConfigError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise PluginError(f"plugin '{entry.plugin}', dataset '{entry.name}': task_name() raised "
+                          f"{type(exc).__name__}: {exc}") from exc
+    registry.get("task", task, path="dataset")
+    return task
+
+
+def applies_to(cls: Any, task: str | None) -> bool:
+    """Whether a metric or augmentation class declares it works for ``task`` (None: any)."""
+    tasks = getattr(cls, "tasks", None)
+    return task is None or tasks is None or task in tasks
+
+
+def _check_task(entry: Any, task: str, path: str) -> None:
+    if not applies_to(entry.cls, task):
+        raise ConfigError(f"{entry.kind} '{entry.name}' applies to {list(entry.cls.tasks)} "
+                          f"targets, but the dataset's task is '{task}'", path=path)
+
+
+def tie_breakers(registry: Registry, task: str | None = None) -> list[ObjectiveSpec]:
+    """The metric that declares ``tie_breaker = True`` (for ``task``, when given), in its own
+    direction (at most one)."""
     declared = [e for e in registry if e.kind == "metric"
-                and getattr(e.cls, "tie_breaker", False)]
+                and getattr(e.cls, "tie_breaker", False) and applies_to(e.cls, task)]
     if len(declared) > 1:
         named = ", ".join(f"'{e.name}' (plugin '{e.plugin}')" for e in declared)
         raise PluginError(f"metrics {named} each declare tie_breaker = True; at most one may")
@@ -272,13 +311,15 @@ def tie_breakers(registry: Registry) -> list[ObjectiveSpec]:
 
 
 def recorded_metrics(objectives: Sequence[ObjectiveSpec], record: Sequence[str],
-                     registry: Registry) -> list[str]:
+                     registry: Registry, task: str | None = None) -> list[str]:
     """What every trial records, objectives first: the experiment's ``record:``, then each
-    registered metric that declares ``recorded = "always"`` or is the tie-breaker."""
+    registered metric (of ``task``, when given) that declares ``recorded = "always"`` or is the
+    tie-breaker."""
     names = [o.metric for o in objectives] + list(record)
     for entry in registry:
-        if entry.kind == "metric" and (getattr(entry.cls, "recorded", "") == "always"
-                                       or getattr(entry.cls, "tie_breaker", False)):
+        if entry.kind == "metric" and applies_to(entry.cls, task) and (
+                getattr(entry.cls, "recorded", "") == "always"
+                or getattr(entry.cls, "tie_breaker", False)):
             names.append(entry.name)
     return list(dict.fromkeys(names))
 

@@ -1,6 +1,9 @@
 """The architecture's output shape, checked on one batch before any training.
 
-A model must map a batch of N inputs to N x num_classes logits. A wrong shape would otherwise
+A model must map a batch of N inputs to N x ``spec.output_size`` raw outputs (the task decides the
+size: one logit per class for classification, one value per target for regression). A model built
+against the older contract, one logit per class from ``spec.num_classes``, fits exactly when the
+task is classification; for any other task the message says what to change. A wrong shape would otherwise
 fail every trial deep inside the loss ("multi-target not supported"); here it is one line naming
 the plugin, the architecture, the expected and the actual shape. The trial checks its own model;
 the runner also builds each architecture's first configuration before Ray starts.
@@ -20,7 +23,7 @@ CHECK_BATCH = 2
 
 
 def check_output_shape(model: Any, batch: Any, spec: DataSpec, where: str) -> None:
-    """Run ``model`` on ``batch`` and check the output is ``(len(batch), spec.num_classes)``;
+    """Run ``model`` on ``batch`` and check the output is ``(len(batch), spec.output_size)``;
     ``where`` names the plugin and architecture. A forward pass that raises is a PluginError too.
     """
     try:
@@ -51,13 +54,17 @@ def _forward(model: Any, batch: Any) -> Any:
 def _shape_problem(out: Any, n: int, spec: DataSpec) -> str | None:
     import torch
 
-    expected = (n, spec.num_classes)
+    expected = (n, spec.output_size)
     actual = tuple(out.shape) if isinstance(out, torch.Tensor) else None
     if actual == expected:
         return None
     got = f"shape {actual}" if actual is not None else f"a {type(out).__name__}, not a tensor"
+    hint = ""
+    if actual == (n, spec.num_classes) and spec.num_classes != spec.output_size:
+        hint = ("; the model builds spec.num_classes outputs (the contract for classification "
+                "only): build spec.output_size outputs instead, the size the task asks for")
     return (f"the model's output for a batch of {n} is {got}; expected {expected} "
-            f"(one logit per class, {spec.num_classes} classes)")
+            f"({spec.output_size} outputs per example for the '{spec.task}' task){hint}")
 
 
 def first_configuration(params: Mapping[str, Param]) -> dict[str, Any]:

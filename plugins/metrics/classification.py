@@ -30,6 +30,7 @@ class Accuracy(Metric):
     description = "fraction of examples whose most probable class is the label"
     direction = "max"
     recorded = "always"
+    tasks = ("classification",)
 
     def compute(self, ctx: EvalContext) -> float:
         return float(np.mean(ctx.proba.argmax(axis=1) == ctx.y_true))
@@ -39,6 +40,7 @@ class BalancedAccuracy(Metric):
     name = "balanced_accuracy"
     description = "mean recall over the classes present in the split"
     direction = "max"
+    tasks = ("classification",)
 
     def compute(self, ctx: EvalContext) -> float:
         from sklearn.metrics import confusion_matrix
@@ -53,6 +55,7 @@ class F1Macro(Metric):
     name = "f1_macro"
     description = "unweighted mean F1 over classes that occur as label or prediction"
     direction = "max"
+    tasks = ("classification",)
 
     def compute(self, ctx: EvalContext) -> float:
         from sklearn.metrics import f1_score
@@ -74,6 +77,7 @@ class LogLoss(Metric):
     # Validation accuracy on a few hundred examples ties often; of tied trials the lower log
     # loss is the better (better calibrated) model.
     tie_breaker = True
+    tasks = ("classification",)
 
     def compute(self, ctx: EvalContext) -> float:
         from sklearn.metrics import log_loss
@@ -85,6 +89,7 @@ class RocAuc(Metric):
     name = "roc_auc"
     description = "ROC AUC: binary on class 1's probability, else one-vs-rest macro average"
     direction = "max"
+    tasks = ("classification",)
 
     def compute(self, ctx: EvalContext) -> float:
         from sklearn.metrics import roc_auc_score
