@@ -254,9 +254,9 @@ def _build_space(config: Experiment, registry: Registry, base_dir: Path) -> Sear
     _check_training_values(training)
 
     objectives = []
-    listed = config.objectives if "objectives" in config.model_fields_set else [
-        Objective(metric=m, mode=mode)  # type: ignore[arg-type]
-        for m, mode in [registry.get("task", task).cls.default_objective]]  # type: ignore[attr-defined]
+    default = registry.get("task", task).cls.default_objective  # type: ignore[attr-defined]
+    listed = config.objectives if "objectives" in config.model_fields_set or default is None \
+        else [Objective(metric=default[0], mode=default[1])]
     for index, objective in enumerate(listed):
         path = f"objectives[{index}].metric"
         metric = registry.get("metric", objective.metric, path=path)
@@ -283,7 +283,7 @@ def experiment_task(config: Experiment, registry: Registry, base_dir: Path | Non
     except Exception as exc:  # noqa: BLE001
         raise PluginError(f"plugin '{entry.plugin}', dataset '{entry.name}': task_name() raised "
                           f"{type(exc).__name__}: {exc}") from exc
-    registry.get("task", task, path="dataset")
+    registry.get("task", task, path="dataset.params.task" if "task" in params else "dataset.name")
     return task
 
 

@@ -32,10 +32,11 @@ class Task(Component):
     columns). Metrics, ensemblers and exports see predictions, never raw outputs.
 
     Attributes:
-        default_objective: ``(metric, mode)`` used when the experiment lists no objectives.
+        default_objective: ``(metric, mode)`` used when the experiment lists no objectives
+            (None: the experiment's default objective applies).
     """
 
-    default_objective: ClassVar[tuple[str, str]] = ("accuracy", "max")
+    default_objective: ClassVar[tuple[str, str] | None] = None
 
     def prepare(self, spec: DataSpec, y_train: np.ndarray) -> DataSpec:
         """Fix what the task learns from the training targets (e.g. their scaling) in the

@@ -1,4 +1,5 @@
-"""Small real datasets shipped with scikit-learn: digits (8x8 images), breast_cancer, wine."""
+"""Small real datasets shipped with scikit-learn: digits (8x8 images), breast_cancer, wine
+(classification) and diabetes (regression)."""
 
 from __future__ import annotations
 
@@ -50,8 +51,29 @@ class Wine(_SklearnTable):
     loader = "load_wine"
 
 
+class Diabetes(Dataset):
+    name = "diabetes"
+    description = ("scikit-learn diabetes: 442 rows, 10 features, one continuous target (disease "
+                   "progression after one year)")
+    kind: ClassVar[str] = "tabular"
+
+    def task_name(self, params: dict[str, Any]) -> str:
+        return "regression"
+
+    def load(self, params: dict[str, Any]) -> Examples:
+        from sklearn.datasets import load_diabetes
+
+        bunch = load_diabetes()
+        x = bunch.data.astype(np.float32)  # standardised on the train split by automl.data
+        spec = DataSpec("tabular", (x.shape[1],), 0, task="regression",
+                        target_names=("progression",),
+                        extra={"feature_columns": list(bunch.feature_names)})
+        return Examples(x, bunch.target.astype(np.float32), spec)
+
+
 @automl.hookimpl
 def automl_register_datasets(registrar):
     registrar.add(Digits)
     registrar.add(BreastCancer)
     registrar.add(Wine)
+    registrar.add(Diabetes)

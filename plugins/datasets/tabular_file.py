@@ -1,4 +1,5 @@
-"""Tabular data from a CSV or Parquet file: numeric feature columns and a label column."""
+"""Tabular data from a CSV or Parquet file: numeric feature columns and one or more target columns
+(a class label, or continuous values for regression)."""
 
 from __future__ import annotations
 
@@ -30,19 +31,20 @@ def read_table(path: str) -> Any:
         raise ConfigError(f"cannot read {file}: {type(exc).__name__}: {exc}", path=PATH) from None
 
 
-def encode_labels(values: Any, column: str) -> tuple[np.ndarray, tuple[str, ...]]:
+def encode_labels(values: Any, column: str, param: str = "label_column"
+                  ) -> tuple[np.ndarray, tuple[str, ...]]:
     """Map label values to 0..K-1 (sorted), returning the codes and the class names."""
     import pandas as pd
 
     if values.isna().any():
         row = int(np.flatnonzero(values.isna().to_numpy())[0])
         raise ConfigError(f"label column '{column}' is empty in data row {row + 1}",
-                          path="dataset.params.label_column")
+                          path=f"dataset.params.{param}")
     categories = pd.Categorical(values)
     names = tuple(str(c) for c in categories.categories)
     if len(names) < 2:
         raise ConfigError(f"label column '{column}' has a single class ({names[0]!r}); "
-                          "classification needs at least two", path="dataset.params.label_column")
+                          "classification needs at least two", path=f"dataset.params.{param}")
     return categories.codes.astype(np.int64), names
 
 
@@ -56,25 +58,54 @@ def require_columns(frame: Any, columns: list[str], param: str, path: str) -> No
                           f"{', '.join(map(str, frame.columns))}", path=f"dataset.params.{param}")
 
 
+def target_columns(params: dict[str, Any]) -> tuple[list[str], str]:
+    """The target column(s) and the parameter that named them (``target`` or ``label_column``)."""
+    for param in ("target", "label_column"):
+        value = params.get(param)
+        if value is None:
+            continue
+        columns = [value] if isinstance(value, str) else value
+        if not columns or not all(isinstance(c, str) for c in columns):
+            raise ConfigError(f"expected a column name or a list of column names, got {value!r}",
+                              path=f"dataset.params.{param}")
+        return list(columns), param
+    raise ConfigError("required: the column to predict (or, for regression, a list of "
+                      "columns); label_column is its older name", path="dataset.params.target")
+
+
 class TabularFile(Dataset):
     name = "csv"
-    description = "tabular data from a CSV or Parquet file (numeric features, any label column)"
+    description = ("tabular data from a CSV or Parquet file (numeric features; a class column, "
+                   "or value columns for regression)")
     kind: ClassVar[str] = "tabular"
     params = {
         "path": ParamDef(Fixed(None), str, "the .csv or .parquet file", required=True,
                          is_path=True),
-        "label_column": ParamDef(Fixed(None), str, "column holding the class", required=True),
+        "target": ParamDef(Fixed(None), (str, list, type(None)),
+                           "the column to predict (regression: one column or a list)"),
+        "label_column": ParamDef(Fixed(None), (str, type(None)),
+                                 "older name of target (a single class column)"),
+        "task": ParamDef(Fixed("classification"), str,
+                         "the registered task of the target: classification or regression"),
         "feature_columns": ParamDef(Fixed(None), (list, type(None)),
-                                    "feature columns (default: every other column)"),
+                                    "feature columns (default: every column but the targets)"),
     }
 
+    def task_name(self, params: dict[str, Any]) -> str:
+        return str(params.get("task") or "classification")
+
     def load(self, params: dict[str, Any]) -> Examples:
+        targets, param = target_columns(params)
+        task = self.task_name(params)
+        if task == "classification" and len(targets) != 1:
+            raise ConfigError(f"classification predicts one column; got {targets}",
+                              path=f"dataset.params.{param}")
         frame = read_table(params["path"])
         if frame.empty and len(frame.columns):
             raise ConfigError(f"{params['path']} has a header but no data rows", path=PATH)
-        label = params["label_column"]
-        require_columns(frame, [label], "label_column", params["path"])
-        features = params.get("feature_columns") or [c for c in frame.columns if c != label]
+        require_columns(frame, targets, param, params["path"])
+        features = params.get("feature_columns") or [c for c in frame.columns
+                                                     if c not in targets]
         require_columns(frame, list(features), "feature_columns", params["path"])
         if not features:
             raise ConfigError("no feature columns", path="dataset.params.feature_columns")
@@ -92,10 +123,21 @@ class TabularFile(Dataset):
             row = int(np.flatnonzero(~np.isfinite(x).all(axis=1))[0])
             raise ConfigError(f"missing or infinite feature value in data row {row + 1} of "
                               f"{params['path']}", path=PATH)
-        y, names = encode_labels(frame[label], label)
-        spec = DataSpec("tabular", (x.shape[1],), len(names), names,
-                        extra={"feature_columns": [str(c) for c in features]})
-        return Examples(x, y, spec)
+        extra = {"feature_columns": [str(c) for c in features]}
+        if task == "classification":
+            y, names = encode_labels(frame[targets[0]], targets[0], param)
+            return Examples(x, y, DataSpec("tabular", (x.shape[1],), len(names), names,
+                                           extra=extra))
+        values = frame[targets]
+        non_numeric = [c for c in targets
+                       if not is_numeric_dtype(values[c]) or is_bool_dtype(values[c])]
+        if non_numeric:
+            raise ConfigError(f"target column(s) {non_numeric} are not numeric; a {task} target "
+                              "must be numbers", path=f"dataset.params.{param}")
+        y = values.to_numpy(dtype=np.float32)
+        spec = DataSpec("tabular", (x.shape[1],), 0, task=task,
+                        target_names=tuple(map(str, targets)), extra=extra)
+        return Examples(x, y[:, 0] if len(targets) == 1 else y, spec)
 
 
 @automl.hookimpl

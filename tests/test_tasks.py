@@ -1,0 +1,266 @@
+"""Tasks as plugins: regression end to end, targets checked per task, metrics and augmentations
+that declare their tasks, and architectures that build the output size the task asks for."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import textwrap
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from automl.config import parse_experiment
+from automl.data import prepare_data
+from automl.errors import ConfigError, PluginError
+from automl.plugin_manager import plugin_source, rebuild_plugins
+from automl.runner import prepare
+from automl.trial.context import TrialContext
+from automl.trial.trainable import train_and_evaluate
+from tests.conftest import REPO, write_experiment
+
+SOURCE = plugin_source([], autoload=False)
+REGISTRY = rebuild_plugins(SOURCE).registry
+
+MLP = {"architecture": "mlp", "architecture.mlp.depth": 1, "architecture.mlp.width": 32,
+       "architecture.mlp.dropout": 0.0, "architecture.mlp.activation": "relu",
+       "training.lr": 0.01, "training.batch_size": 32, "training.optimizer": "adam",
+       "training.weight_decay": 1e-5, "training.momentum": 0.9, "training.label_smoothing": 0.0}
+
+
+def regression_csv(tmp_path, rows: int = 120, seed: int = 0):
+    """A table whose two targets are known functions of the three features."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, 3))
+    frame = pd.DataFrame(x, columns=["a", "b", "c"])
+    frame["price"] = 1000 + 200 * x[:, 0] - 50 * x[:, 1] + rng.normal(0, 5, rows)
+    frame["weight"] = 3 * x[:, 2] + 0.1 * rng.normal(size=rows)
+    path = tmp_path / "houses.csv"
+    frame.to_csv(path, index=False)
+    return path, frame
+
+
+def context(name: str, metrics: tuple[str, ...], objective=("rmse", "min"), epochs: int = 20
+            ) -> TrialContext:
+    return TrialContext(experiment=name, seed=0, plugins=SOURCE, objectives=(objective,),
+                        metrics=metrics, epochs=epochs, fine_tune_epochs=0,
+                        fine_tune_lr_factor=0.1, amp=False, eval_batch_size=256, cpus=1, gpus=0)
+
+
+def test_diabetes_is_a_regression_dataset_split_the_same_way_for_a_seed():
+    config = parse_experiment("name: d\ndataset: diabetes\narchitecture: mlp\n")
+    a = prepare_data(config, REGISTRY)
+    b = prepare_data(config, REGISTRY)
+    assert a.spec.task == "regression" and a.spec.output_size == 1
+    assert a.sizes() == {"train": 264, "val": 89, "test": 89}
+    np.testing.assert_array_equal(a.y_test, b.y_test)
+    # targets stay in their units; the scaling is fitted on the training split only
+    scaling = a.spec.extra["target_scaling"]
+    assert scaling["mean"][0] == pytest.approx(float(np.mean(a.y_train)), rel=1e-6)
+    assert scaling["std"][0] == pytest.approx(float(np.std(a.y_train)), rel=1e-6)
+    # every split spans the target's range (binned stratification)
+    assert min(a.y_val) < 80 and max(a.y_val) > 250
+
+
+def test_regression_scaling_round_trips():
+    task = REGISTRY.create("task", "regression")
+    config = parse_experiment("name: d\ndataset: diabetes\narchitecture: mlp\n")
+    spec = prepare_data(config, REGISTRY).spec
+    y = torch.tensor([25.0, 151.0, 346.0])
+    standardised = task.training_targets(y, spec)
+    assert abs(float(standardised.mean())) < 2 and standardised.shape == (3, 1)
+    np.testing.assert_allclose(task.predict(standardised, spec).numpy()[:, 0], y.numpy(),
+                               rtol=1e-5)
+
+
+def test_a_regression_trial_predicts_in_the_targets_units(tmp_path):
+    path, frame = regression_csv(tmp_path)
+    config = parse_experiment(textwrap.dedent(f"""
+        name: houses
+        dataset: {{name: csv, params: {{path: {path}, target: [price, weight], task: regression}}}}
+        architecture: mlp
+        """))
+    data = prepare_data(config, REGISTRY)
+    assert data.y_train.shape[1] == 2 and data.spec.output_size == 2
+    assert data.spec.target_names == ("price", "weight")
+    from automl.trial.artifacts import read_predictions
+
+    stored = []
+    final = train_and_evaluate(MLP, context("houses", ("rmse", "mae", "r2", "params")), data,
+                               lambda m, d: stored.append(read_predictions(d)) if d else None)
+    assert {"val/rmse", "val/mae", "val/r2", "test/rmse", "test/r2", "model/params"} <= set(final)
+    assert "val/accuracy" not in final and "val/log_loss" not in final
+    assert final["test/r2"] > 0.8  # a linear signal, learned
+    # rmse in the targets' units (price spread 200, weight spread 3): not a standardised error
+    assert 1 < final["test/rmse"] < 100
+    # the stored predictions are un-standardised
+    test_pred = stored[-1]["test_proba"]
+    assert test_pred.shape == (len(data.y_test), 2)
+    assert abs(test_pred[:, 0].mean() - frame["price"].mean()) < 50
+    assert abs(test_pred[:, 1].std() - frame["weight"].std()) < 1.5
+
+
+@pytest.mark.parametrize("yaml_text, expected", [
+    ("dataset: diabetes\nobjectives: [accuracy]",
+     "objectives[0].metric: metric 'accuracy' applies to ['classification'] targets, but the "
+     "dataset's task is 'regression'"),
+    ("dataset: diabetes\nrecord: [log_loss]", "record[0]: metric 'log_loss' applies to"),
+    ("dataset: wine\nobjectives: [rmse]",
+     "metric 'rmse' applies to ['regression'] targets, but the dataset's task is "
+     "'classification'"),
+    ("dataset: {name: csv, params: {path: x.csv, target: y, task: regresion}}",
+     "dataset.params.task: unknown task 'regresion' (did you mean 'regression'?)"),
+])
+def test_a_metric_of_another_task_is_a_config_error(tmp_path, yaml_text, expected):
+    path = write_experiment(tmp_path, f"name: t\n{yaml_text}\narchitecture: mlp\n")
+    with pytest.raises(ConfigError) as info:
+        prepare(path, db="sqlite://")
+    assert expected in str(info.value)
+
+
+def test_the_default_objective_is_the_tasks(tmp_path):
+    path = write_experiment(tmp_path, "name: t\ndataset: diabetes\narchitecture: mlp\n")
+    space = prepare(path, db="sqlite://").space
+    assert [(o.metric, o.mode) for o in space.objectives] == [("rmse", "min")]
+    assert space.task == "regression" and space.tie_breakers == []
+    assert set(space.recorded) == {"rmse", "mae", "r2", "params", "nonzero_params"}
+
+
+AUGMENTATION_PLUGIN = '''
+from automl.components import Augmentation
+
+
+class LabelFlip(Augmentation):
+    name = "label_flip"
+    description = "swaps one-hot targets of two examples"
+    tasks = ("classification",)
+
+    def apply(self, x, y, params, generator):
+        return x, y.flip(0)
+
+
+def automl_register_augmentations(registrar):
+    registrar.add(LabelFlip)
+'''
+
+
+def test_an_augmentation_of_another_task_is_a_config_error(tmp_path):
+    (tmp_path / "flip.py").write_text(AUGMENTATION_PLUGIN)
+    path = write_experiment(tmp_path, "name: t\nplugins: [flip.py]\ndataset: diabetes\n"
+                                      "architecture: mlp\naugmentations: [label_flip]\n")
+    with pytest.raises(ConfigError) as info:
+        prepare(path, db="sqlite://")
+    assert ("augmentations.label_flip: augmentation 'label_flip' applies to ['classification'] "
+            "targets, but the dataset's task is 'regression'") in str(info.value)
+
+
+LEGACY_PLUGIN = '''
+from automl.components import Architecture
+
+
+class Logits(Architecture):
+    name = "logits"
+    description = "written against the older contract: one logit per class"
+
+    def build(self, params, spec):
+        from torch import nn
+        return nn.Sequential(nn.Flatten(), nn.Linear(spec.input_shape[0], spec.num_classes))
+
+
+def automl_register_architectures(registrar):
+    registrar.add(Logits)
+'''
+
+
+def test_an_architecture_written_for_class_logits(tmp_path):
+    """Works unchanged for classification; for regression, the message says what to change."""
+    from automl.trial.output_shape import check_output_shape
+
+    (tmp_path / "logits.py").write_text(LEGACY_PLUGIN)
+    registry = rebuild_plugins(plugin_source([str(tmp_path / "logits.py")], tmp_path,
+                                             autoload=False)).registry
+    for dataset, fits in (("wine", True), ("diabetes", False)):
+        config = parse_experiment(f"name: t\ndataset: {dataset}\narchitecture: mlp\n")
+        data = prepare_data(config, registry)
+        model = registry.create("architecture", "logits").build({}, data.spec)
+        batch = torch.as_tensor(data.x_train[:2])
+        if fits:
+            check_output_shape(model, batch, data.spec, "logits")
+            continue
+        with pytest.raises(PluginError) as info:
+            check_output_shape(model, batch, data.spec, "plugin 'logits'")
+        assert ("expected (2, 1) (1 outputs per example for the 'regression' task); the model "
+                "builds spec.num_classes outputs (the contract for classification only): build "
+                "spec.output_size outputs instead") in str(info.value)
+
+
+def test_invalid_regression_targets_name_the_column_and_row(tmp_path):
+    path, frame = regression_csv(tmp_path)
+    frame.loc[6, "weight"] = np.nan
+    frame.to_csv(path, index=False)
+    config = parse_experiment(
+        f"name: t\ndataset: {{name: csv, params: {{path: {path}, target: [price, weight], "
+        "task: regression}}\narchitecture: mlp\n")
+    with pytest.raises(ConfigError) as info:
+        prepare_data(config, REGISTRY)
+    assert "regression target 'weight' is missing or infinite in row 7" in str(info.value)
+    frame["weight"] = "heavy"
+    frame.to_csv(path, index=False)
+    with pytest.raises(ConfigError) as info:
+        prepare_data(config, REGISTRY)
+    assert "target column(s) ['weight'] are not numeric" in str(info.value)
+
+
+@pytest.mark.slow
+def test_diabetes_regression_end_to_end(in_tmp, automl_cmd):
+    """`automl run` on a regression experiment, then show, export and the export's predictions."""
+    write_experiment(in_tmp, textwrap.dedent("""
+        name: diabetes_small
+        seed: 0
+        dataset: diabetes
+        architecture: {mlp: {depth: 1, width: {low: 16, high: 64}}}
+        augmentations: {mixup: {}}
+        training: {epochs: 8, fine_tune_epochs: 0, lr: 0.01}
+        search: {num_trials: 4, sampler: random, early_stopping: none, max_concurrent: 2}
+        """))
+    run = subprocess.run([*automl_cmd, "run", "exp.yaml"], capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "Traceback" not in run.stdout + run.stderr
+    show = subprocess.run([*automl_cmd, "show", "diabetes_small", "--json"], capture_output=True,
+                          text=True, timeout=120)
+    document = json.loads(show.stdout)
+    completed = [t for t in document["trials"] if t["status"] == "completed"]
+    assert len(completed) == 4
+    best = document["best"]
+    # the best trial has the lowest validation rmse (mode min, the task's default objective)
+    assert best["metrics"]["val/rmse"] == min(t["metrics"]["val/rmse"] for t in completed)
+    assert 40 < best["metrics"]["test/rmse"] < 80 and best["metrics"]["test/r2"] > 0.2
+    ensemble = document["ensemble"]
+    assert {"test/rmse", "test/r2", "val_check/rmse"} <= set(ensemble["scores"]["ensemble"])
+    table = subprocess.run([*automl_cmd, "show", "diabetes_small"], capture_output=True,
+                           text=True, timeout=120)
+    assert table.returncode == 0 and "val/rmse" in table.stdout and "accuracy" not in table.stdout
+
+    from automl.export import predict_proba
+
+    config = parse_experiment("name: d\ndataset: diabetes\narchitecture: mlp\n")
+    data = prepare_data(config, REGISTRY)
+    for index, (args, key) in enumerate((
+            (["--trial", str(best["number"])], best["metrics"]["test/rmse"]),
+            (["--ensemble"], ensemble["scores"]["ensemble"]["test/rmse"]))):
+        out = in_tmp / f"model{index}"
+        export = subprocess.run([*automl_cmd, "export", "diabetes_small", *args, "--out",
+                                 str(out)], capture_output=True, text=True, timeout=300)
+        assert export.returncode == 0, export.stdout + export.stderr
+        predicted = predict_proba(out, data.x_test)[:, 0]
+        assert predicted.mean() > 100  # disease progression units, not standardised
+        rmse = float(np.sqrt(np.mean((predicted - data.y_test) ** 2)))
+        assert rmse == pytest.approx(key, rel=1e-4)  # un-standardised, as the trial scored it
+
+
+def test_example_experiment_validates():
+    prepared = prepare(REPO / "experiments" / "diabetes_regression.yaml", db="sqlite://")
+    assert prepared.space.task == "regression"
