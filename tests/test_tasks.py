@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
+from automl.components import EvalContext
 from automl.config import parse_experiment
 from automl.data import prepare_data
 from automl.errors import ConfigError, PluginError
@@ -264,3 +265,119 @@ def test_diabetes_regression_end_to_end(in_tmp, automl_cmd):
 def test_example_experiment_validates():
     prepared = prepare(REPO / "experiments" / "diabetes_regression.yaml", db="sqlite://")
     assert prepared.space.task == "regression"
+
+
+def multilabel_csv(tmp_path, rows: int = 300):
+    """scikit-learn's generated multi-label data written as a user's CSV file."""
+    from sklearn.datasets import make_multilabel_classification
+
+    x, y = make_multilabel_classification(n_samples=rows, n_features=8, n_classes=4,
+                                          n_labels=2, random_state=0)
+    frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(8)])
+    labels = ["red", "green", "blue", "grey"]
+    for j, name in enumerate(labels):
+        frame[name] = y[:, j]
+    path = tmp_path / "tags.csv"
+    frame.to_csv(path, index=False)
+    return path, frame, labels
+
+
+def multilabel_config(path, labels, extra: str = ""):
+    return parse_experiment(
+        f"name: tags\ndataset: {{name: csv, params: {{path: {path}, target: {labels}, "
+        f"task: multilabel}}}}\narchitecture: mlp\n{extra}")
+
+
+def test_a_multilabel_trial_learns_every_label(tmp_path):
+    path, frame, labels = multilabel_csv(tmp_path)
+    data = prepare_data(multilabel_config(path, labels), REGISTRY)
+    assert data.spec.task == "multilabel" and data.spec.output_size == 4
+    assert data.y_train.shape[1] == 4
+    metrics = ("f1_micro", "subset_accuracy", "hamming_loss", "f1_macro", "roc_auc")
+    final = train_and_evaluate(MLP, context("tags", metrics, ("f1_micro", "max")), data,
+                               lambda m, d: None)
+    assert final["test/roc_auc"] > 0.75 and final["test/f1_micro"] > 0.6
+    assert 0 <= final["test/hamming_loss"] < 0.3
+    assert final["test/subset_accuracy"] <= final["test/f1_micro"]
+
+
+def test_multilabel_metrics_on_known_predictions():
+    from automl.components import DataSpec
+
+    spec = DataSpec("tabular", (2,), 0, task="multilabel", target_names=("a", "b", "c"),
+                    output_size=3)
+    y = np.array([[1, 0, 1], [0, 1, 0], [1, 1, 0], [0, 0, 1]])
+    proba = np.array([[0.9, 0.2, 0.7], [0.1, 0.8, 0.6], [0.8, 0.3, 0.1], [0.2, 0.1, 0.9]])
+    ctx = EvalContext(y, proba, None, spec, "val")
+
+    def value(name):
+        return REGISTRY.create("metric", name).compute(ctx)
+
+    assert value("subset_accuracy") == 0.5       # rows 2 and 3 have one wrong label each
+    assert value("hamming_loss") == 2 / 12
+    assert value("f1_micro") == pytest.approx(2 * 5 / (2 * 5 + 1 + 1))  # tp 5, fp 1, fn 1
+    assert value("f1_macro") == pytest.approx(np.mean([1.0, 2 / 3, 0.8]))
+    assert value("roc_auc") == pytest.approx(np.mean([1.0, 1.0, 1.0]))
+
+
+def test_invalid_multilabel_targets_name_the_label_and_row(tmp_path):
+    path, frame, labels = multilabel_csv(tmp_path)
+    frame.loc[11, "blue"] = 2
+    frame.to_csv(path, index=False)
+    with pytest.raises(ConfigError) as info:
+        prepare_data(multilabel_config(path, labels), REGISTRY)
+    assert "label 'blue' must be 0 or 1; row 12 has 2" in str(info.value)
+
+
+def test_a_multilabel_objective_on_a_classification_dataset_names_both(tmp_path):
+    path = write_experiment(tmp_path, "name: t\ndataset: wine\narchitecture: mlp\n"
+                                      "objectives: [hamming_loss]\n")
+    with pytest.raises(ConfigError) as info:
+        prepare(path, db="sqlite://")
+    assert ("metric 'hamming_loss' applies to ['multilabel'] targets, but the dataset's task is "
+            "'classification'") in str(info.value)
+
+
+@pytest.mark.slow
+def test_multilabel_end_to_end(tmp_path, automl_cmd, monkeypatch):
+    """`automl run` on generated multi-label data: best trial, ensemble and export agree."""
+    monkeypatch.chdir(tmp_path)
+    path, frame, labels = multilabel_csv(tmp_path)
+    write_experiment(tmp_path, textwrap.dedent(f"""
+        name: tags
+        seed: 0
+        dataset: {{name: csv, params: {{path: tags.csv, target: {labels}, task: multilabel}}}}
+        architecture: {{mlp: {{depth: 1, width: {{low: 16, high: 64}}}}}}
+        augmentations: {{mixup: {{}}}}
+        training: {{epochs: 10, fine_tune_epochs: 0, lr: 0.01}}
+        search: {{num_trials: 4, sampler: random, early_stopping: none, max_concurrent: 2}}
+        """))
+    run = subprocess.run([*automl_cmd, "run", "exp.yaml"], capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    document = json.loads(subprocess.run([*automl_cmd, "show", "tags", "--json"],
+                                         capture_output=True, text=True, timeout=120).stdout)
+    completed = [t for t in document["trials"] if t["status"] == "completed"]
+    best = document["best"]
+    assert best["metrics"]["val/f1_micro"] == max(t["metrics"]["val/f1_micro"] for t in completed)
+    assert {"test/f1_micro", "test/subset_accuracy", "test/hamming_loss"} <= set(best["metrics"])
+    scores = document["ensemble"]["scores"]["ensemble"]
+    assert {"test/f1_micro", "test/hamming_loss", "val_check/f1_micro"} <= set(scores)
+
+    from automl.export import predict_proba
+
+    data = prepare_data(multilabel_config(path, labels), REGISTRY)
+    out = tmp_path / "model"
+    export = subprocess.run([*automl_cmd, "export", "tags", "--ensemble", "--out", str(out)],
+                            capture_output=True, text=True, timeout=300)
+    assert export.returncode == 0, export.stdout + export.stderr
+    proba = predict_proba(out, data.x_test)
+    assert proba.shape == (len(data.y_test), 4) and proba.min() >= 0 and proba.max() <= 1
+    f1 = REGISTRY.create("metric", "f1_micro").compute(
+        EvalContext(data.y_test, proba, None, data.spec, "test"))
+    assert f1 == pytest.approx(scores["test/f1_micro"], abs=1e-6)
+
+
+def test_multilabel_example_experiment_validates():
+    prepared = prepare(REPO / "experiments" / "multilabel_tags.yaml", db="sqlite://")
+    assert prepared.space.task == "multilabel"
