@@ -12,6 +12,7 @@ from automl.components import DataSpec, DataSplits, Examples, Task
 from automl.config.loader import locate
 from automl.config.models import Experiment
 from automl.errors import AutomlError, ConfigError, PluginError
+from automl.multitask import MULTITASK, targets_of, task_for
 from automl.registry import Registry
 from automl.space import dataset_params
 
@@ -45,7 +46,7 @@ def prepare_data(config: Experiment, registry: Registry, base_dir: Path | None =
     task = task_of(loaded.spec, registry, where)
     if isinstance(loaded, Examples):
         _check_examples(loaded.x, loaded.y, loaded.spec, task, where)
-        train, val, test = task.split(loaded.y, config.dataset.split.val,
+        train, val, test = task.split(loaded.y, loaded.spec, config.dataset.split.val,
                                       config.dataset.split.test, config.seed)
         x, y = loaded.x, loaded.y
         splits = DataSplits(x[train], y[train], x[val], y[val], x[test], y[test], loaded.spec)
@@ -55,18 +56,20 @@ def prepare_data(config: Experiment, registry: Registry, base_dir: Path | None =
             _check_examples(getattr(splits, f"x_{part}"), getattr(splits, f"y_{part}"),
                             splits.spec, task, f"{where}, {part} split")
     spec = task.prepare(splits.spec, splits.y_train)
-    splits.spec = replace(spec, output_size=int(task.output_size(spec)))
+    splits.spec = replace(spec, output_size=int(task_for(spec, registry).output_size(spec)))
     if splits.spec.kind == "tabular":
         splits = standardise(splits)
     return splits
 
 
 def task_of(spec: DataSpec, registry: Registry, where: str) -> Task:
-    """The task component a data spec names."""
-    if spec.task not in registry.names("task"):
-        raise PluginError(f"{where}: the data's task '{spec.task}' is not a registered task; "
-                          f"registered: {', '.join(registry.names('task'))}")
-    return registry.create("task", spec.task)  # type: ignore[return-value]
+    """The task component a data spec names (for several targets, their tasks composed)."""
+    named = [t.task for t in targets_of(spec)] if spec.task == MULTITASK else [spec.task]
+    for name in named:
+        if name not in registry.names("task"):
+            raise PluginError(f"{where}: the data's task '{name}' is not a registered task; "
+                              f"registered: {', '.join(registry.names('task'))}")
+    return task_for(spec, registry)
 
 
 def _check_examples(x: Any, y: Any, spec: DataSpec, task: Task, where: str) -> None:

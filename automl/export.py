@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 import automl
 from automl.components import DataSpec, Task
 from automl.errors import AutomlError, ConfigError, PluginError, StoreError
+from automl.multitask import task_for
 from automl.recorded import recorded_config, recorded_plugins
 from automl.results import best_of
 from automl.space import TrialPlan
@@ -365,7 +366,7 @@ def load_model(directory: str | Path) -> "nn.Module":
     if kind == "ensemble":
         members = [build_model(loaded.registry, m, spec, root / m["state_dict"])
                    for m in manifest["members"]]
-        task = loaded.registry.create("task", spec.task)
+        task = task_for(spec, loaded.registry)
         return _weighted_ensemble(members, manifest["weights"], task, spec).eval()  # type: ignore[arg-type]
     raise ConfigError(f"{root / MANIFEST_FILE}: unknown model type '{kind}'")
 
@@ -419,12 +420,16 @@ def build_model(registry: "Registry", entry: dict[str, Any], spec: DataSpec,
     name = entry["architecture"]
     arch = registry.get("architecture", name)
     where = f"plugin '{arch.plugin}', architecture '{name}'"
+    task = task_for(spec, registry)
     try:
-        model = arch.create().build(dict(entry["architecture_params"]), spec)  # type: ignore[attr-defined]
+        model = arch.create().build(dict(entry["architecture_params"]), task.body_spec(spec))  # type: ignore[attr-defined]
     except AutomlError:
         raise
     except Exception as exc:  # noqa: BLE001
         raise PluginError(f"{where}: build() raised {type(exc).__name__}: {exc}") from exc
+    sampled = entry.get("params") or {}
+    model = task.wrap(model, spec, {k[len("multitask."):]: v for k, v in sampled.items()
+                                    if k.startswith("multitask.")})
     state = load_weights(state_dict)
     try:
         load_state_dict_resizing(model, state)
@@ -474,8 +479,7 @@ def predict_proba(model_dir: str | Path, x: Any, batch_size: int = 1024) -> "np.
     manifest = read_manifest(model_dir)
     model = load_model(model_dir)
     spec = spec_from_dict(manifest["spec"])
-    task = build_plugins(export_plugin_source(Path(model_dir), manifest)).registry.create(
-        "task", spec.task)
+    task = task_for(spec, build_plugins(export_plugin_source(Path(model_dir), manifest)).registry)
     inputs = torch.as_tensor(np.asarray(x))
     if inputs.is_floating_point():
         inputs = inputs.float()

@@ -118,8 +118,9 @@ def search_hash(config: Any) -> str:
         document.pop(key, None)
     for key in RESUMABLE_SEARCH_CHANGES:
         document["search"].pop(key, None)
-    if not document.get("record"):  # added later: an unset field keeps older hashes
-        document.pop("record", None)
+    for key in ("record", "multitask"):  # added later: an unset field keeps older hashes
+        if not document.get(key):
+            document.pop(key, None)
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
 
 

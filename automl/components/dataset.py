@@ -85,6 +85,11 @@ class Dataset(Component):
         an experiment's metrics can be checked against it); must equal ``spec.task``."""
         return "classification"
 
+    def target_tasks(self, params: dict[str, Any]) -> dict[str, str]:
+        """For a dataset with several targets (``task_name`` returns ``"multitask"``): each
+        target's name and registered task, in target order; empty otherwise."""
+        return {}
+
     @abstractmethod
     def load(self, params: dict[str, Any]) -> Examples | DataSplits:
         """Load the data. Raise :class:`automl.errors.ConfigError` for unusable input."""

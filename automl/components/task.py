@@ -53,9 +53,19 @@ class Task(Component):
         first offending row (1-based)."""
 
     @abstractmethod
-    def split(self, y: np.ndarray, val: float, test: float, seed: int
+    def split(self, y: np.ndarray, spec: DataSpec, val: float, test: float, seed: int
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Indices of the train, validation and test examples; deterministic in ``seed``."""
+
+    def body_spec(self, spec: DataSpec) -> DataSpec:
+        """The spec the architecture builds for: by default the model's whole output
+        (``spec.output_size``); a task that adds heads asks for a feature vector instead."""
+        return spec
+
+    def wrap(self, body: Any, spec: DataSpec, params: dict[str, Any]) -> Any:
+        """The model trained: by default the architecture's module itself; a task that adds
+        heads returns them on top of ``body``. ``params`` are the task's sampled parameters."""
+        return body
 
     @abstractmethod
     def training_targets(self, y: "torch.Tensor", spec: DataSpec) -> "torch.Tensor":

@@ -23,6 +23,7 @@ from automl.components import DataSpec, EvalContext, Task
 from automl.config.models import EnsembleConfig
 from automl.ensemble.predictions import CandidatePredictions, TestSplitKey
 from automl.errors import ConfigError, PluginError, did_you_mean
+from automl.multitask import create_metric, split_metric_name, targets_of, task_for
 from automl.registry import Registry
 from automl.results import best_of, objectives_of
 from automl.space import ObjectiveSpec, applies_to, tie_breakers
@@ -66,7 +67,7 @@ def resolve_settings(config: EnsembleConfig, objectives: Sequence[ObjectiveSpec]
     params = {k: d.default.value for k, d in declared.items() if hasattr(d.default, "value")}
     params.update(config.params)
     metric_name = config.metric or objectives[0].metric
-    metric = registry.get("metric", metric_name, path="ensemble.metric")
+    metric = registry.get("metric", split_metric_name(metric_name)[1], path="ensemble.metric")
     if metric.cls.model_only:  # type: ignore[attr-defined]
         raise ConfigError(f"metric '{metric_name}' depends only on the model; an ensemble needs a "
                           "metric of its predictions", path="ensemble.metric")
@@ -90,7 +91,7 @@ def run_ensemble_stage(experiment: ExperimentRecord, registry: Registry,
     candidates = [CandidatePredictions.load(t.number, t.checkpoint or "") for t in chosen]
     num_classes = candidates[0].val_proba.shape[1]
     spec = spec or DataSpec("tabular", (0,), num_classes)
-    task = registry.create("task", spec.task)
+    task = task_for(spec, registry)
     candidates = _diverse(candidates, settings.diversity, task)  # type: ignore[arg-type]
     if len(candidates) < 2:
         return EnsembleOutcome(None, "the diversity filter left fewer than two candidates")
@@ -139,7 +140,11 @@ def run_ensemble_stage(experiment: ExperimentRecord, registry: Registry,
     metric_names = list(dict.fromkeys([settings.metric, *(
         e.name for e in registry if e.kind == "metric" and e.cls.aggregate == "predictions"  # type: ignore[attr-defined]
         and not e.cls.model_only and e.cls.recorded == "always"  # type: ignore[attr-defined]
-        and applies_to(e.cls, spec.task))]))
+        and applies_to(e.cls, spec.task)), *(
+        f"{t.name}/{e.name}" for t in targets_of(spec) for e in registry if e.kind == "metric"
+        and e.cls.aggregate == "predictions" and not e.cls.model_only  # type: ignore[attr-defined]
+        and e.cls.recorded == "always" and e.cls.tasks is not None  # type: ignore[attr-defined]
+        and applies_to(e.cls, t.task))]))
     scores = {"ensemble": {}, "best_single": {}}
     for label, w in (("ensemble", weights), ("best_single", single)):
         for name in metric_names:
@@ -202,7 +207,7 @@ def _diverse(candidates: list[CandidatePredictions], threshold: float | None, ta
 
 def _metric(registry: Registry, name: str, spec: DataSpec, split: str = "val"
             ) -> Callable[[np.ndarray, np.ndarray], float]:
-    metric = registry.create("metric", name)
+    metric = create_metric(registry, name, spec)
 
     def value(y: np.ndarray, proba: np.ndarray) -> float:
         return float(metric.compute(EvalContext(y, proba, None, spec, split)))  # type: ignore[attr-defined]

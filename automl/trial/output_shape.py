@@ -16,6 +16,7 @@ from typing import Any
 
 from automl.components import DataSpec
 from automl.errors import PluginError
+from automl.multitask import task_for
 from automl.params import Choice, Fixed, FloatRange, IntRange, Param
 
 #: examples in the batch the output is checked on (two: batch norm needs more than one)
@@ -91,12 +92,14 @@ def check_architectures(architectures: Mapping[str, Mapping[str, Param]], regist
     batch = torch.as_tensor(x_train[:CHECK_BATCH])
     for name, params in architectures.items():
         entry = registry.get("architecture", name)
+        body_spec = task_for(spec, registry).body_spec(spec)  # heads are the platform's
         with torch.random.fork_rng(devices=[]):  # building initialises weights at random
             try:
-                out = _forward(entry.create().build(first_configuration(params), spec), batch)
+                out = _forward(entry.create().build(first_configuration(params), body_spec),
+                               batch)
             except Exception:  # noqa: BLE001 - the trials report it with their configuration
                 continue
-        problem = _shape_problem(out, len(batch), spec)
+        problem = _shape_problem(out, len(batch), body_spec)
         if problem:
             raise PluginError(f"plugin '{entry.plugin}', architecture '{name}' (first "
                               f"configuration): {problem}")

@@ -59,6 +59,7 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Data
     from automl.trial.output_shape import CHECK_BATCH, check_output_shape
     from automl.trial.seeding import derive_seed, seed_everything
     from automl.trial.training import Trainer, make_optimizer, predict
+    from automl.multitask import create_metric, split_metric_name, task_for
 
     started = time.perf_counter()
     plugins = rebuild_plugins(context.plugins)
@@ -70,7 +71,7 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Data
     generator = torch.Generator(device=device.device).manual_seed(seed)
 
     spec = data.spec
-    task = registry.create("task", spec.task)
+    task = task_for(spec, registry)
     x_train = torch.as_tensor(data.x_train).to(device.device)
     y_train = torch.as_tensor(data.y_train).to(device.device)
     x_val = torch.as_tensor(data.x_val).to(device.device)
@@ -78,13 +79,14 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Data
 
     arch = registry.get("architecture", plan.architecture)
     model = _call(arch.plugin, f"architecture '{arch.name}'", "build",
-                  arch.create().build, dict(plan.architecture_params), spec)  # type: ignore[attr-defined]
-    model = model.to(device.device)
+                  arch.create().build, dict(plan.architecture_params), task.body_spec(spec))  # type: ignore[attr-defined]
+    model = task.wrap(model, spec, dict(plan.task_params)).to(device.device)
     check_output_shape(model, x_train[:CHECK_BATCH], spec,
                        f"plugin '{arch.plugin}', architecture '{arch.name}'")
     augmentations = [(registry.create("augmentation", name), params)
                      for name, params in plan.augmentations]
-    metrics = [(name, registry.create("metric", name), registry.get("metric", name).plugin)
+    metrics = [(name, create_metric(registry, name, spec),
+                registry.get("metric", split_metric_name(name)[1]).plugin)
                for name in context.metrics]
     objective_names = {o for o, _ in context.objectives}
     # Prediction metrics are scored per split; model-only metrics (size, latency) once per model

@@ -8,7 +8,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 import automl
-from automl.components import DataSpec, Dataset, Examples
+from automl.components import DataSpec, Dataset, Examples, ParamDef
+from automl.params import Fixed
+from automl_plugins.datasets.tabular_file import multi_target_examples, parse_targets
 
 
 class Digits(Dataset):
@@ -28,10 +30,30 @@ class Digits(Dataset):
 class _SklearnTable(Dataset):
     loader: ClassVar[str]
     kind: ClassVar[str] = "tabular"
+    params = {
+        "targets": ParamDef(Fixed(None), (dict, type(None)), (
+            "several targets learned together, from the columns (the class is column "
+            "'target'): {name: {column: C, task: T}}; each target column leaves the features")),
+    }
+
+    def task_name(self, params: dict[str, Any]) -> str:
+        return "multitask" if params.get("targets") is not None else "classification"
+
+    def target_tasks(self, params: dict[str, Any]) -> dict[str, str]:
+        if params.get("targets") is None:
+            return {}
+        return {name: task for name, (_, task) in parse_targets(params["targets"]).items()}
 
     def load(self, params: dict[str, Any]) -> Examples:
         import sklearn.datasets
 
+        if params.get("targets") is not None:
+            frame = getattr(sklearn.datasets, self.loader)(as_frame=True).frame
+            targets = parse_targets(params["targets"])
+            used = {c for columns, _ in targets.values() for c in columns}
+            return multi_target_examples(frame, targets,
+                                         [c for c in frame.columns if c not in used],
+                                         f"scikit-learn {self.name}")
         bunch = getattr(sklearn.datasets, self.loader)()
         x = bunch.data.astype(np.float32)  # standardised on the train split by automl.data
         spec = DataSpec("tabular", (x.shape[1],), len(bunch.target_names),

@@ -73,6 +73,97 @@ def target_columns(params: dict[str, Any]) -> tuple[list[str], str]:
                       "columns); label_column is its older name", path="dataset.params.target")
 
 
+def parse_targets(value: Any) -> dict[str, tuple[list[str], str]]:
+    """``targets: {name: {column: C | columns: [..], task: T}}`` -> name -> (columns, task)."""
+    path = "dataset.params.targets"
+    if not isinstance(value, dict) or len(value) < 2:
+        raise ConfigError("expected a mapping of at least two targets, each {column: NAME, "
+                          "task: TASK} (one target: use target and task)", path=path)
+    out = {}
+    for name, entry in value.items():
+        where = f"{path}.{name}"
+        if not isinstance(entry, dict) or not ({"column", "columns"} & set(entry)):
+            raise ConfigError("expected {column: NAME, task: TASK} (or columns: [...])",
+                              path=where)
+        unknown = set(entry) - {"column", "columns", "task"}
+        if unknown:
+            raise ConfigError(f"unknown key(s) {sorted(unknown)}; valid: column, columns, task",
+                              path=where)
+        columns = entry.get("columns") or [entry["column"]]
+        columns = [columns] if isinstance(columns, str) else list(columns)
+        out[str(name)] = (columns, str(entry.get("task", "classification")))
+    return out
+
+
+def multi_target_examples(frame: Any, targets: dict[str, tuple[list[str], str]],
+                          features: list[str], file: str) -> Examples:
+    """Examples of several targets: each target's columns side by side in ``y`` (a class target
+    as its class index), described in ``spec.extra['targets']``."""
+    from dataclasses import replace
+
+    from automl.multitask import MULTITASK, target_entry
+
+    x = feature_matrix(frame, features, file)
+    parts, entries, start = [], [], 0
+    for name, (columns, task) in targets.items():
+        require_columns(frame, columns, f"targets.{name}", file)
+        if task == "classification":
+            if len(columns) != 1:
+                raise ConfigError(f"classification predicts one column; got {columns}",
+                                  path=f"dataset.params.targets.{name}")
+            codes, names = encode_labels(frame[columns[0]], columns[0], f"targets.{name}")
+            part = codes[:, None].astype(np.float32)
+            sub = DataSpec("tabular", (x.shape[1],), len(names), names, task=task)
+        else:
+            part = numeric_targets(frame, columns, task, f"targets.{name}")
+            part = part.reshape(len(part), -1)
+            sub = DataSpec("tabular", (x.shape[1],), 0, task=task,
+                           target_names=tuple(map(str, columns)))
+        entries.append(target_entry(name, task, (start, start + part.shape[1]), sub))
+        parts.append(part)
+        start += part.shape[1]
+    spec = DataSpec("tabular", (x.shape[1],), 0, task=MULTITASK,
+                    target_names=tuple(targets),
+                    extra={"feature_columns": [str(c) for c in features], "targets": entries})
+    return Examples(x, np.concatenate(parts, axis=1), replace(spec))
+
+
+def feature_matrix(frame: Any, features: list[str], file: str) -> np.ndarray:
+    """The numeric feature columns as float32, with errors naming the column or row."""
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    require_columns(frame, list(features), "feature_columns", file)
+    if not features:
+        raise ConfigError("no feature columns", path="dataset.params.feature_columns")
+    table = frame[list(features)]
+    non_numeric = [c for c in features
+                   if not is_numeric_dtype(table[c]) or is_bool_dtype(table[c])]
+    if non_numeric:
+        raise ConfigError(f"feature column(s) {non_numeric} are not numeric; encode them or "
+                          "leave them out with feature_columns",
+                          path="dataset.params.feature_columns")
+    x = table.to_numpy(dtype=np.float32)
+    if not np.isfinite(x).all():
+        row = int(np.flatnonzero(~np.isfinite(x).all(axis=1))[0])
+        raise ConfigError(f"missing or infinite feature value in data row {row + 1} of "
+                          f"{file}", path=PATH)
+    return x
+
+
+def numeric_targets(frame: Any, columns: list[str], task: str, param: str) -> np.ndarray:
+    """Value (or 0/1 label) target columns as float32; the task checks the values."""
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    values = frame[columns]
+    non_numeric = [c for c in columns
+                   if not is_numeric_dtype(values[c]) or is_bool_dtype(values[c])]
+    if non_numeric:
+        raise ConfigError(f"target column(s) {non_numeric} are not numeric; a {task} target "
+                          "must be numbers", path=f"dataset.params.{param}")
+    y = values.to_numpy(dtype=np.float32)
+    return y[:, 0] if len(columns) == 1 else y
+
+
 class TabularFile(Dataset):
     name = "csv"
     description = ("tabular data from a CSV or Parquet file (numeric features; a class column, "
@@ -86,15 +177,32 @@ class TabularFile(Dataset):
         "label_column": ParamDef(Fixed(None), (str, type(None)),
                                  "older name of target (a single class column)"),
         "task": ParamDef(Fixed("classification"), str,
-                         "the registered task of the target: classification or regression"),
+                         "the registered task of the target: classification, regression or "
+                         "multilabel"),
+        "targets": ParamDef(Fixed(None), (dict, type(None)),
+                            "several targets learned together: {name: {column: C, task: T}}"),
         "feature_columns": ParamDef(Fixed(None), (list, type(None)),
                                     "feature columns (default: every column but the targets)"),
     }
 
     def task_name(self, params: dict[str, Any]) -> str:
+        if params.get("targets") is not None:
+            return "multitask"
         return str(params.get("task") or "classification")
 
+    def target_tasks(self, params: dict[str, Any]) -> dict[str, str]:
+        if params.get("targets") is None:
+            return {}
+        return {name: task for name, (_, task) in parse_targets(params["targets"]).items()}
+
     def load(self, params: dict[str, Any]) -> Examples:
+        if params.get("targets") is not None:
+            targets = parse_targets(params["targets"])
+            frame = read_table(params["path"])
+            used = {c for columns, _ in targets.values() for c in columns}
+            features = params.get("feature_columns") or [c for c in frame.columns
+                                                         if c not in used]
+            return multi_target_examples(frame, targets, list(features), params["path"])
         targets, param = target_columns(params)
         task = self.task_name(params)
         if task == "classification" and len(targets) != 1:
@@ -106,38 +214,16 @@ class TabularFile(Dataset):
         require_columns(frame, targets, param, params["path"])
         features = params.get("feature_columns") or [c for c in frame.columns
                                                      if c not in targets]
-        require_columns(frame, list(features), "feature_columns", params["path"])
-        if not features:
-            raise ConfigError("no feature columns", path="dataset.params.feature_columns")
-        table = frame[list(features)]
-        from pandas.api.types import is_bool_dtype, is_numeric_dtype
-
-        non_numeric = [c for c in features
-                       if not is_numeric_dtype(table[c]) or is_bool_dtype(table[c])]
-        if non_numeric:
-            raise ConfigError(f"feature column(s) {non_numeric} are not numeric; encode them or "
-                              "leave them out with feature_columns",
-                              path="dataset.params.feature_columns")
-        x = table.to_numpy(dtype=np.float32)
-        if not np.isfinite(x).all():
-            row = int(np.flatnonzero(~np.isfinite(x).all(axis=1))[0])
-            raise ConfigError(f"missing or infinite feature value in data row {row + 1} of "
-                              f"{params['path']}", path=PATH)
+        x = feature_matrix(frame, list(features), params["path"])
         extra = {"feature_columns": [str(c) for c in features]}
         if task == "classification":
             y, names = encode_labels(frame[targets[0]], targets[0], param)
             return Examples(x, y, DataSpec("tabular", (x.shape[1],), len(names), names,
                                            extra=extra))
-        values = frame[targets]
-        non_numeric = [c for c in targets
-                       if not is_numeric_dtype(values[c]) or is_bool_dtype(values[c])]
-        if non_numeric:
-            raise ConfigError(f"target column(s) {non_numeric} are not numeric; a {task} target "
-                              "must be numbers", path=f"dataset.params.{param}")
-        y = values.to_numpy(dtype=np.float32)
+        y = numeric_targets(frame, targets, task, param)
         spec = DataSpec("tabular", (x.shape[1],), 0, task=task,
                         target_names=tuple(map(str, targets)), extra=extra)
-        return Examples(x, y[:, 0] if len(targets) == 1 else y, spec)
+        return Examples(x, y, spec)
 
 
 @automl.hookimpl

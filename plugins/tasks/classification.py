@@ -48,7 +48,7 @@ class Classification(Task):
             raise ConfigError(f"{where}: only one class present; classification needs at least "
                               "two")
 
-    def split(self, y: np.ndarray, val: float, test: float, seed: int
+    def split(self, y: np.ndarray, spec: DataSpec, val: float, test: float, seed: int
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         counts = np.bincount(y)
         stratify = y if counts[counts > 0].min() >= 3 else None

@@ -39,7 +39,7 @@ class Multilabel(Task):
             raise ConfigError(f"{where}: label '{spec.target_names[col]}' must be 0 or 1; row "
                               f"{int(row) + 1} has {values[row, col]:g}")
 
-    def split(self, y: np.ndarray, val: float, test: float, seed: int
+    def split(self, y: np.ndarray, spec: DataSpec, val: float, test: float, seed: int
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return stratified_indices(y, val, test, seed, stratify_by=None)
 

@@ -65,7 +65,7 @@ class Regression(Task):
             raise ConfigError(f"{where}: regression target '{column}' is missing or infinite in "
                               f"row {int(row) + 1}")
 
-    def split(self, y: np.ndarray, val: float, test: float, seed: int
+    def split(self, y: np.ndarray, spec: DataSpec, val: float, test: float, seed: int
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         first = np.asarray(y, dtype=np.float64).reshape(len(y), -1)[:, 0]
         edges = np.quantile(first, np.linspace(0, 1, BINS + 1)[1:-1])
