@@ -22,6 +22,7 @@ EXPECTED = {
     "ensemble_gain": "gain",
     "search_efficiency": "time to 0.98 test accuracy",
     "quickstart_cost": "quickstart wall s/trial",
+    "diabetes_regression": "HistGradientBoostingRegressor",
 }
 
 

@@ -381,3 +381,117 @@ def test_multilabel_end_to_end(tmp_path, automl_cmd, monkeypatch):
 def test_multilabel_example_experiment_validates():
     prepared = prepare(REPO / "experiments" / "multilabel_tags.yaml", db="sqlite://")
     assert prepared.space.task == "multilabel"
+
+
+WINE_TARGETS = ("dataset: {name: wine, params: {targets: {kind: {column: target, task: "
+                "classification}, alcohol: {column: alcohol, task: regression}}}}\n")
+
+
+def test_multitask_data_holds_each_target_with_its_task():
+    config = parse_experiment(f"name: mt\n{WINE_TARGETS}architecture: mlp\n")
+    data = prepare_data(config, REGISTRY)
+    assert data.spec.task == "multitask" and data.spec.output_size == 3 + 1
+    assert "alcohol" not in data.spec.extra["feature_columns"] and data.x_train.shape[1] == 12
+    kind, alcohol = data.spec.extra["targets"]
+    assert kind["task"] == "classification" and kind["spec"]["num_classes"] == 3
+    assert alcohol["spec"]["extra"]["target_scaling"]["mean"][0] == pytest.approx(
+        float(data.y_train[:, 1].mean()), rel=1e-5)
+    # the split is the classification split of the class column (stratified)
+    single = prepare_data(parse_experiment("name: s\ndataset: wine\narchitecture: mlp\n"),
+                          REGISTRY)
+    np.testing.assert_array_equal(data.y_test[:, 0].astype(int), single.y_test)
+
+
+@pytest.mark.parametrize("weighting", ["fixed", "uncertainty"])
+def test_a_multitask_trial_learns_both_targets(weighting, tmp_path):
+    path = write_experiment(tmp_path, f"name: mt\n{WINE_TARGETS}architecture: mlp\n"
+                                      "objectives: [kind/accuracy, alcohol/rmse]\n")
+    prepared = prepare(path, db="sqlite://")
+    config = prepared.loaded.config
+    data = prepare_data(config, REGISTRY)
+    ctx = TrialContext.for_experiment(config, [(o.metric, o.mode)
+                                               for o in prepared.space.objectives],
+                                      SOURCE, REGISTRY)
+    ctx = __import__("dataclasses").replace(ctx, epochs=30, fine_tune_epochs=0)
+    assert set(ctx.metrics) == {"kind/accuracy", "alcohol/rmse", "kind/log_loss",
+                                "alcohol/mae", "alcohol/r2", "params", "nonzero_params"}
+    params = {**MLP, "training.lr": 0.005, "multitask.weighting": weighting}
+    if weighting == "fixed":
+        params.update({"multitask.weight.kind": 1.0, "multitask.weight.alcohol": 2.0})
+    final = train_and_evaluate(params, ctx, data, lambda m, d: None)
+    assert final["test/kind/accuracy"] > 0.85
+    assert final["test/alcohol/rmse"] < 0.75  # the alcohol column's spread is 0.81
+    assert "test/accuracy" not in final and "model/params" in final
+
+
+@pytest.mark.parametrize("yaml_text, expected", [
+    ("objectives: [accuracy]", "objectives[0].metric: the dataset has several targets (kind, "
+                               "alcohol); name the target a metric is scored on, e.g. "
+                               "'kind/accuracy'"),
+    ("objectives: [kind/rmse]", "metric 'rmse' applies to ['regression'] targets, but target "
+                                "'kind''s task is 'classification'"),
+    ("objectives: [colour/accuracy]", "'colour/accuracy' names target 'colour', but the dataset "
+                                      "has targets kind, alcohol"),
+    ("multitask: {weighting: learned}", "multitask.weighting: weighting 'learned' is not one of "
+                                        "['fixed', 'uncertainty']"),
+    ("multitask: {weights: {price: 2.0}}", "multitask.weights.price: unknown target 'price'"),
+])
+def test_multitask_config_errors(tmp_path, yaml_text, expected):
+    path = write_experiment(tmp_path, f"name: mt\n{WINE_TARGETS}architecture: mlp\n{yaml_text}\n")
+    with pytest.raises(ConfigError) as info:
+        prepare(path, db="sqlite://")
+    assert expected in str(info.value)
+
+
+def test_multitask_loss_settings_on_a_single_target_dataset_are_an_error(tmp_path):
+    path = write_experiment(tmp_path, "name: t\ndataset: wine\narchitecture: mlp\n"
+                                      "multitask: {weighting: fixed}\n")
+    with pytest.raises(ConfigError) as info:
+        prepare(path, db="sqlite://")
+    assert "multitask: the dataset has one target (task 'classification')" in str(info.value)
+
+
+@pytest.mark.slow
+def test_multitask_end_to_end(in_tmp, automl_cmd):
+    """`automl run` with two targets: per-target metrics, ensemble per head, export."""
+    write_experiment(in_tmp, textwrap.dedent(f"""
+        name: mt
+        seed: 0
+        {WINE_TARGETS.strip()}
+        objectives: [kind/accuracy, alcohol/rmse]
+        architecture: {{mlp: {{depth: 1, width: {{low: 16, high: 64}}}}}}
+        training: {{epochs: 15, fine_tune_epochs: 0, lr: 0.005}}
+        search: {{num_trials: 4, sampler: random, early_stopping: none, max_concurrent: 2}}
+        """))
+    run = subprocess.run([*automl_cmd, "run", "exp.yaml"], capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    document = json.loads(subprocess.run([*automl_cmd, "show", "mt", "--json"],
+                                         capture_output=True, text=True, timeout=120).stdout)
+    completed = [t for t in document["trials"] if t["status"] == "completed"]
+    assert len(completed) == 4
+    assert {t["params"]["multitask.weighting"] for t in completed} <= {"fixed", "uncertainty"}
+    scores = document["ensemble"]["scores"]["ensemble"]
+    assert {"test/kind/accuracy", "test/alcohol/rmse", "test/kind/log_loss"} <= set(scores)
+
+    from automl.export import predict_proba
+
+    data = prepare_data(parse_experiment(f"name: mt\n{WINE_TARGETS}architecture: mlp\n"),
+                        REGISTRY)
+    best = document["best"]
+    out = in_tmp / "model"
+    export = subprocess.run([*automl_cmd, "export", "mt", "--trial", str(best["number"]),
+                             "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert export.returncode == 0, export.stdout + export.stderr
+    predicted = predict_proba(out, data.x_test)
+    assert predicted.shape == (len(data.y_test), 4)  # 3 class probabilities, then alcohol
+    np.testing.assert_allclose(predicted[:, :3].sum(axis=1), 1.0, rtol=1e-5)
+    rmse = float(np.sqrt(np.mean((predicted[:, 3] - data.y_test[:, 1]) ** 2)))
+    assert rmse == pytest.approx(best["metrics"]["test/alcohol/rmse"], rel=1e-4)
+
+
+def test_multitask_example_experiment_validates():
+    prepared = prepare(REPO / "experiments" / "wine_multitask.yaml", db="sqlite://")
+    assert prepared.space.task == "multitask"
+    assert [o.key for o in prepared.space.objectives] == ["val/kind/accuracy",
+                                                          "val/alcohol/rmse"]

@@ -34,6 +34,8 @@ class _SklearnTable(Dataset):
         "targets": ParamDef(Fixed(None), (dict, type(None)), (
             "several targets learned together, from the columns (the class is column "
             "'target'): {name: {column: C, task: T}}; each target column leaves the features")),
+        "drop_columns": ParamDef(Fixed(None), (list, type(None)),
+                                 "feature columns left out (with targets)"),
     }
 
     def task_name(self, params: dict[str, Any]) -> str:
@@ -51,6 +53,7 @@ class _SklearnTable(Dataset):
             frame = getattr(sklearn.datasets, self.loader)(as_frame=True).frame
             targets = parse_targets(params["targets"])
             used = {c for columns, _ in targets.values() for c in columns}
+            used |= set(params.get("drop_columns") or ())
             return multi_target_examples(frame, targets,
                                          [c for c in frame.columns if c not in used],
                                          f"scikit-learn {self.name}")

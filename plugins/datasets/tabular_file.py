@@ -76,9 +76,9 @@ def target_columns(params: dict[str, Any]) -> tuple[list[str], str]:
 def parse_targets(value: Any) -> dict[str, tuple[list[str], str]]:
     """``targets: {name: {column: C | columns: [..], task: T}}`` -> name -> (columns, task)."""
     path = "dataset.params.targets"
-    if not isinstance(value, dict) or len(value) < 2:
-        raise ConfigError("expected a mapping of at least two targets, each {column: NAME, "
-                          "task: TASK} (one target: use target and task)", path=path)
+    if not isinstance(value, dict) or not value:
+        raise ConfigError("expected a mapping of targets, each {column: NAME, task: TASK}",
+                          path=path)
     out = {}
     for name, entry in value.items():
         where = f"{path}.{name}"
