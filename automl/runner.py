@@ -26,7 +26,7 @@ from automl.events import (
 from automl.lifecycle import ExperimentInfo, TrialInfo
 from automl.plugin_manager import Plugins, plugin_source, build_plugins
 from automl.recorded import plugins_record, resolved_config
-from automl.space import ObjectiveSpec, SearchSpace, build_space
+from automl.space import ObjectiveSpec, SearchSpace, build_space, metric_entry
 from automl.results import best_trial, objectives_row
 from automl.store import (
     FINISHED, ExperimentStatus, Store, TrialRecord, TrialStatus, default_db_url, safe_url,
@@ -76,6 +76,8 @@ def prepare(path: str | Path, *, overrides: dict[str, Any] | None = None,
     if config.ensemble.enabled:
         try:
             ensemble = resolve_settings(config.ensemble, space.objectives, plugins.registry)
+            metric_entry(plugins.registry, ensemble.metric, space.task, space.targets,
+                         "ensemble.metric")
         except ConfigError as exc:
             raise locate(exc, config) from None
     db_url = db or config.storage.db or default_db_url()

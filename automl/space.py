@@ -70,6 +70,8 @@ class SearchSpace:
     task: str = ""
     #: a multi-task experiment's loss parameters (weighting, per-target weights)
     task_params: dict[str, Param] = field(default_factory=dict)
+    #: a multi-task experiment's targets and their tasks
+    targets: dict[str, str] = field(default_factory=dict)
 
     def define(self, trial: "optuna.Trial") -> dict[str, Any]:
         """Suggest one configuration; returns the fixed values, as OptunaSearch expects."""
@@ -287,7 +289,7 @@ def _build_space(config: Experiment, registry: Registry, base_dir: Path) -> Sear
     return SearchSpace(architectures, augmentations, pruners, training, objectives,
                        [] if targets else tie_breakers(registry, task),
                        recorded_metrics(objectives, config.record, registry, task, targets),
-                       task, task_params)
+                       task, task_params, targets)
 
 
 def metric_entry(registry: Registry, name: str, task: str, targets: Mapping[str, str],

@@ -113,6 +113,12 @@ def test_a_regression_trial_predicts_in_the_targets_units(tmp_path):
      "'classification'"),
     ("dataset: {name: csv, params: {path: x.csv, target: y, task: regresion}}",
      "dataset.params.task: unknown task 'regresion' (did you mean 'regression'?)"),
+    ("dataset: wine\nobjectives: [hamming_loss]",
+     "metric 'hamming_loss' applies to ['multilabel'] targets, but the dataset's task is "
+     "'classification'"),
+    ("dataset: diabetes\nensemble: {metric: accuracy}",
+     "ensemble.metric: metric 'accuracy' applies to ['classification'] targets, but the "
+     "dataset's task is 'regression'"),
 ])
 def test_a_metric_of_another_task_is_a_config_error(tmp_path, yaml_text, expected):
     path = write_experiment(tmp_path, f"name: t\n{yaml_text}\narchitecture: mlp\n")
@@ -327,15 +333,6 @@ def test_invalid_multilabel_targets_name_the_label_and_row(tmp_path):
     with pytest.raises(ConfigError) as info:
         prepare_data(multilabel_config(path, labels), REGISTRY)
     assert "label 'blue' must be 0 or 1; row 12 has 2" in str(info.value)
-
-
-def test_a_multilabel_objective_on_a_classification_dataset_names_both(tmp_path):
-    path = write_experiment(tmp_path, "name: t\ndataset: wine\narchitecture: mlp\n"
-                                      "objectives: [hamming_loss]\n")
-    with pytest.raises(ConfigError) as info:
-        prepare(path, db="sqlite://")
-    assert ("metric 'hamming_loss' applies to ['multilabel'] targets, but the dataset's task is "
-            "'classification'") in str(info.value)
 
 
 @pytest.mark.slow
