@@ -25,7 +25,7 @@ import pytest
 
 from automl.components import (
     Architecture, Augmentation, Component, DataSpec, DataSplits, Dataset, Ensembler, EvalContext,
-    Examples, Metric, Pruner,
+    Examples, Metric, Pruner, Task,
 )
 from automl.params import Choice, Fixed, FloatRange, IntRange
 from automl.registry import KINDS, Registry
@@ -428,3 +428,75 @@ class EnsemblerConformance(_ComponentChecks):
         weights = self._fit(component)
         blended = np.tensordot(weights, np.stack(probas), axes=1)
         assert self._accuracy(y, blended) >= max(self._accuracy(y, p) for p in probas)
+
+
+class TaskConformance(_ComponentChecks):
+    """Checks for :class:`automl.components.Task` plugins. Supply ``task_case``: a
+    ``(spec, y)`` pair of a data spec naming the task and valid targets for it (at least 30
+    examples); the built-in tasks have one (:func:`example_task_case`)."""
+
+    kind = "task"
+
+    @pytest.fixture
+    def task_case(self, component: type[Task]) -> tuple[DataSpec, np.ndarray]:
+        return example_task_case(component.name)
+
+    def _prepared(self, component: type[Task], task_case: Any) -> tuple[Task, DataSpec, Any]:
+        from dataclasses import replace
+
+        spec, y = task_case
+        task = component()
+        spec = task.prepare(spec, y)
+        return task, replace(spec, output_size=int(task.output_size(spec))), y
+
+    def test_accepts_valid_targets_and_splits_them(self, component: type[Task],
+                                                   task_case: Any) -> None:
+        task, spec, y = self._prepared(component, task_case)
+        task.check_targets(y, spec, "conformance")
+        train, val, test = task.split(y, spec, 0.2, 0.2, 0)
+        together = np.sort(np.concatenate([train, val, test]))
+        np.testing.assert_array_equal(together, np.arange(len(y)))  # a partition
+        again = task.split(y, spec, 0.2, 0.2, 0)
+        assert all(np.array_equal(a, b) for a, b in zip((train, val, test), again)), \
+            "the split must be deterministic in the seed"
+
+    def test_refuses_invalid_targets_with_a_config_error(self, component: type[Task],
+                                                         task_case: Any) -> None:
+        from automl.errors import ConfigError
+
+        task, spec, y = self._prepared(component, task_case)
+        bad = np.asarray(y, dtype=np.float64).copy()
+        bad.reshape(len(bad), -1)[3, 0] = np.nan
+        with pytest.raises(ConfigError, match="conformance"):
+            task.check_targets(bad, spec, "conformance")
+
+    def test_loss_trains_and_predictions_fit_the_columns(self, component: type[Task],
+                                                         task_case: Any) -> None:
+        import torch
+
+        task, spec, y = self._prepared(component, task_case)
+        torch.manual_seed(0)
+        outputs = torch.zeros((len(y), spec.output_size), requires_grad=True)
+        targets = task.training_targets(torch.as_tensor(y), spec)
+        loss = task.loss(outputs, targets, {"label_smoothing": 0.0})
+        assert loss.dim() == 0 and torch.isfinite(loss)
+        loss.backward()
+        assert outputs.grad is not None and outputs.grad.abs().sum() > 0
+        predictions = task.predict(outputs.detach(), spec)
+        assert tuple(predictions.shape) == (len(y), len(task.prediction_columns(spec)))
+        combined = task.combine(np.array([0.5, 0.5]), [predictions.numpy()] * 2)
+        np.testing.assert_allclose(combined, predictions.numpy(), rtol=1e-6)
+
+
+def example_task_case(name: str) -> tuple[DataSpec, np.ndarray]:
+    """A spec and 60 valid targets for each built-in task."""
+    rng = np.random.default_rng(0)
+    if name == "classification":
+        return DataSpec("tabular", (5,), 3, ("a", "b", "c")), np.arange(60) % 3
+    if name == "regression":
+        return (DataSpec("tabular", (5,), 0, task="regression", target_names=("p", "q")),
+                rng.normal(100, 20, (60, 2)).astype(np.float32))
+    if name == "multilabel":
+        return (DataSpec("tabular", (5,), 0, task="multilabel", target_names=("x", "y", "z")),
+                (rng.random((60, 3)) < 0.4).astype(np.int64))
+    pytest.skip(f"no example targets for task '{name}': supply a task_case fixture")
