@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from automl.components import DataSplits, Examples
+from automl.components import DataSpec, DataSplits, Examples, Task
 from automl.config.loader import locate
 from automl.config.models import Experiment
 from automl.errors import AutomlError, ConfigError, PluginError
+from automl.multitask import MULTITASK, targets_of, task_for
 from automl.registry import Registry
 from automl.space import dataset_params
 
 
 def prepare_data(config: Experiment, registry: Registry, base_dir: Path | None = None
                  ) -> DataSplits:
-    """Load the experiment's dataset and split it (stratified, from ``config.seed``).
+    """Load the experiment's dataset and split it as its task says (from ``config.seed``).
 
-    Tabular features are standardised with statistics of the training split only; the statistics
-    are kept in ``DataSplits.fitted``.
+    The task checks the targets, fits what it needs on the training targets (a regression's
+    target scaling) and sets the spec's ``output_size``. Tabular features are standardised with
+    statistics of the training split only; the statistics are kept in ``DataSplits.fitted``.
     """
     entry = registry.get("dataset", config.dataset.name, path="dataset.name")
     try:
@@ -37,53 +40,46 @@ def prepare_data(config: Experiment, registry: Registry, base_dir: Path | None =
         raise PluginError(f"plugin '{entry.plugin}', dataset '{entry.name}': failed to load: "
                           f"{type(exc).__name__}: {exc}") from exc
     where = f"dataset '{entry.name}' (plugin '{entry.plugin}')"
+    if not isinstance(loaded, (Examples, DataSplits)):
+        raise PluginError(f"{where}: load() returned {type(loaded).__name__}; expected "
+                          "automl.components.Examples or DataSplits")
+    task = task_of(loaded.spec, registry, where)
     if isinstance(loaded, Examples):
-        _check_examples(loaded.x, loaded.y, loaded.spec.num_classes, where)
-        splits = stratified_split(loaded, config.dataset.split.val, config.dataset.split.test,
-                                  config.seed)
-    elif isinstance(loaded, DataSplits):
+        _check_examples(loaded.x, loaded.y, loaded.spec, task, where)
+        train, val, test = task.split(loaded.y, loaded.spec, config.dataset.split.val,
+                                      config.dataset.split.test, config.seed)
+        x, y = loaded.x, loaded.y
+        splits = DataSplits(x[train], y[train], x[val], y[val], x[test], y[test], loaded.spec)
+    else:
         splits = loaded
         for part in ("train", "val", "test"):
             _check_examples(getattr(splits, f"x_{part}"), getattr(splits, f"y_{part}"),
-                            splits.spec.num_classes, f"{where}, {part} split")
-    else:
-        raise PluginError(f"{where}: load() returned {type(loaded).__name__}; expected "
-                          "automl.components.Examples or DataSplits")
+                            splits.spec, task, f"{where}, {part} split")
+    spec = task.prepare(splits.spec, splits.y_train)
+    splits.spec = replace(spec, output_size=int(task_for(spec, registry).output_size(spec)))
     if splits.spec.kind == "tabular":
         splits = standardise(splits)
     return splits
 
 
-def _check_examples(x: Any, y: Any, num_classes: int, where: str) -> None:
+def task_of(spec: DataSpec, registry: Registry, where: str) -> Task:
+    """The task component a data spec names (for several targets, their tasks composed)."""
+    named = [t.task for t in targets_of(spec)] if spec.task == MULTITASK else [spec.task]
+    for name in named:
+        if name not in registry.names("task"):
+            raise PluginError(f"{where}: the data's task '{name}' is not a registered task; "
+                              f"registered: {', '.join(registry.names('task'))}")
+    return task_for(spec, registry)
+
+
+def _check_examples(x: Any, y: Any, spec: DataSpec, task: Task, where: str) -> None:
     if not isinstance(x, np.ndarray) or not isinstance(y, np.ndarray):
         raise PluginError(f"{where}: x and y must be numpy arrays")
     if len(x) != len(y):
-        raise ConfigError(f"{where}: {len(x)} inputs but {len(y)} labels")
+        raise ConfigError(f"{where}: {len(x)} inputs but {len(y)} targets")
     if len(y) == 0:
         raise ConfigError(f"{where}: no examples")
-    if not np.issubdtype(y.dtype, np.integer):
-        raise ConfigError(f"{where}: labels must be integers 0..num_classes-1, got {y.dtype}")
-    if y.min() < 0 or y.max() >= num_classes:
-        raise ConfigError(f"{where}: labels must lie in 0..{num_classes - 1}, found "
-                          f"{int(y.min())}..{int(y.max())}")
-    if len(np.unique(y)) < 2:
-        raise ConfigError(f"{where}: only one class present; classification needs at least two")
-
-
-def stratified_split(data: Examples, val: float, test: float, seed: int) -> DataSplits:
-    """Split per class so every split keeps the class proportions; deterministic in ``seed``."""
-    from sklearn.model_selection import train_test_split
-
-    indices = np.arange(len(data.y))
-    counts = np.bincount(data.y)
-    stratify = data.y if counts[counts > 0].min() >= 3 else None
-    rest, test_idx = train_test_split(indices, test_size=test, random_state=seed,
-                                      stratify=stratify)
-    rest_stratify = data.y[rest] if stratify is not None else None
-    train_idx, val_idx = train_test_split(rest, test_size=val / (1 - test), random_state=seed + 1,
-                                          stratify=rest_stratify)
-    return DataSplits(data.x[train_idx], data.y[train_idx], data.x[val_idx], data.y[val_idx],
-                      data.x[test_idx], data.y[test_idx], data.spec)
+    task.check_targets(y, spec, where)
 
 
 def standardise(splits: DataSplits) -> DataSplits:
@@ -91,8 +87,6 @@ def standardise(splits: DataSplits) -> DataSplits:
     the features the dataset declares categorical, with the training split's categories),
     keeping what was fitted in ``fitted`` (an export saves it, so raw rows are transformed the
     same way at prediction)."""
-    import dataclasses
-
     from automl.preprocessing import CATEGORICAL, fit_tabular
     from automl.preprocessing import standardise as scale
 
@@ -101,6 +95,6 @@ def standardise(splits: DataSplits) -> DataSplits:
     x_train = scale(splits.x_train, fitted)
     spec = splits.spec
     if x_train.shape[1:] != tuple(spec.input_shape):
-        spec = dataclasses.replace(spec, input_shape=tuple(x_train.shape[1:]))
+        spec = replace(spec, input_shape=tuple(x_train.shape[1:]))
     return DataSplits(x_train, splits.y_train, scale(splits.x_val, fitted), splits.y_val,
                       scale(splits.x_test, fitted), splits.y_test, spec, fitted)

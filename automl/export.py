@@ -15,11 +15,13 @@ results database, no artifacts directory, no plugin source path::
     plugins/<file>.py        copies of the plugin files the experiment listed (sha256 in model.json)
 
 ``model.json`` holds ``format`` (``automl-model``), ``format_version``, ``type`` (``trial`` or
-``ensemble``), ``output`` (``logits`` or ``probabilities``: what the native module returns),
-``runtime`` (the model file's ``format`` and ``file``), the DataSpec (``spec``: kind,
-input_shape, num_classes, class_names, extra), ``task`` and ``class_names``, ``dataset`` (name
+``ensemble``), ``output`` (``logits``: the model's raw outputs, or ``probabilities``: the task's
+predictions), ``runtime`` (the model file's ``format`` and ``file``), the DataSpec (``spec``:
+kind, input_shape, num_classes, class_names, extra, task, target_names, output_size; a
+regression's target scaling is in ``extra``), ``task`` and ``class_names``, ``dataset`` (name
 and plugin), ``preprocessing`` (see :mod:`automl.preprocessing`), ``check`` (the exported model
-against the eager one on the test split: rows, max abs probability difference, accuracy), the
+against the eager one on the test split: rows, max abs prediction difference, and the task's
+first metric), ``evaluation`` (the final evaluation's test metrics of what is exported), the
 experiment's name and seed, the plugin modules to import and plugin files to run
 (``{"path": "plugins/x.py", "sha256": ...}``), the automl and torch versions, and per model the
 trial number, architecture name and parameters, sampled parameters, derived seed and recorded
@@ -51,10 +53,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import automl
-from automl.components import DataSpec
+from automl.components import DataSpec, Task
 from automl.errors import AutomlError, ConfigError, PluginError, StoreError
+from automl.multitask import task_for
 from automl.recorded import recorded_config, recorded_plugins
-from automl.results import best_of
+from automl.results import best_of, objectives_of
 from automl.space import TrialPlan
 from automl.store import EnsembleRecord, ExperimentRecord, TrialRecord
 from automl.trial.artifacts import MODEL_FILE, TRIAL_FILE
@@ -140,10 +143,13 @@ def trial_spec(exp: ExperimentRecord, directory: Path, registry: "Registry") -> 
 
 
 def spec_from_dict(value: dict[str, Any]) -> DataSpec:
+    """A recorded DataSpec; one recorded before tasks existed is a classification spec."""
+    optional = {k: value[k] for k in ("task", "output_size") if k in value}
     return DataSpec(kind=value["kind"], input_shape=tuple(value["input_shape"]),
                     num_classes=int(value["num_classes"]),
                     class_names=tuple(value.get("class_names") or ()),
-                    extra=dict(value.get("extra") or {}))
+                    extra=dict(value.get("extra") or {}),
+                    target_names=tuple(value.get("target_names") or ()), **optional)
 
 
 def spec_to_dict(spec: DataSpec) -> dict[str, Any]:
@@ -236,10 +242,13 @@ def export_model(exp: ExperimentRecord, out: str | Path, *, trial: str | int = "
         _write_manifest(manifest, staging)
         _write_config(exp, staging / CONFIG_FILE)
         eager = load_model(staging)
+        task = task_for(spec, plugins.registry)
         if format != "native":
-            manifest["runtime"] = _convert(eager, manifest, format, data.x_test, staging)
+            manifest["runtime"] = _convert(eager, manifest, task, spec, format, data.x_test,
+                                           staging)
             _write_manifest(manifest, staging)
-        manifest["check"] = _check_against_eager(eager, manifest, staging, data)
+        manifest["check"] = _check_against_eager(eager, manifest, task, exp, plugins.registry,
+                                                 data, staging)
         _write_manifest(manifest, staging)
         _check_out(target)
         if target.exists():
@@ -276,31 +285,34 @@ def _save_preprocessing(dataset: Any, params: dict[str, Any], data: Any,
     return preprocessing.save(prep.with_arrays(**data.fitted), staging)
 
 
-def _probabilities(module: "nn.Module", manifest: dict[str, Any]) -> "nn.Module":
-    """``module`` with a softmax after it when it returns logits."""
+def _predictions(module: "nn.Module", manifest: dict[str, Any], task: Any, spec: DataSpec
+                 ) -> "nn.Module":
+    """``module`` followed by the task's prediction transform (softmax, sigmoid, target
+    un-scaling) when it returns raw outputs."""
     import torch
     from torch import nn
 
     if manifest["output"] == "probabilities":
         return module
 
-    class Softmax(nn.Module):
+    class Predictions(nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.model = module
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return torch.softmax(self.model(x).float(), dim=1)
+            return task.predict(self.model(x).float(), spec).float()
 
-    return Softmax().eval()
+    return Predictions().eval()
 
 
-def _convert(eager: "nn.Module", manifest: dict[str, Any], format: str, x_test: "np.ndarray",
-             staging: Path) -> dict[str, Any]:
-    """Write the model in ``format`` (probabilities out) and drop the native state dicts."""
+def _convert(eager: "nn.Module", manifest: dict[str, Any], task: Any, spec: DataSpec, format: str,
+             x_test: "np.ndarray", staging: Path) -> dict[str, Any]:
+    """Write the model in ``format`` (the task's predictions out) and drop the native state
+    dicts."""
     import torch
 
-    module = _probabilities(eager, manifest)
+    module = _predictions(eager, manifest, task, spec)
     example = torch.as_tensor(x_test[:2])
     file = FORMATS[format]
     with torch.no_grad():
@@ -329,26 +341,34 @@ def _export_onnx(module: "nn.Module", example: Any, path: Path) -> None:
                       dynamo=False)
 
 
-def _check_against_eager(eager: "nn.Module", manifest: dict[str, Any], staging: Path,
-                         data: Any) -> dict[str, Any]:
-    """Load the written export as a user would and compare its probabilities on the test split
-    with the eager model's."""
+def _check_against_eager(eager: "nn.Module", manifest: dict[str, Any], task: Any,
+                         exp: ExperimentRecord, registry: "Registry", data: Any,
+                         staging: Path) -> dict[str, Any]:
+    """Load the written export as a user would and compare its predictions on the test split
+    with the eager model's; score both with the experiment's objective metrics."""
     import numpy as np
     import torch
 
+    from automl.multitask import create_metric
     from automl.predictor import load as load_predictor
+    from automl.trial.evaluation import score
 
+    spec = data.spec
     with torch.no_grad():
-        reference = _probabilities(eager, manifest)(torch.as_tensor(data.x_test)).float().numpy()
+        reference = _predictions(eager, manifest, task, spec)(
+            torch.as_tensor(data.x_test)).float().numpy()
     got = load_predictor(staging).predict_prepared(data.x_test)
     difference = float(np.abs(got - reference).max()) if len(got) else 0.0
     if not difference <= CHECK_TOLERANCE:
         raise ConfigError(f"the {manifest['runtime']['format']} export differs from the eager "
-                          f"model by up to {difference:.3g} in probability on the test split "
+                          f"model by up to {difference:.3g} in its predictions on the test split "
                           f"(tolerance {CHECK_TOLERANCE:g}); not exported")
+    metrics = [(o.metric, create_metric(registry, o.metric, spec),
+                registry.get("metric", o.metric.rsplit("/", 1)[-1]).plugin)
+               for o in objectives_of(exp) if o.scope == "val"]
     return {"inputs": "test split", "rows": int(len(got)), "max_abs_proba_diff": difference,
-            "accuracy": float((got.argmax(1) == data.y_test).mean()),
-            "eager_accuracy": float((reference.argmax(1) == data.y_test).mean())}
+            "metrics": score(metrics, data.y_test, got, None, spec, "test"),
+            "eager_metrics": score(metrics, data.y_test, reference, None, spec, "test")}
 
 
 def _check_out(target: Path) -> None:
@@ -428,7 +448,8 @@ def _manifest(exp: ExperimentRecord, spec: DataSpec, plugins: "Plugins",
 
     return {"format": FORMAT, "format_version": FORMAT_VERSION,
             "automl_version": automl.__version__, "torch_version": torch.__version__,
-            "task": "classification", "class_names": list(spec.class_names),
+            "task": spec.task, "class_names": list(spec.class_names),
+            "target_names": list(spec.target_names),
             "experiment": {"name": exp.name, "seed": exp.seed,
                            "automl_version": exp.automl_version,
                            "objectives": exp.objectives},
@@ -496,10 +517,12 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
 def load_model(directory: str | Path) -> "nn.Module":
     """Rebuild an exported model, in eval mode on the CPU.
 
-    A single trial's model maps a batch of inputs to class **logits** (N x num_classes), as the
-    architecture built it; an ensemble maps inputs to class **probabilities**: the weighted
-    average of its members' softmax outputs. ``model.json``'s ``output`` says which;
-    :func:`predict_proba` gives probabilities for both.
+    A single trial's model maps a batch of inputs to its raw outputs (``output: logits``: class
+    logits for classification, standardised values for regression), as the architecture built
+    it; an ensemble maps inputs to the task's predictions (``output: probabilities``: class
+    probabilities, or values in the targets' units for regression), the task's combination
+    (a weighted mean) of its members' predictions. :func:`predict_proba` gives predictions for
+    both.
 
     The plugins the export names are loaded first (installed modules by name, files from the
     export's ``plugins/`` folder, each checked against its sha256 in ``model.json``), then
@@ -529,7 +552,8 @@ def native_module(root: Path, manifest: dict[str, Any], loaded: "Plugins") -> "n
     if kind == "ensemble":
         members = [build_model(loaded.registry, m, spec, root / m["state_dict"])
                    for m in manifest["members"]]
-        return _weighted_ensemble(members, manifest["weights"]).eval()
+        task = task_for(spec, loaded.registry)
+        return _weighted_ensemble(members, manifest["weights"], task, spec).eval()  # type: ignore[arg-type]
     raise ConfigError(f"{root / MANIFEST_FILE}: unknown model type '{kind}'")
 
 
@@ -582,12 +606,16 @@ def build_model(registry: "Registry", entry: dict[str, Any], spec: DataSpec,
     name = entry["architecture"]
     arch = registry.get("architecture", name)
     where = f"plugin '{arch.plugin}', architecture '{name}'"
+    task = task_for(spec, registry)
     try:
-        model = arch.create().build(dict(entry["architecture_params"]), spec)  # type: ignore[attr-defined]
+        model = arch.create().build(dict(entry["architecture_params"]), task.body_spec(spec))  # type: ignore[attr-defined]
     except AutomlError:
         raise
     except Exception as exc:  # noqa: BLE001
         raise PluginError(f"{where}: build() raised {type(exc).__name__}: {exc}") from exc
+    sampled = entry.get("params") or {}
+    model = task.wrap(model, spec, {k[len("multitask."):]: v for k, v in sampled.items()
+                                    if k.startswith("multitask.")})
     state = load_weights(state_dict)
     try:
         load_state_dict_resizing(model, state)
@@ -599,12 +627,14 @@ def build_model(registry: "Registry", entry: dict[str, Any], spec: DataSpec,
     return model
 
 
-def _weighted_ensemble(members: list["nn.Module"], weights: Sequence[float]) -> "nn.Module":
+def _weighted_ensemble(members: list["nn.Module"], weights: Sequence[float], task: Task,
+                       spec: DataSpec) -> "nn.Module":
     import torch
     from torch import nn
 
     class WeightedEnsemble(nn.Module):
-        """Class probabilities: the weighted average of the members' softmax outputs."""
+        """The task's predictions (class probabilities, values): the weighted average of the
+        members' predictions."""
 
         def __init__(self) -> None:
             super().__init__()
@@ -612,25 +642,30 @@ def _weighted_ensemble(members: list["nn.Module"], weights: Sequence[float]) -> 
             self.register_buffer("weights", torch.tensor(list(weights), dtype=torch.float32))
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            probas = torch.stack([torch.softmax(m(x).float(), dim=1) for m in self.members])
+            probas = torch.stack([task.predict(m(x).float(), spec) for m in self.members])
             return torch.tensordot(self.weights, probas, dims=1)
 
     return WeightedEnsemble()
 
 
 def predict_proba(model_dir: str | Path, x: Any, batch_size: int = 1024) -> "np.ndarray":
-    """Class probabilities (N x num_classes, float32) of an exported model for inputs ``x``.
+    """Predictions (float32) of an exported model for inputs ``x``: class probabilities
+    (N x num_classes) for classification, values in the targets' units for regression.
 
     ``x`` is an array of examples prepared like the experiment's data (see the module docs):
     float inputs are cast to float32, integer token ids kept as int64. The model is loaded on
-    every call; to predict repeatedly, keep :func:`load_model`'s module and apply a softmax to a
-    single trial's logits.
+    every call; to predict repeatedly, keep :func:`load_model`'s module and apply the task's
+    ``predict`` to a single trial's raw outputs.
     """
     import numpy as np
     import torch
 
+    from automl.plugin_manager import build_plugins
+
     manifest = read_manifest(model_dir)
     model = load_model(model_dir)
+    spec = spec_from_dict(manifest["spec"])
+    task = task_for(spec, build_plugins(export_plugin_source(Path(model_dir), manifest)).registry)
     inputs = torch.as_tensor(np.asarray(x))
     if inputs.is_floating_point():
         inputs = inputs.float()
@@ -638,7 +673,8 @@ def predict_proba(model_dir: str | Path, x: Any, batch_size: int = 1024) -> "np.
     with torch.no_grad():
         for start in range(0, len(inputs), batch_size):
             y = model(inputs[start:start + batch_size]).float()
-            out.append(y if manifest["output"] == "probabilities" else torch.softmax(y, dim=1))
+            out.append(y if manifest["output"] == "probabilities" else
+                       task.predict(y, spec).float())  # type: ignore[attr-defined]
     if not out:
-        return np.empty((0, int(manifest["spec"]["num_classes"])), dtype=np.float32)
+        return np.empty((0, spec.output_size), dtype=np.float32)
     return torch.cat(out).numpy()

@@ -94,6 +94,16 @@ def automl_register_metrics(registrar: "Registrar") -> None:
     """
 
 
+@hookspec
+def automl_register_tasks(registrar: "Registrar") -> None:
+    """Register task components (:class:`automl.components.Task` subclasses): what targets are,
+    the model's output size, the loss, predictions, splits and how ensembles combine.
+
+    Args:
+        registrar: call ``registrar.add(MyTask)``.
+    """
+
+
 # ---------------------------------------------------------------------------------------------
 # lifecycle (driver)
 # ---------------------------------------------------------------------------------------------

@@ -77,6 +77,11 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "automl_plugins.metrics.classification",
     "automl_plugins.metrics.model_size",
     "automl_plugins.metrics.latency",
+    "automl_plugins.metrics.regression",
+    "automl_plugins.metrics.multilabel",
+    "automl_plugins.tasks.classification",
+    "automl_plugins.tasks.regression",
+    "automl_plugins.tasks.multilabel",
 )
 
 

@@ -1,47 +1,39 @@
-"""From a model's output to what a prediction reports: the one place that knows the task.
+"""From a model's predictions to what a prediction reports: the task decides.
 
-Today every model is a classifier, so a prediction is the most probable class name plus one
-probability column per class. A task plugin will later supply this object (a regression task:
-the values; multilabel: a threshold per label); :class:`automl.predictor.Predictor` and
-``automl predict`` only call :meth:`columns`, :meth:`labels` and :meth:`table`.
+:class:`TaskOutput` pairs an export's task (a task plugin, rebuilt from the export's plugins) with
+its DataSpec; :class:`automl.predictor.Predictor` and ``automl predict`` only call
+:meth:`TaskOutput.labels` and :meth:`TaskOutput.table`. A classification reports the class name
+and one probability column per class, a regression its values, a multi-label task a 0/1 column and
+a probability per label, several targets each target's columns (see each task's
+``prediction_table``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from automl.components import DataSpec, Task
+
 
 @dataclass(frozen=True)
-class ClassProbabilities:
-    """Single-label classification: probabilities in, the argmax class name out."""
+class TaskOutput:
+    """An export's task and spec: how its predictions (N x columns) are reported."""
 
-    class_names: tuple[str, ...]
+    task: Task
+    spec: DataSpec
 
-    def columns(self) -> list[str]:
-        """The prediction file's columns after the id: ``prediction``, ``proba_<class>`` each."""
-        return ["prediction", *(f"proba_{name}" for name in self.class_names)]
+    @property
+    def width(self) -> int:
+        """The number of prediction columns."""
+        return len(self.task.prediction_columns(self.spec))
 
-    def labels(self, proba: np.ndarray) -> np.ndarray:
-        """The predicted class name of each row (ties: the first class)."""
-        names = np.asarray(self.class_names, dtype=object)
-        return names[proba.argmax(axis=1)] if len(proba) else np.empty(0, dtype=object)
+    def labels(self, predictions: np.ndarray) -> Any:
+        """What ``predict`` returns (class names, values, 0/1 labels; per target for several)."""
+        return self.task.decide(predictions, self.spec)
 
-    def table(self, proba: np.ndarray) -> dict[str, Any]:
-        """Column name -> values, in :meth:`columns` order."""
-        out: dict[str, Any] = {"prediction": self.labels(proba)}
-        for index, name in enumerate(self.class_names):
-            out[f"proba_{name}"] = proba[:, index]
-        return out
-
-
-def output_for(manifest: dict[str, Any]) -> ClassProbabilities:
-    """The output transform an export's manifest describes."""
-    spec = manifest["spec"]
-    names: Sequence[str] = manifest.get("class_names") or spec.get("class_names") or ()
-    if len(names) != int(spec["num_classes"]):
-        names = [str(i) for i in range(int(spec["num_classes"]))]
-    return ClassProbabilities(tuple(str(n) for n in names))
+    def table(self, predictions: np.ndarray) -> dict[str, Any]:
+        """Column name -> values, in the prediction file's order."""
+        return self.task.prediction_table(predictions, self.spec)

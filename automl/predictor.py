@@ -23,7 +23,7 @@ import numpy as np
 
 from automl import events
 from automl.errors import ConfigError, PluginError
-from automl.prediction_output import ClassProbabilities, output_for
+from automl.prediction_output import TaskOutput
 from automl.preprocessing import Preprocessing
 from automl.preprocessing import load as load_preprocessing
 from automl.preprocessing import standardise
@@ -45,7 +45,7 @@ class Predictor:
 
     def __init__(self, path: Path, manifest: dict[str, Any], runtime: Runtime,
                  preprocessing: Preprocessing | None, dataset: Any,
-                 output: ClassProbabilities) -> None:
+                 output: TaskOutput) -> None:
         self.path = path
         self.manifest = manifest
         self.preprocessing = preprocessing
@@ -55,7 +55,7 @@ class Predictor:
 
     @property
     def class_names(self) -> tuple[str, ...]:
-        return self.output.class_names
+        return tuple(self.output.spec.class_names)
 
     @property
     def format(self) -> str:
@@ -70,11 +70,13 @@ class Predictor:
         declares no preprocessing takes prepared arrays only."""
         raws = list(self._batches(inputs, batch_size))
         if not raws:
-            return np.empty((0, len(self.class_names)), dtype=np.float32)
+            return np.empty((0, self.output.width), dtype=np.float32)
         return np.concatenate([self.predict_prepared(self.encode(raw)) for raw in raws])
 
     def predict(self, inputs: Any, batch_size: int = 256) -> np.ndarray:
-        """The predicted class name of every input (see :meth:`predict_proba`)."""
+        """The prediction of every input, as the task decides (a class name, a value, 0/1 per
+        label; a mapping of target name to those for several targets); see
+        :meth:`predict_proba` for the inputs."""
         return self.output.labels(self.predict_proba(inputs, batch_size))
 
     def encode(self, raw: Any) -> np.ndarray:
@@ -98,7 +100,7 @@ class Predictor:
         x = x.astype(np.float32) if np.issubdtype(x.dtype, np.floating) else x.astype(np.int64)
         parts = [self._runtime(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
         if not parts:
-            return np.empty((0, len(self.class_names)), dtype=np.float32)
+            return np.empty((0, self.output.width), dtype=np.float32)
         return np.concatenate(parts).astype(np.float32)
 
     def _batches(self, inputs: Any, batch_size: int) -> Iterator[Any]:
@@ -216,15 +218,20 @@ def load(path: str | Path) -> Predictor:
         except ConfigError:
             raise ConfigError(f"{where}: the model's dataset '{name}' is not registered by any "
                               "installed plugin; install the plugin that provides it") from None
-    return Predictor(root, manifest, _runtime(root, manifest, plugins), prep, dataset,
-                     output_for(manifest))
+    from automl.export import spec_from_dict
+    from automl.multitask import task_for
+
+    spec = spec_from_dict(manifest["spec"])
+    output = TaskOutput(task_for(spec, plugins.registry), spec)
+    return Predictor(root, manifest, _runtime(root, manifest, plugins, output), prep, dataset,
+                     output)
 
 
-def _runtime(root: Path, manifest: dict[str, Any], plugins: Any) -> Runtime:
+def _runtime(root: Path, manifest: dict[str, Any], plugins: Any, output: TaskOutput) -> Runtime:
     runtime = manifest.get("runtime") or {"format": "native"}
     form = runtime.get("format")
     if form == "native":
-        return _native(root, manifest, plugins)
+        return _native(root, manifest, plugins, output)
     file = root / str(runtime.get("file"))
     if not file.is_file() or not file.resolve().is_relative_to(root.resolve()):
         raise ConfigError(f"{root}: the model file {runtime.get('file')} is missing")
@@ -235,7 +242,7 @@ def _runtime(root: Path, manifest: dict[str, Any], plugins: Any) -> Runtime:
     raise ConfigError(f"{root / 'model.json'}: unknown runtime format '{form}'")
 
 
-def _native(root: Path, manifest: dict[str, Any], plugins: Any) -> Runtime:
+def _native(root: Path, manifest: dict[str, Any], plugins: Any, output: TaskOutput) -> Runtime:
     import torch
 
     from automl.export import native_module
@@ -246,7 +253,7 @@ def _native(root: Path, manifest: dict[str, Any], plugins: Any) -> Runtime:
     def run(x: np.ndarray) -> np.ndarray:
         with torch.no_grad():
             y = module(torch.as_tensor(x)).float()
-            return (torch.softmax(y, dim=1) if logits else y).numpy()
+            return (output.task.predict(y, output.spec).float() if logits else y).numpy()
 
     return run
 

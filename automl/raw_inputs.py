@@ -100,12 +100,13 @@ def check_columns(columns: list[str], prep: Preprocessing, id_column: str | None
         raise ConfigError(f"{where}: no id column '{id_column}'; columns: {', '.join(columns)}")
     id_name = id_column if id_column is not None else (DEFAULT_ID if DEFAULT_ID in columns
                                                        and DEFAULT_ID not in needed else None)
-    allowed = {*needed, settings.get("label_column"), id_name}
+    labels = settings.get("label_column")  # one name, or a list (several target columns)
+    labels = [labels] if isinstance(labels, str) else list(labels or [])
+    allowed = {*needed, *labels, id_name}
     extra = [c for c in columns if c not in allowed]
     if extra:
-        label = settings.get("label_column")
         raise ConfigError(f"{where}: extra column(s) {extra} the model was not trained on; it "
-                          f"takes {_needs(prep)}" + (f", the label column '{label}'" if label
+                          f"takes {_needs(prep)}" + (f", the target column(s) {labels}" if labels
                                                      else "")
                           + " and an id column ('id', or name one with --id-column)")
     return id_name

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from automl.components import (
-    Architecture, Augmentation, Component, Dataset, Ensembler, Metric, ParamDef, Pruner,
+    Architecture, Augmentation, Component, Dataset, Ensembler, Metric, ParamDef, Pruner, Task,
 )
 from automl.components.base import DATA_KINDS
 from automl.errors import ConfigError, PluginError, did_you_mean, valid_names
@@ -28,6 +28,7 @@ KINDS: dict[str, tuple[type[Component], str]] = {
     "pruner": (Pruner, "automl_register_pruners"),
     "ensembler": (Ensembler, "automl_register_ensemblers"),
     "metric": (Metric, "automl_register_metrics"),
+    "task": (Task, "automl_register_tasks"),
 }
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -78,6 +79,12 @@ class Registry:
                                   f"valid kinds are {list(DATA_KINDS)}")
         if kind == "metric":
             _check_metric(cls, f"{where}: metric '{name}'")
+        if kind in ("metric", "augmentation"):
+            tasks = getattr(cls, "tasks", None)
+            if tasks is not None and not (isinstance(tasks, tuple)
+                                          and all(isinstance(t, str) for t in tasks)):
+                raise PluginError(f"{where}: {kind} '{name}' declares tasks {tasks!r}; expected "
+                                  "a tuple of task names or None (every task)")
         existing = self._items[kind].get(name)
         if existing is not None:
             first, later = sorted((existing.plugin, plugin), key=lambda p: self._rank.get(p, -1))

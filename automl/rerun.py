@@ -29,6 +29,7 @@ from automl.components import DataSplits, DataSpec, EvalContext
 from automl.search_data import SearchSplits, separate
 from automl.errors import AutomlError, ConfigError, PluginError
 from automl.export import select_trial
+from automl.multitask import split_metric_name, task_for
 from automl.recorded import recorded_config, recorded_plugin_source
 from automl.store import ExperimentRecord, TrialRecord
 
@@ -170,7 +171,7 @@ def timing_metrics(registry: Any, names: tuple[str, ...], params: dict[str, Any]
     timing: set[str] = set()
     model = None
     for name in names:
-        entry = registry.get("metric", name)
+        entry = registry.get("metric", split_metric_name(name)[1])  # price/rmse -> rmse
         declared = getattr(entry.cls, "deterministic", None)
         if declared is not None or not entry.cls.model_only:
             if declared is False:
@@ -179,7 +180,10 @@ def timing_metrics(registry: Any, names: tuple[str, ...], params: dict[str, Any]
         if model is None:
             plan = TrialPlan.from_flat(params)
             arch = registry.get("architecture", plan.architecture)
-            model = arch.create().build(dict(plan.architecture_params), spec).eval()  # type: ignore[attr-defined]
+            task = task_for(spec, registry)
+            model = task.wrap(arch.create().build(dict(plan.architecture_params),  # type: ignore[attr-defined]
+                                                  task.body_spec(spec)),
+                              spec, dict(plan.task_params)).eval()
         metric = entry.create()
         ctx = EvalContext(np.empty(0, dtype=np.int64), np.empty((0, spec.num_classes)), model,
                           spec, "val")

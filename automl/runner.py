@@ -26,7 +26,7 @@ from automl.events import (
 from automl.lifecycle import ExperimentInfo, TrialInfo
 from automl.plugin_manager import Plugins, plugin_source, build_plugins
 from automl.recorded import plugins_record, resolved_config
-from automl.space import ObjectiveSpec, SearchSpace, build_space
+from automl.space import ObjectiveSpec, SearchSpace, build_space, metric_entry
 from automl.results import best_trial, objectives_row
 from automl.search_data import SearchSplits, TestLabels, separate
 from automl.store import (
@@ -80,6 +80,8 @@ def prepare(path: str | Path, *, overrides: dict[str, Any] | None = None,
     if config.ensemble.enabled:
         try:
             ensemble = resolve_settings(config.ensemble, space.objectives, plugins.registry)
+            metric_entry(plugins.registry, ensemble.metric, space.task, space.targets,
+                         "ensemble.metric")
         except ConfigError as exc:
             raise locate(exc, config) from None
     db_url = db or config.storage.db or default_db_url()
@@ -122,8 +124,9 @@ def search_hash(config: Any) -> str:
         document.pop(key, None)
     for key in RESUMABLE_SEARCH_CHANGES:
         document["search"].pop(key, None)
-    if not document.get("record"):  # added later: an unset field keeps older hashes
-        document.pop("record", None)
+    for key in ("record", "multitask"):  # added later: an unset field keeps older hashes
+        if not document.get(key):
+            document.pop(key, None)
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
 
 

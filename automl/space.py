@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from automl.components import ParamDef
 from automl.config.loader import locate
-from automl.config.models import OPTIMIZERS, Experiment
+from automl.config.models import OPTIMIZERS, Experiment, Objective
+from automl.multitask import MULTITASK, split_metric_name, task_space
 from automl.errors import ConfigError, PluginError, did_you_mean, short_repr
 from automl.params import Choice, Fixed, FloatRange, IntRange, Param, check_kind, parse_param
 from automl.registry import Registry
@@ -65,6 +66,12 @@ class SearchSpace:
     tie_breakers: list[ObjectiveSpec] = field(default_factory=list)
     #: every metric a trial records: objectives, ``record:``, metrics recorded always
     recorded: list[str] = field(default_factory=list)
+    #: the registered task of the dataset's targets
+    task: str = ""
+    #: a multi-task experiment's loss parameters (weighting, per-target weights)
+    task_params: dict[str, Param] = field(default_factory=dict)
+    #: a multi-task experiment's targets and their tasks
+    targets: dict[str, str] = field(default_factory=dict)
 
     def define(self, trial: "optuna.Trial") -> dict[str, Any]:
         """Suggest one configuration; returns the fixed values, as OptunaSearch expects."""
@@ -90,6 +97,11 @@ class SearchSpace:
                 take(f"pruning.{pruner}.{key}", param)
         for key, param in self.training.items():
             take(f"training.{key}", param)
+        if self.task_params:  # weights are sampled for fixed weighting, learned otherwise
+            if take("multitask.weighting", self.task_params["weighting"]) == "fixed":
+                for key, param in self.task_params.items():
+                    if key != "weighting":
+                        take(f"multitask.{key}", param)
         return constants
 
     def rows(self) -> list[tuple[str, str]]:
@@ -104,6 +116,7 @@ class SearchSpace:
             for pruner, params in self.pruners.items():
                 out += [(f"pruning.{pruner}.{k}", p.describe()) for k, p in params.items()]
         out += [(f"training.{k}", p.describe()) for k, p in self.training.items()]
+        out += [(f"multitask.{k}", p.describe()) for k, p in self.task_params.items()]
         return out
 
 
@@ -117,6 +130,8 @@ class TrialPlan:
     pruner: str | None
     pruner_params: dict[str, Any]
     training: dict[str, Any]
+    #: a multi-task experiment's sampled loss parameters (``multitask.*``)
+    task_params: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_flat(cls, flat: Mapping[str, Any], order: Sequence[str] = ()) -> "TrialPlan":
@@ -140,6 +155,7 @@ class TrialPlan:
             pruner=pruner,
             pruner_params=_section(flat, f"pruning.{pruner}.") if pruner else {},
             training=_section(flat, "training."),
+            task_params=_section(flat, "multitask."),
         )
 
 
@@ -207,6 +223,12 @@ def _build_space(config: Experiment, registry: Registry, base_dir: Path) -> Sear
     dataset = registry.get("dataset", config.dataset.name, path="dataset.name")
     _check_dataset_params(dataset.cls.params, config.dataset.params)
     data_kind = dataset.cls.kind  # type: ignore[attr-defined]
+    task = experiment_task(config, registry, base_dir)
+    targets = experiment_targets(config, registry, base_dir) if task == MULTITASK else {}
+    if config.multitask and not targets:
+        raise ConfigError(f"the dataset has one target (task '{task}'); multitask: configures "
+                          "the loss of a dataset with several targets", path="multitask")
+    task_params = task_space(list(targets), config.multitask, "multitask") if targets else {}
 
     architectures = {}
     for name, overrides in config.architecture.items():
@@ -227,6 +249,8 @@ def _build_space(config: Experiment, registry: Registry, base_dir: Path) -> Sear
         rest = {k: v for k, v in overrides.items() if k != "enabled"}
         enabled = parse_param(overrides.get("enabled", [True, False]), f"{path}.enabled")
         check_kind(enabled, bool, f"{path}.enabled")
+        for target_task in (set(targets.values()) or {task}):
+            _check_task(entry, target_task, path)
         augmentations[name] = {"enabled": enabled,
                                **_component_params(entry.cls.params, rest, path, base_dir)}
 
@@ -250,21 +274,93 @@ def _build_space(config: Experiment, registry: Registry, base_dir: Path) -> Sear
     _check_training_values(training)
 
     objectives = []
-    for index, objective in enumerate(config.objectives):
-        metric = registry.get("metric", objective.metric, path=f"objectives[{index}].metric")
-        objectives.append(ObjectiveSpec(metric.name, objective.mode or metric.cls.direction,  # type: ignore[attr-defined]
+    first, first_task = next(iter(targets.items())) if targets else (None, task)
+    default = registry.get("task", first_task).cls.default_objective  # type: ignore[attr-defined]
+    listed = config.objectives if "objectives" in config.model_fields_set or default is None \
+        else [Objective(metric=default[0] if first is None else f"{first}/{default[0]}",
+                        mode=default[1])]  # type: ignore[arg-type]
+    for index, objective in enumerate(listed):
+        path = f"objectives[{index}].metric"
+        metric = metric_entry(registry, objective.metric, task, targets, path)
+        objectives.append(ObjectiveSpec(objective.metric, objective.mode or metric.cls.direction,  # type: ignore[attr-defined]
                                         "model" if metric.cls.model_only else "val"))  # type: ignore[attr-defined]
     for index, name in enumerate(config.record):
-        registry.get("metric", name, path=f"record[{index}]")
+        metric_entry(registry, name, task, targets, f"record[{index}]")
     return SearchSpace(architectures, augmentations, pruners, training, objectives,
-                       tie_breakers(registry), recorded_metrics(objectives, config.record,
-                                                                registry))
+                       [] if targets else tie_breakers(registry, task),
+                       recorded_metrics(objectives, config.record, registry, task, targets),
+                       task, task_params, targets)
 
 
-def tie_breakers(registry: Registry) -> list[ObjectiveSpec]:
-    """The metric that declares ``tie_breaker = True``, in its own direction (at most one)."""
+def metric_entry(registry: Registry, name: str, task: str, targets: Mapping[str, str],
+                 path: str) -> Any:
+    """The registered metric ``name`` names, checked against the task; with several targets a
+    prediction metric is named per target (``price/rmse``)."""
+    target, metric_name = split_metric_name(name)
+    metric = registry.get("metric", metric_name, path=path)
+    if target is not None:
+        if target not in targets:
+            raise ConfigError(f"'{name}' names target '{target}', but the dataset has "
+                              f"{'targets ' + ', '.join(targets) if targets else 'one target'}"
+                              f"{did_you_mean(target, targets) if targets else ''}", path=path)
+        if metric.cls.model_only:  # type: ignore[attr-defined]
+            raise ConfigError(f"metric '{metric_name}' depends only on the model; name it "
+                              "without a target", path=path)
+        _check_task(metric, targets[target], path, f"target '{target}'")
+    elif targets and not metric.cls.model_only:  # type: ignore[attr-defined]
+        raise ConfigError(f"the dataset has several targets ({', '.join(targets)}); name the "
+                          f"target a metric is scored on, e.g. '{next(iter(targets))}/"
+                          f"{metric_name}'", path=path)
+    else:
+        _check_task(metric, task, path)
+    return metric
+
+
+def experiment_targets(config: Experiment, registry: Registry, base_dir: Path | None = None
+                       ) -> dict[str, str]:
+    """A multi-task dataset's targets and their tasks, as the dataset declares them."""
+    entry = registry.get("dataset", config.dataset.name, path="dataset.name")
+    targets = dict(entry.create().target_tasks(dataset_params(config, registry, base_dir)))  # type: ignore[attr-defined]
+    for name, task in targets.items():
+        registry.get("task", task, path=f"dataset.params.targets.{name}.task")
+    return targets
+
+
+def experiment_task(config: Experiment, registry: Registry, base_dir: Path | None = None
+                    ) -> str:
+    """The registered task of the experiment's dataset, as the dataset declares it."""
+    entry = registry.get("dataset", config.dataset.name, path="dataset.name")
+    params = dataset_params(config, registry, base_dir)
+    try:
+        task = entry.create().task_name(params)  # type: ignore[attr-defined]
+    except ConfigError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise PluginError(f"plugin '{entry.plugin}', dataset '{entry.name}': task_name() raised "
+                          f"{type(exc).__name__}: {exc}") from exc
+    if task != MULTITASK:
+        registry.get("task", task,
+                     path="dataset.params.task" if "task" in params else "dataset.name")
+    return task
+
+
+def applies_to(cls: Any, task: str | None) -> bool:
+    """Whether a metric or augmentation class declares it works for ``task`` (None: any)."""
+    tasks = getattr(cls, "tasks", None)
+    return task is None or tasks is None or task in tasks
+
+
+def _check_task(entry: Any, task: str, path: str, whose: str = "the dataset") -> None:
+    if not applies_to(entry.cls, task):
+        raise ConfigError(f"{entry.kind} '{entry.name}' applies to {list(entry.cls.tasks)} "
+                          f"targets, but {whose}'s task is '{task}'", path=path)
+
+
+def tie_breakers(registry: Registry, task: str | None = None) -> list[ObjectiveSpec]:
+    """The metric that declares ``tie_breaker = True`` (for ``task``, when given), in its own
+    direction (at most one)."""
     declared = [e for e in registry if e.kind == "metric"
-                and getattr(e.cls, "tie_breaker", False)]
+                and getattr(e.cls, "tie_breaker", False) and applies_to(e.cls, task)]
     if len(declared) > 1:
         named = ", ".join(f"'{e.name}' (plugin '{e.plugin}')" for e in declared)
         raise PluginError(f"metrics {named} each declare tie_breaker = True; at most one may")
@@ -272,13 +368,25 @@ def tie_breakers(registry: Registry) -> list[ObjectiveSpec]:
 
 
 def recorded_metrics(objectives: Sequence[ObjectiveSpec], record: Sequence[str],
-                     registry: Registry) -> list[str]:
+                     registry: Registry, task: str | None = None,
+                     targets: Mapping[str, str] | None = None) -> list[str]:
     """What every trial records, objectives first: the experiment's ``record:``, then each
-    registered metric that declares ``recorded = "always"`` or is the tie-breaker."""
+    registered metric (of ``task``, when given) that declares ``recorded = "always"`` or is the
+    tie-breaker; with several ``targets``, each target's such metrics (``price/rmse``) and the
+    model-only ones recorded always."""
     names = [o.metric for o in objectives] + list(record)
+    if targets:
+        for target, target_task in targets.items():
+            names += [f"{target}/{e.name}" for e in registry if e.kind == "metric"
+                      and not e.cls.model_only and e.cls.tasks is not None  # type: ignore[attr-defined]
+                      and applies_to(e.cls, target_task) and e.cls.recorded == "always"]  # type: ignore[attr-defined]
+        names += [e.name for e in registry if e.kind == "metric"
+                  and e.cls.model_only and e.cls.recorded == "always"]  # type: ignore[attr-defined]
+        return list(dict.fromkeys(names))
     for entry in registry:
-        if entry.kind == "metric" and (getattr(entry.cls, "recorded", "") == "always"
-                                       or getattr(entry.cls, "tie_breaker", False)):
+        if entry.kind == "metric" and applies_to(entry.cls, task) and (
+                getattr(entry.cls, "recorded", "") == "always"
+                or getattr(entry.cls, "tie_breaker", False)):
             names.append(entry.name)
     return list(dict.fromkeys(names))
 

@@ -23,6 +23,7 @@ EXPECTED = {
     "search_efficiency": "time to 0.98 test accuracy",
     "quickstart_cost": "quickstart wall s/trial",
     "export_formats": "max |p - p_eager|",
+    "diabetes_regression": "HistGradientBoostingRegressor",
 }
 
 

@@ -10,7 +10,7 @@ from automl.plugin_manager import load_plugins
 from tests.conftest import optional_module
 from automl.testing import (
     ArchitectureConformance, AugmentationConformance, DatasetConformance,
-    EnsemblerConformance, MetricConformance, PrunerConformance,
+    EnsemblerConformance, MetricConformance, PrunerConformance, TaskConformance,
 )
 
 REGISTRY = load_plugins(autoload=False).registry
@@ -43,6 +43,10 @@ class TestEnsemblers(EnsemblerConformance):
 
 class TestMetrics(MetricConformance):
     component = component_fixture("metric")
+
+
+class TestTasks(TaskConformance):
+    component = component_fixture("task")
 
 
 class TestShippedDatasets(DatasetConformance):

@@ -55,7 +55,7 @@ architecture: mlp
     ("{path: data.csv, label_column: tagret}", "did you mean 'target'"),
     ("{path: data.csv, label_column: target, feature_columns: [a, gap]}",
      r"data.csv: column 'gap' is missing or infinite in row 4 \(data rows counted from 1\)"),
-    ("{path: data.csv}", "dataset.params.label_column: required"),
+    ("{path: data.csv}", "dataset.params.target: required"),
     ("{path: data.csv, label_column: one, feature_columns: [a, b]}", "single class"),
 ])
 def test_tabular_file_errors(registry, tmp_path, params, message):

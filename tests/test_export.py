@@ -99,7 +99,9 @@ def test_best_trial_exports_and_reloads_in_a_fresh_process(finished, tmp_path, m
     spec = finished.data.spec
     assert manifest["spec"] == {"kind": spec.kind, "input_shape": list(spec.input_shape),
                                 "num_classes": spec.num_classes,
-                                "class_names": list(spec.class_names), "extra": spec.extra}
+                                "class_names": list(spec.class_names), "extra": spec.extra,
+                                "task": "classification", "target_names": [],
+                                "output_size": spec.num_classes}
     assert yaml.safe_load((out / "experiment.yaml").read_text()) == finished.record.config
     assert str(finished.root / "runs") not in (out / "model.json").read_text()
 

@@ -34,7 +34,9 @@ def test_cuda_amp_training_with_augmentations_and_pruning():
     augs = [(registry.create("augmentation", "shift"), {"max_shift": 1, "p": 0.5}),
             (registry.create("augmentation", "noise"), {"std": 0.05})]
     trainer = Trainer(model, torch.as_tensor(data.x_train).cuda(),
-                      torch.as_tensor(data.y_train).cuda(), 10, training, augs, device, generator)
+                      torch.as_tensor(data.y_train).cuda(),
+                      registry.create("task", data.spec.task), data.spec, training, augs, device,
+                      generator)
     optimizer = make_optimizer(model, training)
     for _ in range(6):
         trainer.epoch(optimizer)

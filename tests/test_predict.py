@@ -16,7 +16,6 @@ import pytest
 import automl
 from automl.errors import ConfigError
 from automl.export import FORMAT_VERSION
-from automl.prediction_output import ClassProbabilities
 from automl.preprocessing import Preprocessing, fit_standardisation, load, save, standardise
 from automl.raw_inputs import open_input
 from automl_plugins.datasets.image_folder import ImageFolder
@@ -173,12 +172,25 @@ def test_preprocessing_saves_arrays_without_pickle_and_keeps_files_inside(tmp_pa
         Preprocessing("audio")
 
 
-def test_probabilities_become_class_names_in_one_place():
-    output = ClassProbabilities(("cat", "dog"))
+def test_each_task_decides_what_a_prediction_reports():
+    from automl.components import DataSpec
+    from automl.plugin_manager import build_plugins, plugin_source
+    from automl.prediction_output import TaskOutput
+
+    registry = build_plugins(plugin_source([])).registry
     proba = np.array([[0.9, 0.1], [0.2, 0.8]], dtype=np.float32)
-    assert output.columns() == ["prediction", "proba_cat", "proba_dog"]
-    assert list(output.labels(proba)) == ["cat", "dog"]
-    assert list(output.table(proba)) == output.columns()
+    classes = TaskOutput(registry.create("task", "classification"),
+                         DataSpec("tabular", (3,), 2, ("cat", "dog")))
+    assert list(classes.table(proba)) == ["prediction", "proba_cat", "proba_dog"]
+    assert list(classes.labels(proba)) == ["cat", "dog"]
+    labels = TaskOutput(registry.create("task", "multilabel"),
+                        DataSpec("tabular", (3,), 0, task="multilabel", target_names=("a", "b")))
+    assert list(labels.table(proba)) == ["a", "b", "proba_a", "proba_b"]
+    assert labels.labels(proba).tolist() == [[1, 0], [0, 1]]
+    values = TaskOutput(registry.create("task", "regression"),
+                        DataSpec("tabular", (3,), 0, task="regression", target_names=("price",)))
+    assert list(values.table(proba[:, :1])) == ["price"]
+    assert values.labels(proba[:, :1]).tolist() == pytest.approx([0.9, 0.2])
 
 
 def test_not_an_export_and_a_newer_export_are_refused(tmp_path):

@@ -82,7 +82,7 @@ def test_trains_on_digits(registry):
     training = {"lr": 3e-3, "weight_decay": 1e-5, "optimizer": "adam", "momentum": 0.9,
                 "batch_size": 32, "label_smoothing": 0.0}
     trainer = Trainer(model, torch.as_tensor(data.x_train), torch.as_tensor(data.y_train),
-                      data.spec.num_classes, training, [], DevicePlan("cpu", False, 1),
+                      registry.create("task", data.spec.task), data.spec, training, [], DevicePlan("cpu", False, 1),
                       torch.Generator().manual_seed(0))
     optimizer = make_optimizer(model, training)
     losses = [trainer.epoch(optimizer) for _ in range(3)]

@@ -138,7 +138,11 @@ def print_experiment(console: Console, exp: ExperimentRecord) -> None:
         console.print(f"[red]error:[/red] {escape(exp.error.strip().splitlines()[-1])}",
                       soft_wrap=True)
     keys = [o.key for o in objectives]
-    extra = [k for k in ("val/accuracy", "model/params", "model/nonzero_params") if k not in keys]
+    measured = [t for t in exp.trials if t.metrics]
+    # val/accuracy only where the trials score it (not for a regression experiment)
+    extra = [k for k in ("val/accuracy", "model/params", "model/nonzero_params") if k not in keys
+             and (not measured or not k.startswith("val/") or any(k in t.metrics
+                                                                  for t in measured))]
     epochs = (exp.config.get("training") or {}).get("epochs")
     table = Table(title="trials", title_justify="left")
     for col in ("#", "status", "architecture", *keys, *extra, "pruning", "s"):

@@ -22,8 +22,16 @@ class DataSpec:
         kind: ``"image"`` (x is N x C x H x W float32), ``"tabular"`` (N x F float32) or
             ``"text"`` (N x L int64 token ids).
         input_shape: shape of one example, without the batch dimension.
-        num_classes: number of classes; labels are ints in ``range(num_classes)``.
+        num_classes: number of classes (a classification task: labels are ints in
+            ``range(num_classes)``); 0 for targets without classes.
         class_names: a readable name per class.
+        extra: anything else (feature columns, a tokenizer, what the task fitted on the training
+            targets).
+        task: the registered task the targets belong to (see :class:`automl.components.Task`).
+        target_names: the target columns (regression) or labels (multi-label), in target order.
+        output_size: how many values the model outputs per example; set by the platform from
+            the task (left 0, it is ``num_classes``). Architectures build ``output_size``
+            outputs.
     """
 
     kind: str
@@ -31,6 +39,13 @@ class DataSpec:
     num_classes: int
     class_names: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+    task: str = "classification"
+    target_names: tuple[str, ...] = ()
+    output_size: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.output_size:
+            object.__setattr__(self, "output_size", self.num_classes)
 
 
 @dataclass
@@ -63,8 +78,8 @@ class DataSplits:
 class Dataset(Component):
     """A dataset plugin.
 
-    ``load`` returns :class:`Examples` (the platform then makes a stratified train/val/test split
-    from the experiment seed) or :class:`DataSplits` when the data comes with its own split.
+    ``load`` returns :class:`Examples` (the platform then splits them into train/val/test from the
+    experiment seed, as the spec's task says: stratified by class for classification) or :class:`DataSplits` when the data comes with its own split.
     Dataset parameters are fixed values, never searched.
 
     To let an exported model predict on raw inputs (``automl predict``, ``automl.load_model``),
@@ -75,6 +90,16 @@ class Dataset(Component):
     """
 
     kind: ClassVar[str] = "tabular"
+
+    def task_name(self, params: dict[str, Any]) -> str:
+        """The task of the targets this dataset loads with ``params`` (known before loading, so
+        an experiment's metrics can be checked against it); must equal ``spec.task``."""
+        return "classification"
+
+    def target_tasks(self, params: dict[str, Any]) -> dict[str, str]:
+        """For a dataset with several targets (``task_name`` returns ``"multitask"``): each
+        target's name and registered task, in target order; empty otherwise."""
+        return {}
 
     @abstractmethod
     def load(self, params: dict[str, Any]) -> Examples | DataSplits:

@@ -14,9 +14,10 @@ from automl.components.base import Component
 class Ensembler(Component):
     """An ensembler plugin.
 
-    ``fit`` receives the candidates' validation probabilities (each N x num_classes), the labels
-    and a score function (higher is better) and returns one non-negative weight per candidate,
-    summing to 1. It never sees the test split.
+    ``fit`` receives the candidates' validation predictions (each N x columns: class
+    probabilities, regression values, label probabilities; the task combines them as a weighted
+    mean), the targets and a score function (higher is better) and returns one non-negative
+    weight per candidate, summing to 1. It never sees the test split.
     """
 
     @abstractmethod

@@ -20,8 +20,11 @@ class EvalContext:
     """Everything a metric may look at for one split of one trial.
 
     Args:
-        y_true: int labels, shape (N,).
-        proba: predicted class probabilities, shape (N, num_classes).
+        y_true: the targets as the dataset gave them: int labels, shape (N,), for
+            classification; values (N,) or (N, T) for regression; 0/1 (N, L) for multi-label.
+        proba: the predictions the task made of the model's outputs: class probabilities
+            (N x num_classes) for classification, values in the targets' units for regression,
+            label probabilities for multi-label.
         model: the final model (for size or latency metrics), on CPU in eval mode.
         spec: the data spec.
         split: ``"val"`` or ``"test"``.
@@ -59,7 +62,10 @@ class Metric(Component):
         tie_breaker: breaks ties between trials (and ensemble weights) equal on every objective:
             the best trial is the one with the better value of this metric, in its own
             ``direction``. A tie-breaker is recorded by every trial. At most one registered
-            metric may declare it; with none, ties go to the earlier trial.
+            metric per task may declare it; with none, ties go to the earlier trial.
+        tasks: the tasks whose predictions the metric reads (``("classification",)``), or None
+            for every task (model-only metrics). An experiment that names a metric for another
+            task is a config error.
     """
 
     direction: ClassVar[str] = "max"
@@ -68,6 +74,7 @@ class Metric(Component):
     recorded: ClassVar[str] = "on_request"
     aggregate: ClassVar[str] = "predictions"
     tie_breaker: ClassVar[bool] = False
+    tasks: ClassVar[tuple[str, ...] | None] = None
 
     @abstractmethod
     def compute(self, ctx: EvalContext) -> float:

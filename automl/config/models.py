@@ -164,6 +164,9 @@ class Experiment(Strict):
     resources: Resources = Field(default_factory=Resources)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     ensemble: EnsembleConfig = Field(default_factory=EnsembleConfig)
+    multitask: dict[str, Any] = Field(
+        default_factory=dict, description="a multi-task dataset's loss: weighting (fixed, "
+        "uncertainty) and per-target weight spaces")
     # Where the experiment was read from, so later checks (component names, parameters) can name
     # the file and line; set by automl.config.loader.
     _source: str | None = PrivateAttr(default=None)

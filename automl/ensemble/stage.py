@@ -20,13 +20,14 @@ from typing import Any
 
 import numpy as np
 
-from automl.components import DataSpec, EvalContext
+from automl.components import DataSpec, EvalContext, Task
 from automl.config.models import EnsembleConfig
 from automl.ensemble.predictions import CandidatePredictions
 from automl.errors import ConfigError, PluginError, did_you_mean
+from automl.multitask import create_metric, split_metric_name, targets_of, task_for
 from automl.registry import Registry
 from automl.results import best_of, objectives_of
-from automl.space import ObjectiveSpec, tie_breakers
+from automl.space import ObjectiveSpec, applies_to, tie_breakers
 from automl.store import EnsembleRecord, ExperimentRecord, TrialRecord
 from automl.store.store import now
 
@@ -67,7 +68,7 @@ def resolve_settings(config: EnsembleConfig, objectives: Sequence[ObjectiveSpec]
     params = {k: d.default.value for k, d in declared.items() if hasattr(d.default, "value")}
     params.update(config.params)
     metric_name = config.metric or objectives[0].metric
-    metric = registry.get("metric", metric_name, path="ensemble.metric")
+    metric = registry.get("metric", split_metric_name(metric_name)[1], path="ensemble.metric")
     if metric.cls.model_only:  # type: ignore[attr-defined]
         raise ConfigError(f"metric '{metric_name}' depends only on the model; an ensemble needs a "
                           "metric of its predictions", path="ensemble.metric")
@@ -90,7 +91,10 @@ def run_ensemble_stage(experiment: ExperimentRecord, registry: Registry,
     if best.number not in [c.number for c in chosen]:
         chosen = [best, *chosen[:-1]]
     candidates = [CandidatePredictions.load(t.number, t.checkpoint or "") for t in chosen]
-    candidates = _diverse(candidates, settings.diversity)
+    num_classes = candidates[0].val_proba.shape[1]
+    spec = spec or DataSpec("tabular", (0,), num_classes)
+    task = task_for(spec, registry)
+    candidates = _diverse(candidates, settings.diversity, task)  # type: ignore[arg-type]
     if len(candidates) < 2:
         return EnsembleOutcome(None, "the diversity filter left fewer than two candidates")
     y_val = candidates[0].val_y
@@ -98,10 +102,9 @@ def run_ensemble_stage(experiment: ExperimentRecord, registry: Registry,
         raise PluginError("candidates were trained on different validation splits; an ensemble "
                           "needs one experiment's trials")
 
-    num_classes = candidates[0].val_proba.shape[1]
-    spec = spec or DataSpec("tabular", (0,), num_classes)
     score = _scorer(registry, settings, spec)
-    fit_idx, check_idx = holdout_split(y_val, settings.holdout, experiment.seed)
+    fit_idx, check_idx = holdout_split(y_val, settings.holdout, experiment.seed,
+                                       task.stratify(y_val))  # type: ignore[attr-defined]
     entry = registry.get("ensembler", settings.ensembler)
     try:
         weights = np.asarray(entry.create().fit(  # type: ignore[attr-defined]
@@ -120,7 +123,7 @@ def run_ensemble_stage(experiment: ExperimentRecord, registry: Registry,
     single = np.eye(len(candidates))[best_index]
 
     def blend(w: np.ndarray, probas: Sequence[np.ndarray]) -> np.ndarray:
-        return np.tensordot(w, np.stack(probas), axes=1)
+        return task.combine(w, probas)  # type: ignore[attr-defined]
 
     val_probas = [c.val_proba for c in candidates]
     check = {"ensemble": score(y_val[check_idx], blend(weights, [p[check_idx] for p in val_probas])),
@@ -134,7 +137,12 @@ def run_ensemble_stage(experiment: ExperimentRecord, registry: Registry,
     # The ensemble metric, then every prediction metric recorded always (declared by the class).
     metric_names = list(dict.fromkeys([settings.metric, *(
         e.name for e in registry if e.kind == "metric" and e.cls.aggregate == "predictions"  # type: ignore[attr-defined]
-        and not e.cls.model_only and e.cls.recorded == "always")]))  # type: ignore[attr-defined]
+        and not e.cls.model_only and e.cls.recorded == "always"  # type: ignore[attr-defined]
+        and applies_to(e.cls, spec.task)), *(
+        f"{t.name}/{e.name}" for t in targets_of(spec) for e in registry if e.kind == "metric"
+        and e.cls.aggregate == "predictions" and not e.cls.model_only  # type: ignore[attr-defined]
+        and e.cls.recorded == "always" and e.cls.tasks is not None  # type: ignore[attr-defined]
+        and applies_to(e.cls, t.task))]))
     scores = {"ensemble": {}, "best_single": {}}
     for label, w in (("ensemble", weights), ("best_single", single)):
         for name in metric_names:
@@ -170,33 +178,32 @@ def select_candidates(trials: Sequence[TrialRecord], objective: ObjectiveSpec,
     return done[:settings.candidates]
 
 
-def holdout_split(y: np.ndarray, holdout: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of the fit part and the held-out check part of the validation split."""
+def holdout_split(y: np.ndarray, holdout: float, seed: int,
+                  stratify: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the fit part and the held-out check part of the validation split
+    (stratified by ``stratify``, the task's groups of ``y``, when given)."""
     from sklearn.model_selection import train_test_split
 
     indices = np.arange(len(y))
-    counts = np.bincount(y)
-    stratify = y if counts[counts > 0].min() >= 2 else None
     fit, check = train_test_split(indices, test_size=holdout, random_state=seed + 7,
                                   stratify=stratify)
     return np.sort(fit), np.sort(check)
 
 
-def _diverse(candidates: list[CandidatePredictions], threshold: float | None
+def _diverse(candidates: list[CandidatePredictions], threshold: float | None, task: Task
              ) -> list[CandidatePredictions]:
     if threshold is None:
         return candidates
     kept: list[CandidatePredictions] = []
     for candidate in candidates:
-        labels = candidate.val_proba.argmax(1)
-        if all(np.mean(labels == k.val_proba.argmax(1)) <= threshold for k in kept):
+        if all(task.agreement(candidate.val_proba, k.val_proba) <= threshold for k in kept):
             kept.append(candidate)
     return kept
 
 
 def _metric(registry: Registry, name: str, spec: DataSpec, split: str = "val"
             ) -> Callable[[np.ndarray, np.ndarray], float]:
-    metric = registry.create("metric", name)
+    metric = create_metric(registry, name, spec)
 
     def value(y: np.ndarray, proba: np.ndarray) -> float:
         return float(metric.compute(EvalContext(y, proba, None, spec, split)))  # type: ignore[attr-defined]
@@ -219,7 +226,7 @@ def _scorer(registry: Registry, settings: EnsembleSettings, spec: DataSpec
     """
     value = _metric(registry, settings.metric, spec)
     sign = 1.0 if settings.mode == "max" else -1.0
-    tie = next((t for t in tie_breakers(registry) if t.metric != settings.metric
+    tie = next((t for t in tie_breakers(registry, spec.task) if t.metric != settings.metric
                 and not registry.get("metric", t.metric).cls.model_only), None)  # type: ignore[attr-defined]
     if tie is None:
         return lambda y, proba: sign * value(y, proba)

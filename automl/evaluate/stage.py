@@ -18,6 +18,7 @@ import numpy as np
 
 from automl.components import DataSpec, EvalContext
 from automl.errors import PluginError, StoreError
+from automl.multitask import create_metric, split_metric_name, task_for
 from automl.registry import Registry
 from automl.results import best_of, objectives_of, pareto_front
 from automl.search_data import TestLabels, separate
@@ -66,8 +67,8 @@ def evaluate(exp: ExperimentRecord, registry: Registry, labels: TestLabels,
             record = exp.ensemble
             assert record is not None
             probas = [test_proba(by_number[n], exp.name, len(y_test)) for n in record.members]
-            proba = np.tensordot(np.asarray(record.weights, dtype=np.float64),
-                                 np.stack(probas), axes=1)
+            proba = task_for(spec, registry).combine(  # as the ensemble stage combined them
+                np.asarray(record.weights, dtype=np.float64), probas)
         subjects.append(EvaluatedSubject(subject, number, ensemble_id, roles,
                                          score(registry, names, y_test, proba, spec)))
     return subjects
@@ -78,8 +79,10 @@ def metric_names(exp: ExperimentRecord, registry: Registry) -> list[str]:
     recorded = [k.split("/", 1)[1] for t in exp.trials for k in t.metrics if k.startswith("val/")]
     ensemble = [exp.ensemble.metric] if exp.ensemble is not None else []
     available = set(registry.names("metric"))
-    return [n for n in dict.fromkeys([*recorded, *ensemble]) if n in available
-            and not registry.get("metric", n).cls.model_only]  # type: ignore[attr-defined]
+    # several targets: per-target names (``price/rmse``) of registered metrics
+    return [n for n in dict.fromkeys([*recorded, *ensemble])
+            if split_metric_name(n)[1] in available
+            and not registry.get("metric", split_metric_name(n)[1]).cls.model_only]  # type: ignore[attr-defined]
 
 
 def score(registry: Registry, names: Sequence[str], y: np.ndarray, proba: np.ndarray,
@@ -87,9 +90,9 @@ def score(registry: Registry, names: Sequence[str], y: np.ndarray, proba: np.nda
     """``{"test/<metric>": value}``; a metric plugin that raises is named."""
     out: dict[str, float] = {}
     for name in names:
-        entry = registry.get("metric", name)
+        entry = registry.get("metric", split_metric_name(name)[1])
         try:
-            value = float(entry.create().compute(  # type: ignore[attr-defined]
+            value = float(create_metric(registry, name, spec).compute(
                 EvalContext(y, proba, None, spec, "test")))
         except Exception as exc:  # noqa: BLE001
             raise PluginError(f"plugin '{entry.plugin}', metric '{name}': compute() raised "

@@ -10,11 +10,13 @@
 
 from automl.testing.conformance import (
     ArchitectureConformance, AugmentationConformance, DatasetConformance,
-    EnsemblerConformance, MetricConformance, PrunerConformance, example_spec, sample_params,
+    EnsemblerConformance, MetricConformance, PrunerConformance, TaskConformance,
+    example_spec, example_task_case, sample_params,
 )
 
 __all__ = [
     "ArchitectureConformance", "AugmentationConformance", "DatasetConformance",
     "EnsemblerConformance",
-    "MetricConformance", "PrunerConformance", "example_spec", "sample_params",
+    "MetricConformance", "PrunerConformance", "TaskConformance", "example_spec",
+    "example_task_case", "sample_params",
 ]

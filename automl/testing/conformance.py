@@ -25,7 +25,7 @@ import pytest
 
 from automl.components import (
     Architecture, Augmentation, Component, DataSpec, DataSplits, Dataset, Ensembler, EvalContext,
-    Examples, Metric, Pruner,
+    Examples, Metric, Pruner, Task,
 )
 from automl.params import Choice, Fixed, FloatRange, IntRange
 from automl.registry import KINDS, Registry
@@ -34,8 +34,15 @@ from automl.registry import KINDS, Registry
 SAMPLES = 3
 
 
-def example_spec(kind: str, num_classes: int = 3) -> DataSpec:
-    """A small data spec of each kind for building components in tests."""
+def example_spec(kind: str, num_classes: int = 3, output_size: int = 0) -> DataSpec:
+    """A small data spec of each kind for building components in tests; ``output_size`` other
+    than 0 asks for that many outputs, as a task other than classification does."""
+    if output_size:
+        from dataclasses import replace
+
+        return replace(example_spec(kind, num_classes), output_size=output_size, num_classes=0,
+                       class_names=(), task="regression",
+                       target_names=tuple(f"t{i}" for i in range(output_size)))
     if kind == "image":
         return DataSpec("image", (1, 8, 8), num_classes, tuple(map(str, range(num_classes))))
     if kind == "text":
@@ -121,8 +128,8 @@ class ArchitectureConformance(_BuildsForSpec):
 
     kind = "architecture"
 
-    def test_builds_logits_for_every_declared_corner(self, component: type[Architecture],
-                                                     spec: DataSpec) -> None:
+    def test_builds_outputs_for_every_declared_corner(self, component: type[Architecture],
+                                                      spec: DataSpec) -> None:
         import torch
 
         x, _ = example_batch(spec)
@@ -132,8 +139,21 @@ class ArchitectureConformance(_BuildsForSpec):
             model.eval()
             with torch.no_grad():
                 out = model(x)
-            assert tuple(out.shape) == (len(x), spec.num_classes), f"params {params}"
+            assert tuple(out.shape) == (len(x), spec.output_size), f"params {params}"
             assert torch.isfinite(out).all()
+
+    def test_builds_the_output_size_the_task_asks_for(self, component: type[Architecture],
+                                                      spec: DataSpec) -> None:
+        """Not the number of classes: ``spec.output_size`` (here two regression targets)."""
+        import torch
+
+        other = example_spec(spec.kind, output_size=2)
+        x, _ = example_batch(spec)
+        model = component().build(dict(sample_params(component)[0]), other).eval()
+        with torch.no_grad():
+            out = model(x)
+        assert tuple(out.shape) == (len(x), 2), (
+            "build spec.output_size outputs (the task's head size), not spec.num_classes")
 
     def test_trains_a_step(self, component: type[Architecture], spec: DataSpec) -> None:
         import torch
@@ -263,28 +283,46 @@ class MetricConformance(_ComponentChecks):
     kind = "metric"
 
     @staticmethod
-    def _context(proba: np.ndarray, y: np.ndarray) -> EvalContext:
+    def _context(proba: np.ndarray, y: np.ndarray, task: str = "classification"
+                 ) -> EvalContext:
         from torch import nn
 
-        spec = example_spec("tabular", num_classes=proba.shape[1])
-        model = nn.Sequential(nn.Linear(5, proba.shape[1])).eval()
+        width = proba.shape[1]
+        spec = example_spec("tabular", num_classes=width) if task == "classification" else \
+            DataSpec("tabular", (5,), 0, task=task, output_size=width,
+                     target_names=tuple(f"t{i}" for i in range(width)))
+        model = nn.Sequential(nn.Linear(5, width)).eval()
         return EvalContext(y_true=y, proba=proba, model=model, spec=spec, split="val")
 
+    @staticmethod
+    def _case(component: type[Metric]) -> tuple[str, np.ndarray, np.ndarray, np.ndarray]:
+        """(task, targets, good predictions, bad predictions) for the metric's first built-in
+        task: classification, regression or multilabel."""
+        tasks = component.tasks or ("classification",)
+        y_cls = np.arange(30) % 3
+        if "classification" in tasks:
+            return ("classification", y_cls, np.eye(3)[y_cls] * 0.98 + 0.01,
+                    np.eye(3)[(y_cls + 1) % 3] * 0.98 + 0.01)
+        if "regression" in tasks:
+            y = np.linspace(-2.0, 3.0, 60).reshape(30, 2)
+            return "regression", y, y + 0.01, -y
+        if "multilabel" in tasks:
+            y = np.stack([y_cls == 0, y_cls == 1, y_cls != 1], axis=1).astype(np.int64)
+            return "multilabel", y, y * 0.98 + 0.01, (1 - y) * 0.98 + 0.01
+        pytest.skip(f"no example case for tasks {tasks}; test the metric with your own")
+
     def test_returns_a_finite_float(self, component: type[Metric]) -> None:
-        rng = np.random.default_rng(0)
-        proba = rng.dirichlet(np.ones(3), size=30)
-        y = np.arange(30) % 3
-        value = component().compute(self._context(proba, y))
+        task, y, good, bad = self._case(component)
+        noisy = (good + bad) / 2
+        value = component().compute(self._context(noisy, y, task))
         assert isinstance(value, float) and math.isfinite(value)
 
     def test_prefers_perfect_predictions(self, component: type[Metric]) -> None:
         if component.model_only:
             pytest.skip("model-only metric")
-        y = np.arange(30) % 3
-        perfect = np.eye(3)[y] * 0.98 + 0.01
-        wrong = np.eye(3)[(y + 1) % 3] * 0.98 + 0.01
-        good = component().compute(self._context(perfect, y))
-        bad = component().compute(self._context(wrong, y))
+        task, y, perfect, wrong = self._case(component)
+        good = component().compute(self._context(perfect, y, task))
+        bad = component().compute(self._context(wrong, y, task))
         assert (good > bad) if component.direction == "max" else (good < bad)
 
     def test_declares_what_the_core_needs(self, component: type[Metric]) -> None:
@@ -296,6 +334,8 @@ class MetricConformance(_ComponentChecks):
         assert isinstance(component.model_only, bool)
         assert isinstance(component.deterministic, bool)
         assert isinstance(component.tie_breaker, bool)
+        assert component.tasks is None or (isinstance(component.tasks, tuple) and all(
+            isinstance(t, str) for t in component.tasks)), "tasks: a tuple of task names or None"
         if component.model_only:
             assert component.aggregate != "predictions", (
                 "a model-only metric has no predictions to combine: aggregate 'sum' or 'none'")
@@ -328,9 +368,14 @@ class DatasetConformance(_ComponentChecks):
             (loaded.x_test, loaded.y_test)]
         for x, y in parts:
             assert x.shape[1:] == spec.input_shape
-            assert len(x) == len(y) and np.issubdtype(y.dtype, np.integer)
-            assert y.min() >= 0 and y.max() < spec.num_classes
+            assert len(x) == len(y)
+            if spec.task == "classification":
+                assert np.issubdtype(y.dtype, np.integer)
+                assert y.min() >= 0 and y.max() < spec.num_classes
             assert x.dtype == (np.int64 if spec.kind == "text" else np.float32)
+        assert spec.task == component().task_name(
+            {k: d.default.value for k, d in component.params.items()
+             if isinstance(d.default, Fixed)}), "spec.task must equal task_name(params)"
         assert len(spec.class_names) in (0, spec.num_classes)
 
     def test_loading_is_deterministic(self, component: type[Dataset],
@@ -383,3 +428,75 @@ class EnsemblerConformance(_ComponentChecks):
         weights = self._fit(component)
         blended = np.tensordot(weights, np.stack(probas), axes=1)
         assert self._accuracy(y, blended) >= max(self._accuracy(y, p) for p in probas)
+
+
+class TaskConformance(_ComponentChecks):
+    """Checks for :class:`automl.components.Task` plugins. Supply ``task_case``: a
+    ``(spec, y)`` pair of a data spec naming the task and valid targets for it (at least 30
+    examples); the built-in tasks have one (:func:`example_task_case`)."""
+
+    kind = "task"
+
+    @pytest.fixture
+    def task_case(self, component: type[Task]) -> tuple[DataSpec, np.ndarray]:
+        return example_task_case(component.name)
+
+    def _prepared(self, component: type[Task], task_case: Any) -> tuple[Task, DataSpec, Any]:
+        from dataclasses import replace
+
+        spec, y = task_case
+        task = component()
+        spec = task.prepare(spec, y)
+        return task, replace(spec, output_size=int(task.output_size(spec))), y
+
+    def test_accepts_valid_targets_and_splits_them(self, component: type[Task],
+                                                   task_case: Any) -> None:
+        task, spec, y = self._prepared(component, task_case)
+        task.check_targets(y, spec, "conformance")
+        train, val, test = task.split(y, spec, 0.2, 0.2, 0)
+        together = np.sort(np.concatenate([train, val, test]))
+        np.testing.assert_array_equal(together, np.arange(len(y)))  # a partition
+        again = task.split(y, spec, 0.2, 0.2, 0)
+        assert all(np.array_equal(a, b) for a, b in zip((train, val, test), again)), \
+            "the split must be deterministic in the seed"
+
+    def test_refuses_invalid_targets_with_a_config_error(self, component: type[Task],
+                                                         task_case: Any) -> None:
+        from automl.errors import ConfigError
+
+        task, spec, y = self._prepared(component, task_case)
+        bad = np.asarray(y, dtype=np.float64).copy()
+        bad.reshape(len(bad), -1)[3, 0] = np.nan
+        with pytest.raises(ConfigError, match="conformance"):
+            task.check_targets(bad, spec, "conformance")
+
+    def test_loss_trains_and_predictions_fit_the_columns(self, component: type[Task],
+                                                         task_case: Any) -> None:
+        import torch
+
+        task, spec, y = self._prepared(component, task_case)
+        torch.manual_seed(0)
+        outputs = torch.zeros((len(y), spec.output_size), requires_grad=True)
+        targets = task.training_targets(torch.as_tensor(y), spec)
+        loss = task.loss(outputs, targets, {"label_smoothing": 0.0})
+        assert loss.dim() == 0 and torch.isfinite(loss)
+        loss.backward()
+        assert outputs.grad is not None and outputs.grad.abs().sum() > 0
+        predictions = task.predict(outputs.detach(), spec)
+        assert tuple(predictions.shape) == (len(y), len(task.prediction_columns(spec)))
+        combined = task.combine(np.array([0.5, 0.5]), [predictions.numpy()] * 2)
+        np.testing.assert_allclose(combined, predictions.numpy(), rtol=1e-6)
+
+
+def example_task_case(name: str) -> tuple[DataSpec, np.ndarray]:
+    """A spec and 60 valid targets for each built-in task."""
+    rng = np.random.default_rng(0)
+    if name == "classification":
+        return DataSpec("tabular", (5,), 3, ("a", "b", "c")), np.arange(60) % 3
+    if name == "regression":
+        return (DataSpec("tabular", (5,), 0, task="regression", target_names=("p", "q")),
+                rng.normal(100, 20, (60, 2)).astype(np.float32))
+    if name == "multilabel":
+        return (DataSpec("tabular", (5,), 0, task="multilabel", target_names=("x", "y", "z")),
+                (rng.random((60, 3)) < 0.4).astype(np.int64))
+    pytest.skip(f"no example targets for task '{name}': supply a task_case fixture")

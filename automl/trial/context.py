@@ -37,12 +37,18 @@ class TrialContext:
         """The context every trial of ``config`` gets (the run and ``automl rerun`` alike).
 
         The metrics recorded are the objectives, the experiment's ``record:`` and every metric
-        whose class declares it is recorded always (see :class:`automl.components.Metric`).
+        of the dataset's task whose class declares it is recorded always (see :class:`automl.components.Metric`).
         """
-        from automl.space import ObjectiveSpec, recorded_metrics
+        from automl.multitask import MULTITASK
+        from automl.space import (
+            ObjectiveSpec, experiment_targets, experiment_task, recorded_metrics,
+        )
 
+        task = experiment_task(config, registry)
         metrics = recorded_metrics([ObjectiveSpec(m, mode) for m, mode in objectives],
-                                   getattr(config, "record", ()), registry)
+                                   getattr(config, "record", ()), registry, task,
+                                   experiment_targets(config, registry) if task == MULTITASK
+                                   else None)
         training = config.training
         return cls(
             experiment=config.name, seed=config.seed, plugins=plugins,

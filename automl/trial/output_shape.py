@@ -1,6 +1,9 @@
 """The architecture's output shape, checked on one batch before any training.
 
-A model must map a batch of N inputs to N x num_classes logits. A wrong shape would otherwise
+A model must map a batch of N inputs to N x ``spec.output_size`` raw outputs (the task decides the
+size: one logit per class for classification, one value per target for regression). A model built
+against the older contract, one logit per class from ``spec.num_classes``, fits exactly when the
+task is classification; for any other task the message says what to change. A wrong shape would otherwise
 fail every trial deep inside the loss ("multi-target not supported"); here it is one line naming
 the plugin, the architecture, the expected and the actual shape. The trial checks its own model;
 the runner also builds each architecture's first configuration before Ray starts.
@@ -13,6 +16,7 @@ from typing import Any
 
 from automl.components import DataSpec
 from automl.errors import PluginError
+from automl.multitask import task_for
 from automl.params import Choice, Fixed, FloatRange, IntRange, Param
 
 #: examples in the batch the output is checked on (two: batch norm needs more than one)
@@ -20,7 +24,7 @@ CHECK_BATCH = 2
 
 
 def check_output_shape(model: Any, batch: Any, spec: DataSpec, where: str) -> None:
-    """Run ``model`` on ``batch`` and check the output is ``(len(batch), spec.num_classes)``;
+    """Run ``model`` on ``batch`` and check the output is ``(len(batch), spec.output_size)``;
     ``where`` names the plugin and architecture. A forward pass that raises is a PluginError too.
     """
     try:
@@ -51,13 +55,17 @@ def _forward(model: Any, batch: Any) -> Any:
 def _shape_problem(out: Any, n: int, spec: DataSpec) -> str | None:
     import torch
 
-    expected = (n, spec.num_classes)
+    expected = (n, spec.output_size)
     actual = tuple(out.shape) if isinstance(out, torch.Tensor) else None
     if actual == expected:
         return None
     got = f"shape {actual}" if actual is not None else f"a {type(out).__name__}, not a tensor"
+    hint = ""
+    if actual == (n, spec.num_classes) and spec.num_classes != spec.output_size:
+        hint = ("; the model builds spec.num_classes outputs (the contract for classification "
+                "only): build spec.output_size outputs instead, the size the task asks for")
     return (f"the model's output for a batch of {n} is {got}; expected {expected} "
-            f"(one logit per class, {spec.num_classes} classes)")
+            f"({spec.output_size} outputs per example for the '{spec.task}' task){hint}")
 
 
 def first_configuration(params: Mapping[str, Param]) -> dict[str, Any]:
@@ -84,12 +92,14 @@ def check_architectures(architectures: Mapping[str, Mapping[str, Param]], regist
     batch = torch.as_tensor(x_train[:CHECK_BATCH])
     for name, params in architectures.items():
         entry = registry.get("architecture", name)
+        body_spec = task_for(spec, registry).body_spec(spec)  # heads are the platform's
         with torch.random.fork_rng(devices=[]):  # building initialises weights at random
             try:
-                out = _forward(entry.create().build(first_configuration(params), spec), batch)
+                out = _forward(entry.create().build(first_configuration(params), body_spec),
+                               batch)
             except Exception:  # noqa: BLE001 - the trials report it with their configuration
                 continue
-        problem = _shape_problem(out, len(batch), spec)
+        problem = _shape_problem(out, len(batch), body_spec)
         if problem:
             raise PluginError(f"plugin '{entry.plugin}', architecture '{name}' (first "
                               f"configuration): {problem}")

@@ -63,7 +63,8 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Sear
     from automl.trial.evaluation import score
     from automl.trial.output_shape import CHECK_BATCH, check_output_shape
     from automl.trial.seeding import derive_seed, seed_everything
-    from automl.trial.training import Trainer, make_optimizer, predict_proba
+    from automl.trial.training import Trainer, make_optimizer, predict
+    from automl.multitask import create_metric, split_metric_name, task_for
 
     started = time.perf_counter()
     plugins = rebuild_plugins(context.plugins)
@@ -75,6 +76,7 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Sear
     generator = torch.Generator(device=device.device).manual_seed(seed)
 
     spec = data.spec
+    task = task_for(spec, registry)
     x_train = torch.as_tensor(data.x_train).to(device.device)
     y_train = torch.as_tensor(data.y_train).to(device.device)
     x_val = torch.as_tensor(data.x_val).to(device.device)
@@ -82,13 +84,14 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Sear
 
     arch = registry.get("architecture", plan.architecture)
     model = _call(arch.plugin, f"architecture '{arch.name}'", "build",
-                  arch.create().build, dict(plan.architecture_params), spec)  # type: ignore[attr-defined]
-    model = model.to(device.device)
+                  arch.create().build, dict(plan.architecture_params), task.body_spec(spec))  # type: ignore[attr-defined]
+    model = task.wrap(model, spec, dict(plan.task_params)).to(device.device)
     check_output_shape(model, x_train[:CHECK_BATCH], spec,
                        f"plugin '{arch.plugin}', architecture '{arch.name}'")
     augmentations = [(registry.create("augmentation", name), params)
                      for name, params in plan.augmentations]
-    metrics = [(name, registry.create("metric", name), registry.get("metric", name).plugin)
+    metrics = [(name, create_metric(registry, name, spec),
+                registry.get("metric", split_metric_name(name)[1]).plugin)
                for name in context.metrics]
     objective_names = {o for o, _ in context.objectives}
     # Prediction metrics are scored per split; model-only metrics (size, latency) once per model
@@ -98,7 +101,7 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Sear
     epoch_per_split = [m for m in per_split if m[0] in objective_names]
     epoch_model_only = [m for m in model_only if m[0] in objective_names]
     model_values: dict[str, float] | None = None
-    trainer = Trainer(model, x_train, y_train, spec.num_classes, plan.training,
+    trainer = Trainer(model, x_train, y_train, task, spec, plan.training,  # type: ignore[arg-type]
                       augmentations, device, generator)  # type: ignore[arg-type]
     common = {"node": socket.gethostname(), "device": device.device, "seed": seed,
               "pid": os.getpid()}
@@ -109,7 +112,7 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Sear
         tick = time.perf_counter()
         loss = trainer.epoch(optimizer)
         train_s += time.perf_counter() - tick
-        val_proba = predict_proba(model, x_val, context.eval_batch_size, device.amp)
+        val_proba = predict(model, x_val, context.eval_batch_size, task, spec, device.amp)  # type: ignore[arg-type]
         if model_values is None:  # training changes weights, not the structure
             model_values = score(epoch_model_only, data.y_val, np.empty(0), _cpu_copy(model),
                                  spec, "val")
@@ -137,13 +140,15 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Sear
         model = _call(pruner_entry.plugin, where, "finalize", pruner.finalize, model)
 
     model = model.to(device.device)
-    val_proba = predict_proba(model, x_val, context.eval_batch_size, device.amp).cpu().numpy()
-    test_proba = predict_proba(model, x_test, context.eval_batch_size, device.amp).cpu().numpy()
+    val_proba = predict(model, x_val, context.eval_batch_size, task, spec,  # type: ignore[arg-type]
+                        device.amp).cpu().numpy()
+    test_proba = predict(model, x_test, context.eval_batch_size, task, spec,  # type: ignore[arg-type]
+                         device.amp).cpu().numpy()
     cpu_model = model.cpu().eval()
     structure = score(model_only, data.y_val, val_proba, cpu_model, spec, "val")
     final = {**score(per_split, data.y_val, val_proba, cpu_model, spec, "val"), **structure}
     record = {"params": dict(config), "seed": seed, "metrics": final, "plan": plan.__dict__,
-              "spec": vars(spec)}  # DataSpec: kind, input_shape, num_classes, class_names, extra
+              "spec": vars(spec)}  # the DataSpec, with its task and output size
     predictions = {"val_proba": val_proba.astype(np.float32), "val_y": data.y_val,
                    "test_proba": test_proba.astype(np.float32)}
     with tempfile.TemporaryDirectory(prefix="automl-ckpt-") as tmp:

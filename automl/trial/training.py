@@ -1,4 +1,4 @@
-"""The training loop: augmented mini-batches, soft-target loss, optional AMP."""
+"""The training loop: augmented mini-batches, the task's loss, optional AMP."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from automl.components import Augmentation
+from automl.components import Augmentation, DataSpec, Task
 from automl.trial.device import DevicePlan
 
 
@@ -34,13 +33,14 @@ def make_optimizer(model: nn.Module, training: dict[str, Any], lr_scale: float =
 class Trainer:
     """Trains one model on tensors already on the device."""
 
-    def __init__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int,
-                 training: dict[str, Any],
+    def __init__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, task: Task,
+                 spec: DataSpec, training: dict[str, Any],
                  augmentations: Sequence[tuple[Augmentation, dict[str, Any]]],
                  device: DevicePlan, generator: torch.Generator) -> None:
         self.model = model
         self.x = x
-        self.targets = F.one_hot(y, num_classes).float()
+        self.task = task
+        self.targets = task.training_targets(y, spec)
         self.training = training
         self.augmentations = augmentations
         self.device = device
@@ -54,7 +54,6 @@ class Trainer:
         batch = int(self.training["batch_size"])
         order = torch.randperm(n, generator=self.generator, device=self.generator.device)
         order = order.to(self.x.device)
-        smoothing = float(self.training["label_smoothing"])
         # Summed on the device: reading the loss every batch would stall a GPU once per batch.
         total = torch.zeros((), device=self.x.device)
         seen = 0
@@ -66,7 +65,7 @@ class Trainer:
             for aug, params in self.augmentations:
                 xb, yb = aug.apply(xb, yb, params, self.generator)
             with torch.autocast(device_type="cuda", enabled=self.device.amp):
-                loss = F.cross_entropy(self.model(xb), yb, label_smoothing=smoothing)
+                loss = self.task.loss(self.model(xb), yb, self.training)
             optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             self.scaler.step(optimizer)
@@ -80,8 +79,22 @@ class Trainer:
 
 
 @torch.no_grad()
+def predict(model: nn.Module, x: torch.Tensor, batch_size: int, task: Task, spec: DataSpec,
+            amp: bool = False) -> torch.Tensor:
+    """The task's predictions (probabilities or values) for ``x``, in eval mode, batched."""
+    model.eval()
+    out = []
+    for start in range(0, len(x), batch_size):
+        with torch.autocast(device_type="cuda", enabled=amp):
+            raw = model(x[start:start + batch_size])
+        out.append(task.predict(raw.float(), spec).float())
+    return torch.cat(out) if out else torch.empty(0)
+
+
+@torch.no_grad()
 def predict_proba(model: nn.Module, x: torch.Tensor, batch_size: int, amp: bool = False
                   ) -> torch.Tensor:
+    """Class probabilities (softmax) of a classifier for ``x`` (benchmarks and tests)."""
     model.eval()
     out = []
     for start in range(0, len(x), batch_size):
@@ -92,11 +105,17 @@ def predict_proba(model: nn.Module, x: torch.Tensor, batch_size: int, amp: bool 
 
 
 def train_on_cpu(model: nn.Module, data: Any, training: dict[str, Any], epochs: int,
-                 lr_scale: float = 1.0, seed: int = 0) -> nn.Module:
+                 lr_scale: float = 1.0, seed: int = 0, task: Task | None = None) -> nn.Module:
     """Train ``model`` on ``data.x_train``/``data.y_train`` on the CPU without augmentations
-    (benchmarks and tests outside a trial); returns it in eval mode."""
+    (benchmarks and tests outside a trial); returns it in eval mode. ``task`` defaults to the
+    registered task ``data.spec`` names (built-in plugins)."""
+    if task is None:
+        from automl.plugin_manager import plugin_source, rebuild_plugins
+
+        registry = rebuild_plugins(plugin_source([], autoload=False)).registry
+        task = registry.create("task", data.spec.task)  # type: ignore[assignment]
     trainer = Trainer(model, torch.as_tensor(data.x_train), torch.as_tensor(data.y_train),
-                      data.spec.num_classes, training, [], DevicePlan("cpu", False, 1),
+                      task, data.spec, training, [], DevicePlan("cpu", False, 1),  # type: ignore[arg-type]
                       torch.Generator().manual_seed(seed))
     optimizer = make_optimizer(model, training, lr_scale=lr_scale)
     for _ in range(epochs):

@@ -38,7 +38,7 @@ class SmallCNN(Architecture):
                 height, width = height // 2, width // 2
                 channels *= 2
         layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(params["dropout"]),
-                   nn.Linear(in_channels, spec.num_classes)]
+                   nn.Linear(in_channels, spec.output_size)]
         return nn.Sequential(*layers)
 
 

@@ -35,7 +35,7 @@ class MLP(Architecture):
             layers += [nn.Linear(features, params["width"]), activation[params["activation"]](),
                        nn.Dropout(params["dropout"])]
             features = params["width"]
-        layers.append(nn.Linear(features, spec.num_classes))
+        layers.append(nn.Linear(features, spec.output_size))
         return nn.Sequential(*layers)
 
 

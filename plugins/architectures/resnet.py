@@ -82,7 +82,7 @@ class ResNet(Architecture):
             layers.append(block(channels, out_channels, stride))
             channels = out_channels
         layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(float(params["dropout"])),
-                   nn.Linear(channels, spec.num_classes)]
+                   nn.Linear(channels, spec.output_size)]
         return nn.Sequential(*layers)
 
 

@@ -41,7 +41,7 @@ class TransformerClassifier(Architecture):
                 raise ConfigError(f"no checkpoint directory at {path}",
                                   path="architecture.transformer.pretrained")
             model = transformers.AutoModelForSequenceClassification.from_pretrained(
-                str(path), num_labels=spec.num_classes, local_files_only=True,
+                str(path), num_labels=spec.output_size, local_files_only=True,
                 trust_remote_code=bool(params["trust_remote_code"]),
                 hidden_dropout_prob=params["dropout"],
                 attention_probs_dropout_prob=params["dropout"])
@@ -58,7 +58,7 @@ class TransformerClassifier(Architecture):
                 intermediate_size=4 * hidden, hidden_dropout_prob=params["dropout"],
                 attention_probs_dropout_prob=params["dropout"],
                 max_position_embeddings=max(512, spec.input_shape[0]),
-                num_labels=spec.num_classes, pad_token_id=pad)
+                num_labels=spec.output_size, pad_token_id=pad)
             model = transformers.AutoModelForSequenceClassification.from_config(config)
         if params["freeze_base"]:
             base = getattr(model, model.base_model_prefix, None)

@@ -13,6 +13,10 @@ class Mixup(Augmentation):
     name = "mixup"
     description = "mix each example and its target with another of the batch, weight ~ Beta(a, a)"
     data_kinds: ClassVar[tuple[str, ...]] = ("image", "tabular")
+    # Mixing targets linearly is right for class probabilities, standardised regression values
+    # (mixup for regression) and 0/1 label vectors (soft labels under a sigmoid loss); a task
+    # with other targets (ranks, sets) must not get mixed targets.
+    tasks: ClassVar[tuple[str, ...] | None] = ("classification", "regression", "multilabel")
     params = {
         "alpha": ParamDef(FloatRange(0.1, 1.0, log=True), float,
                           "Beta(alpha, alpha) concentration; small alpha mixes little"),

@@ -30,6 +30,7 @@ class Accuracy(Metric):
     description = "fraction of examples whose most probable class is the label"
     direction = "max"
     recorded = "always"
+    tasks = ("classification",)
 
     def compute(self, ctx: EvalContext) -> float:
         return float(np.mean(ctx.proba.argmax(axis=1) == ctx.y_true))
@@ -39,6 +40,7 @@ class BalancedAccuracy(Metric):
     name = "balanced_accuracy"
     description = "mean recall over the classes present in the split"
     direction = "max"
+    tasks = ("classification",)
 
     def compute(self, ctx: EvalContext) -> float:
         from sklearn.metrics import confusion_matrix
@@ -51,11 +53,19 @@ class BalancedAccuracy(Metric):
 
 class F1Macro(Metric):
     name = "f1_macro"
-    description = "unweighted mean F1 over classes that occur as label or prediction"
+    description = ("unweighted mean F1 over classes that occur as label or prediction (multi-label: "
+                   "over labels)")
     direction = "max"
+    tasks = ("classification", "multilabel")
 
     def compute(self, ctx: EvalContext) -> float:
         from sklearn.metrics import f1_score
+
+        if ctx.spec.task == "multilabel":
+            from automl_plugins.metrics.multilabel import label_pair
+
+            y, pred = label_pair(ctx)
+            return float(f1_score(y, pred, average="macro", zero_division=0))
 
         y_pred = ctx.proba.argmax(axis=1)
         labels = _labels(ctx)
@@ -74,6 +84,7 @@ class LogLoss(Metric):
     # Validation accuracy on a few hundred examples ties often; of tied trials the lower log
     # loss is the better (better calibrated) model.
     tie_breaker = True
+    tasks = ("classification",)
 
     def compute(self, ctx: EvalContext) -> float:
         from sklearn.metrics import log_loss
@@ -83,11 +94,22 @@ class LogLoss(Metric):
 
 class RocAuc(Metric):
     name = "roc_auc"
-    description = "ROC AUC: binary on class 1's probability, else one-vs-rest macro average"
+    description = ("ROC AUC: binary on class 1's probability, else one-vs-rest macro average "
+                   "(multi-label: macro over labels)")
     direction = "max"
+    tasks = ("classification", "multilabel")
 
     def compute(self, ctx: EvalContext) -> float:
         from sklearn.metrics import roc_auc_score
+
+        if ctx.spec.task == "multilabel":
+            y = np.asarray(ctx.y_true).astype(np.int64)
+            both = [j for j in range(y.shape[1]) if 0 < y[:, j].sum() < len(y)]
+            if not both:
+                raise ValueError(f"ROC AUC needs a label with both values in the {ctx.split} "
+                                 "split")
+            # macro over the labels with both values present (AUC is undefined otherwise)
+            return float(np.mean([roc_auc_score(y[:, j], ctx.proba[:, j]) for j in both]))
 
         present = np.unique(ctx.y_true)
         if len(present) < 2:
