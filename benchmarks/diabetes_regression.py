@@ -65,7 +65,7 @@ def run_seed(seed: int, quick: bool, root: Path) -> dict[str, tuple[float, float
     from automl.config import load_experiment
     from automl.data import prepare_data
     from automl.plugin_manager import load_plugins
-    from automl.store import Store
+    from automl.evaluate import final_scores
 
     document = yaml.safe_load(EXPERIMENT.read_text())
     document["seed"] = seed
@@ -76,16 +76,12 @@ def run_seed(seed: int, quick: bool, root: Path) -> dict[str, tuple[float, float
     path = root / f"diabetes_s{seed}.yaml"
     path.write_text(yaml.safe_dump(document))
     db = f"sqlite:///{root / 'bench.db'}"
-    result = automl.run(str(path), db=db, artifacts=str(root / "runs"))
-    best = result.best
-    store = Store(db, create=False)
-    try:
-        ensemble = store.experiment(document["name"]).ensemble
-    finally:
-        store.close()
-    rows = {"automl best trial": (best.metrics["test/rmse"], best.metrics["test/r2"])}
-    if ensemble is not None:
-        scores = ensemble.scores["ensemble"]
+    automl.run(str(path), db=db, artifacts=str(root / "runs"))
+    evaluation = final_scores(db, document["name"])  # the test split, scored once at the end
+    best = evaluation.best().metrics
+    rows = {"automl best trial": (best["test/rmse"], best["test/r2"])}
+    if evaluation.ensemble() is not None:
+        scores = evaluation.ensemble().metrics
         rows["automl ensemble"] = (scores["test/rmse"], scores["test/r2"])
     data = prepare_data(load_experiment(path).config, load_plugins(autoload=False).registry)
     rows.update(baselines(data, seed))

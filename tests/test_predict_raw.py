@@ -311,3 +311,32 @@ def test_predict_file_reports_progress_in_batches(image_run, tmp_path):
     assert progress == [min(50 * (i + 1), total) for i in range(-(-total // 50))]
     assert isinstance(seen[-1], events.PredictionFinished) and seen[-1].rows == total
     assert len(pd.read_csv(tmp_path / "p.csv")) == total
+
+
+def test_regression_export_predicts_raw_rows_in_the_targets_units(tmp_path, automl_cmd):
+    """diabetes_regression.yaml shortened: automl predict on scikit-learn's raw rows gives the
+    values (not standardised) whose RMSE is the final evaluation's test RMSE."""
+    import sklearn.datasets
+
+    from automl_plugins.tasks.regression import Regression
+
+    run = shortened("diabetes_regression.yaml", tmp_path)
+    evaluated = run.record.evaluation.best()
+    export = export_model(run.record, tmp_path / "export", format="onnx")
+    manifest = json.loads((export / "model.json").read_text())
+    assert manifest["task"] == "regression" and manifest["target_names"] == ["progression"]
+    frame = sklearn.datasets.load_diabetes(as_frame=True).frame
+    spec = DataSpec("tabular", (10,), 0, task="regression", target_names=("progression",))
+    split = run.record.config["dataset"]["split"]
+    rows = np.arange(len(frame))[Regression().split(
+        frame["target"].to_numpy(), spec, split["val"], split["test"], run.record.seed)[2]]
+    raw = frame.iloc[rows].copy()
+    raw.insert(0, "id", rows)
+    source = tmp_path / "raw_test.csv"
+    raw.to_csv(source, index=False)
+    got = predict_cli(automl_cmd, export, source, tmp_path / "p.csv", cwd=fresh_dir(tmp_path))
+    assert list(got.columns) == ["id", "progression"]
+    rmse = float(np.sqrt(np.mean((got["progression"] - raw["target"].to_numpy()) ** 2)))
+    assert rmse == pytest.approx(evaluated.metrics["test/rmse"], rel=1e-5)
+    assert 25 < got["progression"].mean() < 350  # the target's units, not a standardised value
+    assert manifest["check"]["metrics"]["test/rmse"] == pytest.approx(rmse, rel=1e-5)

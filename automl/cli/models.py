@@ -76,9 +76,10 @@ def export(name: str = typer.Argument(..., help="experiment name"),
     out = console()
     out.print(f"exported {escape(what)} to {escape(str(target))}", soft_wrap=True)
     check = manifest["check"]
+    scores = "".join(f", {key} {value:.4g}" for key, value in check["metrics"].items())
     out.print(f"format {manifest['runtime']['format']}: on the {check['rows']} test inputs, max "
-              f"abs probability difference from the eager model {check['max_abs_proba_diff']:.3g}"
-              f", accuracy {check['accuracy']:.4g}", soft_wrap=True)
+              f"abs prediction difference from the eager model "
+              f"{check['max_abs_proba_diff']:.3g}{scores}", soft_wrap=True)
     out.print(f"predict with: automl predict {escape(str(target))} INPUT  (or "
               f"automl.load_model('{escape(str(target))}').predict(rows))", soft_wrap=True)
 
