@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from automl.search.warm_start import Carried
     from automl.store import EnsembleRecord, EvaluationRecord
 
 
@@ -75,6 +76,14 @@ class RunStarted(Event):
     sampler: str
     early_stopping: str
     db_url: str  # the password masked
+
+
+@dataclass(frozen=True)
+class WarmStarted(Event):
+    """A new search was seeded from earlier experiments (``search.warm_start``), before its
+    first trial: one :class:`automl.search.warm_start.Carried` a source, saying what it gave."""
+
+    carried: list[Carried]
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ def resolved_config(config: "Experiment", registry: "Registry", base_dir: Path) 
     """
     from automl.store import safe_url
 
-    document = config.model_dump(mode="json")
+    document = config.model_dump(mode="json", by_alias=True)  # search.warm_start.from
     if document["storage"].get("db"):
         document["storage"]["db"] = safe_url(document["storage"]["db"])
     plugins = document["plugins"]

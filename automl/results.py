@@ -42,10 +42,16 @@ def best_trial(trials: Sequence[TrialRecord], objectives: Sequence[ObjectiveSpec
     """The completed trial with the best validation value of the first objective; ties go to the
     better value of the next objectives, then of the tie-breakers (the metric that declares
     ``tie_breaker = True``, when recorded), then to the earlier trial."""
+    ranked = ranked_trials(trials, objectives, tie_breakers)
+    return ranked[0] if ranked else None
+
+
+def ranked_trials(trials: Sequence[TrialRecord], objectives: Sequence[ObjectiveSpec],
+                  tie_breakers: Sequence[ObjectiveSpec] = ()) -> list[TrialRecord]:
+    """The completed trials that have the first objective, best first, in
+    :func:`best_trial`'s order."""
     first = objectives[0]
     done = [t for t in trials if t.status == "completed" and first.key in t.metrics]
-    if not done:
-        return None
     ranking = [*objectives, *(o for o in tie_breakers if o not in objectives)]
 
     def key(t: TrialRecord) -> tuple[float, ...]:
@@ -55,7 +61,7 @@ def best_trial(trials: Sequence[TrialRecord], objectives: Sequence[ObjectiveSpec
                   for o in ranking]
         return (*values, -t.number)
 
-    return max(done, key=key)
+    return sorted(done, key=key, reverse=True)
 
 
 def pareto_front(trials: Sequence[TrialRecord], objectives: Sequence[ObjectiveSpec]

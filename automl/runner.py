@@ -12,7 +12,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import automl
 from automl.config import LoadedExperiment, load_experiment
@@ -21,7 +21,7 @@ from automl.ensemble import EnsembleSettings, resolve_settings, run_ensemble_sta
 from automl.errors import AutomlError, ConfigError
 from automl.events import (
     BudgetSpent, DataLoaded, EnsembleFinished, EnsembleSkipped, Listener, RayStarting,
-    ResumeStartsAnew, RunFinished, RunResumed, RunStarted, RunWarning, ignore,
+    ResumeStartsAnew, RunFinished, RunResumed, RunStarted, RunWarning, WarmStarted, ignore,
 )
 from automl.lifecycle import ExperimentInfo, TrialInfo
 from automl.plugin_manager import Plugins, plugin_source, build_plugins
@@ -34,6 +34,10 @@ from automl.store import (
     default_db_url, safe_url,
 )
 
+
+
+if TYPE_CHECKING:
+    from automl.search.warm_start import WarmStart
 
 
 @dataclass
@@ -111,7 +115,9 @@ def check_artifacts_dir(location: Path | str) -> None:
 
 #: Sections that may change between a run and its ``--resume`` (budgets, placement, reporting).
 RESUMABLE_CHANGES = ("description", "storage", "resources", "ensemble")
-RESUMABLE_SEARCH_CHANGES = ("num_trials", "max_concurrent", "time_budget_s", "max_failures")
+#: ``warm_start`` only seeds a new study: a resumed one already holds what it carried over.
+RESUMABLE_SEARCH_CHANGES = ("num_trials", "max_concurrent", "time_budget_s", "max_failures",
+                            "warm_start")
 
 
 def search_hash(config: Any) -> str:
@@ -182,9 +188,18 @@ def run_experiment(path: str | Path, *, address: str | None = None, db: str | No
         resumed = _check_resume(store, config) if resume else None
         if resume and resumed is None:
             emit(ResumeStartsAnew(config.name, safe_url(prepared.db_url)))
+        warm = None
         if resumed is None:
             store.ensure_new_name(config.name)  # refuse before Ray starts
-        return _run(prepared, data, labels, store, address, emit, verbose, resumed)
+            if config.search.warm_start is not None:
+                from automl.search.warm_start import plan_warm_start
+
+                try:
+                    warm = plan_warm_start(store, config.name, config.search.warm_start,
+                                           prepared.space)
+                except ConfigError as exc:
+                    raise locate(exc, config) from None
+        return _run(prepared, data, labels, store, address, emit, verbose, resumed, warm)
 
 
 def _check_resume(store: Store, config: Any) -> Resume | None:
@@ -207,8 +222,8 @@ def _check_resume(store: Store, config: Any) -> Resume | None:
 
 
 def _run(prepared: Prepared, data: SearchSplits, labels: TestLabels, store: Store,
-         address: str | None, emit: Listener, verbose: bool, resumed: Resume | None = None
-         ) -> RunResult:
+         address: str | None, emit: Listener, verbose: bool, resumed: Resume | None = None,
+         warm: "WarmStart | None" = None) -> RunResult:
     from automl.evaluate import final_evaluation
     from automl.ray_session import check_resources, ray_session
 
@@ -247,7 +262,7 @@ def _run(prepared: Prepared, data: SearchSplits, labels: TestLabels, store: Stor
             emit(RunStarted(config.name, config.search.num_trials,
                             len(prepared.space.architectures), config.search.sampler,
                             config.search.early_stopping, safe_url(prepared.db_url)))
-            _search(prepared, data, store, experiment_id, info, emit, resumed)
+            _search(prepared, data, store, experiment_id, info, emit, resumed, warm)
             if prepared.ensemble is not None:
                 ensemble_stage(store, config.name, prepared.plugins.registry, prepared.ensemble,
                                emit, data.spec)
@@ -303,7 +318,8 @@ def _reconcile_study(prepared: Prepared, store: Store) -> None:
 
 
 def _search(prepared: Prepared, data: Any, store: Store, experiment_id: int,
-            info: ExperimentInfo, emit: Listener, resumed: Resume | None = None) -> Any:
+            info: ExperimentInfo, emit: Listener, resumed: Resume | None = None,
+            warm: "WarmStart | None" = None) -> Any:
     from ray import tune
 
     from automl.progress import ProgressEvents
@@ -325,6 +341,7 @@ def _search(prepared: Prepared, data: Any, store: Store, experiment_id: int,
         tune.with_parameters(run_trial, context=context, data=data),
         {"cpu": config.resources.cpu, "gpu": config.resources.gpu})
     budget = config.search.num_trials
+    searched = {name for name, _ in space.rows()}
     rerun: list[TrialRecord] = []
     first_number = 0
     if resumed is not None:
@@ -334,6 +351,13 @@ def _search(prepared: Prepared, data: Any, store: Store, experiment_id: int,
     if budget == 0:
         emit(BudgetSpent(resumed.finished if resumed is not None else 0))
         return None
+    queued = [{k: v for k, v in t.params.items() if k in searched} for t in rerun]
+    if warm is not None:  # a new experiment: its study starts from the sources' trials
+        from automl.search.warm_start import seed_study
+
+        seed_study(prepared.db_url, config.name, space, warm)
+        queued += warm.queued[:budget]
+        emit(WarmStarted(warm.carried))
     # The sampler reads the study in memory; each finished trial is written to the database
     # after the store has recorded it (the recorder's after_finish).
     study_storage = MirroredStorage(prepared.db_url, write_through=False)
@@ -342,13 +366,12 @@ def _search(prepared: Prepared, data: Any, store: Store, experiment_id: int,
                              after_finish=study_storage.write_finished)
     earlier = store.experiment(config.name).trials if resumed is not None else []
     progress = ProgressEvents(recorder, space.objectives, budget, emit, earlier)
-    searched = {name for name, _ in space.rows()}
     # A resumed sampler gets a fresh seed: replaying the first run's random draws would propose
     # the configurations that already ran.
     searcher = make_searcher(
         space, config.search, config.seed + 7919 * first_number,
         storage=study_storage, name=config.name,
-        points_to_evaluate=[{k: v for k, v in t.params.items() if k in searched} for t in rerun])
+        points_to_evaluate=queued)
     tuner = build_tuner(trainable, config, space, searcher, budget,
                         str(prepared.artifacts_dir), [recorder, progress],
                         stop=StopSearch(recorder))

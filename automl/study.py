@@ -23,6 +23,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from automl.errors import StoreError
+from automl.search.warm_start import WARM_START_ATTR
 from automl.store.store import safe_url
 
 if TYPE_CHECKING:
@@ -263,7 +264,7 @@ def add_missing_trials(db_url: str, experiment: str, define: Callable[[Any], Any
     except KeyError:
         return 0
     have = Counter(_params_key(t.params) for t in study.get_trials(deepcopy=False)
-                   if t.state.is_finished())
+                   if t.state.is_finished() and WARM_START_ATTR not in t.user_attrs)
     added = 0
     for status, params, metrics in rows:
         fixed = optuna.trial.FixedTrial(params)

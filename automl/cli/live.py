@@ -12,7 +12,7 @@ from automl.events import (
     BudgetSpent, DataLoaded, EnsembleFinished, EnsembleSkipped, EvaluationFinished,
     EvaluationSkipped, Event, RayStarting,
     ResumeStartsAnew, RunFinished, RunResumed, RunStarted, RunWarning, TrialFinished,
-    TrialsRunning,
+    TrialsRunning, WarmStarted,
 )
 
 
@@ -62,6 +62,19 @@ class EventPrinter:
     @__call__.register
     def _warning(self, event: RunWarning) -> None:
         self._print(f"[yellow]warning:[/yellow] {escape(event.message)}")
+
+    @__call__.register
+    def _warm(self, event: WarmStarted) -> None:
+        for carried in event.carried:
+            what = [f"{carried.queued} best configuration(s) run first",
+                    f"{carried.observations} finished trial(s) given to the sampler"]
+            line = f"warm start from [bold]{escape(carried.source)}[/bold]: " + ", ".join(what)
+            if carried.no_observations and not carried.observations:
+                line += f" ({escape(carried.no_observations)})"
+            if carried.not_carried:
+                names = ", ".join(carried.not_carried)
+                line += f"; not held by this space, sampled instead: {escape(names)}"
+            self._print(line)
 
     @__call__.register
     def _spent(self, event: BudgetSpent) -> None:

@@ -75,6 +75,19 @@ class TrainingConfig(Strict):
     eval_batch_size: int = Field(1024, ge=1)
 
 
+class WarmStartConfig(Strict):
+    """``search.warm_start``: seed a new search with earlier experiments of the same database."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    from_: list[str] = Field(alias="from", min_length=1,
+                             description="earlier experiments in the same database")
+    top_k: int = Field(3, ge=0, le=1000, description="best configurations of each source run "
+                       "first (the new space's values; what it cannot hold is sampled)")
+    observations: bool = Field(True, description="give the sampler the sources' finished trials "
+                               "whose configuration the new space holds exactly")
+
+
 class SearchConfig(Strict):
     sampler: Literal[SAMPLERS] = "tpe"  # type: ignore[valid-type]
     early_stopping: Literal[EARLY_STOPPING] = "asha"  # type: ignore[valid-type]
@@ -85,6 +98,7 @@ class SearchConfig(Strict):
     reduction_factor: float = Field(3.0, gt=1)
     max_failures: int = Field(0, ge=0, description="retries of a trial that raised")
     startup_trials: int = Field(8, ge=0, description="random trials before TPE models the space")
+    warm_start: WarmStartConfig | None = None
 
 
 class Resources(Strict):
