@@ -119,12 +119,14 @@ class TrialFinished(Event):
     architecture: str
     values: dict[str, float]  # the objectives' validation values it reported
     error: str | None  # the last line of a failed trial's traceback
-    best: tuple[float, int] | None  # best completed first-objective value so far, and its trial
+    best: tuple[float, int] | None  # best feasible completed first-objective value so far, trial
     done: int  # trials of this run finished so far
     total: int
     running: int
     failed: int
     elapsed_s: float
+    #: the constraints a completed trial breaks (it is never chosen); empty when it meets them
+    violated: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

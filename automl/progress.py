@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ray.tune import Callback
 
+from automl.constraints import ConstraintSpec, is_feasible, violated
 from automl.events import Listener, TrialFinished, TrialsRunning, ignore
 from automl.space import ObjectiveSpec
 from automl.search.recorder import StoreRecorder
@@ -23,9 +24,11 @@ class ProgressEvents(Callback):
     """
 
     def __init__(self, recorder: StoreRecorder, objectives: list[ObjectiveSpec], total: int,
-                 listener: Listener | None = None, earlier: Iterable[TrialRecord] = ()) -> None:
+                 listener: Listener | None = None, earlier: Iterable[TrialRecord] = (),
+                 constraints: Sequence[ConstraintSpec] = ()) -> None:
         self.recorder = recorder
         self.objectives = objectives
+        self.constraints = list(constraints)
         self.total = total
         self.listener = listener or ignore
         self.started = time.monotonic()
@@ -55,7 +58,8 @@ class ProgressEvents(Callback):
     def _update_best(self, record: TrialRecord) -> None:
         first = self.objectives[0]
         value = record.metrics.get(first.key)
-        if record.status == "completed" and value is not None:
+        if record.status == "completed" and value is not None and is_feasible(
+                record.metrics, self.constraints):
             better = (self.best is None or (value > self.best[0] if first.mode == "max"
                                             else value < self.best[0]))
             if better:
@@ -78,4 +82,6 @@ class ProgressEvents(Callback):
                     if o.key in record.metrics},
             error=error, best=self.best, done=sum(self.counts.values()), total=self.total,
             running=sum(1 for t in trials if t.status == "RUNNING"),
-            failed=self.counts["failed"], elapsed_s=time.monotonic() - self.started))
+            failed=self.counts["failed"], elapsed_s=time.monotonic() - self.started,
+            violated=tuple(violated(record.metrics, self.constraints)
+                           if record.status == "completed" else ())))

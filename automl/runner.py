@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import automl
 from automl.config import LoadedExperiment, load_experiment
 from automl.config.loader import locate
+from automl.constraints import ConstraintSpec
 from automl.ensemble import EnsembleSettings, resolve_settings, run_ensemble_stage
 from automl.errors import AutomlError, ConfigError
 from automl.events import (
@@ -54,10 +55,12 @@ class RunResult:
     tie_breakers: list[ObjectiveSpec] = field(default_factory=list)
     #: the final evaluation this run made (test metrics of the best trial, Pareto front, ensemble)
     evaluation: EvaluationRecord | None = None
+    #: hard bounds a trial must meet to be chosen (``constraints:``)
+    constraints: list[ConstraintSpec] = field(default_factory=list)
 
     @property
     def best(self) -> TrialRecord | None:
-        return best_trial(self.trials, self.objectives, self.tie_breakers)
+        return best_trial(self.trials, self.objectives, self.tie_breakers, self.constraints)
 
 
 @dataclass
@@ -130,7 +133,7 @@ def search_hash(config: Any) -> str:
         document.pop(key, None)
     for key in RESUMABLE_SEARCH_CHANGES:
         document["search"].pop(key, None)
-    for key in ("record", "multitask"):  # added later: an unset field keeps older hashes
+    for key in ("record", "multitask", "constraints"):  # added later: unset keeps old hashes
         if not document.get(key):
             document.pop(key, None)
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
@@ -243,7 +246,8 @@ def _run(prepared: Prepared, data: SearchSplits, labels: TestLabels, store: Stor
                 name=config.name, seed=config.seed, config=recorded,
                 config_hash=search_hash(config),
                 objectives=objectives_row(prepared.space.objectives,
-                                          prepared.space.tie_breakers),
+                                          prepared.space.tie_breakers,
+                                          prepared.space.constraints),
                 plugins=plugins_record(prepared.plugins),
                 automl_version=automl.__version__, artifacts_dir=str(prepared.artifacts_dir))
         else:
@@ -285,7 +289,8 @@ def _run(prepared: Prepared, data: SearchSplits, labels: TestLabels, store: Stor
             store.finish_experiment(experiment_id, status, error)
             trials = store.experiment(config.name).trials
             objectives = prepared.space.objectives
-            best = best_trial(trials, objectives, prepared.space.tie_breakers)
+            best = best_trial(trials, objectives, prepared.space.tie_breakers,
+                              prepared.space.constraints)
             best_info = (TrialInfo(best.number, best.tune_trial_id, best.status, best.params,
                                    best.metrics) if best else None)
             if status != ExperimentStatus.INTERRUPTED:
@@ -301,7 +306,8 @@ def _run(prepared: Prepared, data: SearchSplits, labels: TestLabels, store: Stor
     return RunResult(config.name, status, prepared.db_url, str(prepared.artifacts_dir),
                      prepared.space.objectives, trials, time.monotonic() - started,
                      prepared.space.tie_breakers,
-                     evaluation or store.experiment(config.name).evaluation)
+                     evaluation or store.experiment(config.name).evaluation,
+                     prepared.space.constraints)
 
 
 def _reconcile_study(prepared: Prepared, store: Store) -> None:
@@ -365,7 +371,8 @@ def _search(prepared: Prepared, data: Any, store: Store, experiment_id: int,
                              reuse={t.number: t.params for t in rerun},
                              after_finish=study_storage.write_finished)
     earlier = store.experiment(config.name).trials if resumed is not None else []
-    progress = ProgressEvents(recorder, space.objectives, budget, emit, earlier)
+    progress = ProgressEvents(recorder, space.objectives, budget, emit, earlier,
+                              space.constraints)
     # A resumed sampler gets a fresh seed: replaying the first run's random draws would propose
     # the configurations that already ran.
     searcher = make_searcher(

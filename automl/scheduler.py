@@ -6,9 +6,11 @@ lazily; an unknown name is rejected by config validation before anything starts.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from automl.config.models import Experiment, SearchConfig
+from automl.constraints import ConstraintSpec
 from automl.search.algorithms import SAMPLERS, SCHEDULERS, lookup
 from automl.space import ObjectiveSpec, SearchSpace
 from automl.study import study_name
@@ -20,9 +22,12 @@ if TYPE_CHECKING:
     from ray.tune.search.optuna import OptunaSearch
 
 
-def make_sampler(name: str, seed: int, search: SearchConfig, multi_objective: bool
-                 ) -> "optuna.samplers.BaseSampler":
-    return lookup(SAMPLERS, name, "sampler")(seed, search)
+def make_sampler(name: str, seed: int, search: SearchConfig, multi_objective: bool,
+                 constraints: Sequence[ConstraintSpec] = ()) -> "optuna.samplers.BaseSampler":
+    from automl.constraints import ConstraintValues
+
+    func = ConstraintValues(len(constraints)) if constraints else None
+    return lookup(SAMPLERS, name, "sampler")(seed, search, func)
 
 
 def make_searcher(space: SearchSpace, search: SearchConfig, seed: int,
@@ -36,10 +41,15 @@ def make_searcher(space: SearchSpace, search: SearchConfig, seed: int,
     multi = len(objectives) > 1
     metric: Any = [o.key for o in objectives] if multi else objectives[0].key
     mode: Any = [o.mode for o in objectives] if multi else objectives[0].mode
-    return OptunaSearch(space=space.define, metric=metric, mode=mode,
-                        sampler=make_sampler(search.sampler, seed, search, multi), seed=seed,
-                        storage=storage, study_name=study_name(name) if name else None,
-                        points_to_evaluate=points_to_evaluate or None)
+    kwargs = dict(space=space.define, metric=metric, mode=mode,
+                  sampler=make_sampler(search.sampler, seed, search, multi, space.constraints),
+                  seed=seed, storage=storage, study_name=study_name(name) if name else None,
+                  points_to_evaluate=points_to_evaluate or None)
+    if space.constraints:
+        from automl.search.constrained import ConstrainedOptunaSearch
+
+        return ConstrainedOptunaSearch(space.constraints, **kwargs)
+    return OptunaSearch(**kwargs)
 
 
 def grace_period(search: SearchConfig, epochs: int) -> int:

@@ -28,6 +28,8 @@ from automl.registry import Registry
 if TYPE_CHECKING:
     import optuna
 
+    from automl.constraints import ConstraintSpec
+
 NO_PRUNING = "none"
 _TRAINING_PARAMS: dict[str, ParamDef] = {
     "lr": ParamDef(FloatRange(1e-4, 1e-2, log=True), float, "learning rate"),
@@ -72,6 +74,8 @@ class SearchSpace:
     task_params: dict[str, Param] = field(default_factory=dict)
     #: a multi-task experiment's targets and their tasks
     targets: dict[str, str] = field(default_factory=dict)
+    #: hard bounds on recorded values (``constraints:``); see :mod:`automl.constraints`
+    constraints: list["ConstraintSpec"] = field(default_factory=list)
 
     def define(self, trial: "optuna.Trial") -> dict[str, Any]:
         """Suggest one configuration; returns the fixed values, as OptunaSearch expects."""
@@ -286,10 +290,44 @@ def _build_space(config: Experiment, registry: Registry, base_dir: Path) -> Sear
                                         "model" if metric.cls.model_only else "val"))  # type: ignore[attr-defined]
     for index, name in enumerate(config.record):
         metric_entry(registry, name, task, targets, f"record[{index}]")
+    constraints = constraint_specs(config.constraints, registry, task, targets)
     return SearchSpace(architectures, augmentations, pruners, training, objectives,
                        [] if targets else tie_breakers(registry, task),
-                       recorded_metrics(objectives, config.record, registry, task, targets),
-                       task, task_params, targets)
+                       recorded_metrics(objectives,
+                                        [*config.record, *constrained_metrics(constraints)],
+                                        registry, task, targets),
+                       task, task_params, targets, constraints)
+
+
+def constraint_specs(constraints: Mapping[str, Any], registry: Registry, task: str,
+                     targets: Mapping[str, str]) -> list["ConstraintSpec"]:
+    """The experiment's ``constraints``, each a registered metric or a model fact."""
+    from automl.constraints import MODEL_FACTS, ConstraintSpec
+
+    specs = []
+    for name, bound in constraints.items():
+        path = f"constraints.{name}"
+        if name in MODEL_FACTS:
+            specs.append(ConstraintSpec(name, "model", bound.min, bound.max, additive=True))
+            continue
+        try:
+            metric = metric_entry(registry, name, task, targets, path)
+        except ConfigError as exc:
+            if split_metric_name(name)[0] is not None:
+                raise
+            raise ConfigError(f"{exc.detail}; or a fact of the saved model: "
+                              f"{', '.join(MODEL_FACTS)}", path=path) from None
+        specs.append(ConstraintSpec(name, "model" if metric.cls.model_only else "val",  # type: ignore[attr-defined]
+                                    bound.min, bound.max,
+                                    additive=metric.cls.aggregate == "sum"))  # type: ignore[attr-defined]
+    return specs
+
+
+def constrained_metrics(constraints: Sequence["ConstraintSpec"]) -> list[str]:
+    """The registered metrics the constraints need every trial to record."""
+    from automl.constraints import MODEL_FACTS
+
+    return [c.metric for c in constraints if c.metric not in MODEL_FACTS]
 
 
 def metric_entry(registry: Registry, name: str, task: str, targets: Mapping[str, str],

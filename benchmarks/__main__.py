@@ -11,7 +11,8 @@ import sys
 import time
 
 SCRIPTS = ("overhead", "store", "pruning", "search_efficiency", "ensemble_gain",
-           "quickstart_cost", "export_formats", "diabetes_regression", "warm_start")
+           "quickstart_cost", "export_formats", "diabetes_regression", "warm_start",
+           "constraints")
 
 
 def main() -> int:

@@ -31,3 +31,22 @@ def start_ray(slots: int) -> float:
     started = time.perf_counter()
     start_embedded_ray(slots)
     return time.perf_counter() - started
+
+
+def environment_line(script: str) -> str:
+    """The command and the machine a benchmark ran on (printed first, so a table can be
+    reproduced and judged: the load average says whether the cores were shared)."""
+    import os
+    import platform
+    import sys
+    from datetime import date
+
+    import optuna
+    import ray
+    import torch
+
+    return (f"$ python -m benchmarks.{script} {' '.join(sys.argv[1:])}\n"
+            f"date {date.today()}, nproc {os.cpu_count()}, load average at start "
+            f"{os.getloadavg()[0]:.1f}, Python {platform.python_version()}, "
+            f"torch {torch.__version__}, ray {ray.__version__}, optuna {optuna.__version__}; "
+            f"{code_version()}")

@@ -25,15 +25,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
-import sys
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
 
-from benchmarks.harness import code_version, start_ray
+from benchmarks.harness import environment_line, start_ray
 from benchmarks.search_efficiency import (
     EXPERIMENT, SLOTS, STRICT, TARGET, Run, fmt_s, print_per_seed, print_summary, run_automl,
 )
@@ -70,15 +67,9 @@ def main() -> None:
     source_trials = 6 if args.quick else 40
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    import optuna
     import ray
-    import torch
 
-    print(f"$ python -m benchmarks.warm_start {' '.join(sys.argv[1:])}")
-    print(f"date {date.today()}, nproc {os.cpu_count()}, load average at start "
-          f"{os.getloadavg()[0]:.1f}, Python {platform.python_version()}, "
-          f"torch {torch.__version__}, ray {ray.__version__}, optuna {optuna.__version__}; "
-          f"{code_version()}")
+    print(environment_line("warm_start"))
     print(f"{EXPERIMENT.name}: source seed {args.source_seed} with {source_trials} trials; "
           f"then {trials} trials a run, {SLOTS} at a time, seeds 0..{seeds - 1}")
     started = time.perf_counter()

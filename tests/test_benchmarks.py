@@ -25,6 +25,7 @@ EXPECTED = {
     "export_formats": "max |p - p_eager|",
     "diabetes_regression": "HistGradientBoostingRegressor",
     "warm_start": "warm / cold",
+    "constraints": "feasible share, constrained vs unconstrained",
 }
 
 

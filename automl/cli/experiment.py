@@ -47,8 +47,10 @@ def run(experiment: Path = typer.Argument(..., help="experiment YAML file"),
         counts: dict[str, int] = {}
         for trial in result.trials:
             counts[trial.status] = counts.get(trial.status, 0) + 1
+        what = ("no completed trial meets the constraints" if result.constraints
+                and counts.get("completed") else "no trial completed")
         Console(stderr=True, highlight=False).print(
-            f"[red]error:[/red] no trial completed{count_text(counts) or ' (none started)'}; "
+            f"[red]error:[/red] {what}{count_text(counts) or ' (none started)'}; "
             f"see automl show {escape(result.name)}", soft_wrap=True)
         raise typer.Exit(1)
 
@@ -63,7 +65,8 @@ def validate(experiment: Path = typer.Argument(..., help="experiment YAML file")
     config = prepared.loaded.config
     if as_json:
         typer.echo(json.dumps({"name": config.name, "space": dict(rows),
-                               "objectives": [o.__dict__ for o in prepared.space.objectives]},
+                               "objectives": [o.__dict__ for o in prepared.space.objectives],
+                               "constraints": [c.as_row() for c in prepared.space.constraints]},
                               indent=2))
         return
     out = console()
@@ -77,6 +80,9 @@ def validate(experiment: Path = typer.Argument(..., help="experiment YAML file")
     out.print(table)
     out.print("objectives: " + ", ".join(f"{o.key} ({o.mode})"
                                          for o in prepared.space.objectives))
+    if prepared.space.constraints:
+        out.print("constraints: " + ", ".join(c.describe() for c in prepared.space.constraints),
+                  markup=False)
 
 
 def plugins(plugin_file: list[str] = typer.Option(

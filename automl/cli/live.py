@@ -91,6 +91,8 @@ class EventPrinter:
         shown = " ".join(f"{key}={value:.4g}" for key, value in event.values.items())
         if event.status == "failed":
             shown = event.error or ""
+        elif event.violated:
+            shown += " infeasible: " + "; ".join(event.violated)
         best = f"best {event.best[0]:.4g} (#{event.best[1]})" if event.best else "best -"
         status = status_text(event.status)
         status.pad_right(13 - len(event.status))

@@ -9,7 +9,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from automl.results import best_of, objectives_of, pareto_front
+from automl.constraints import ConstraintSpec, violated
+from automl.results import best_of, constraints_of, objectives_of, pareto_of
 from automl.store import (
     EnsembleRecord, EvaluationRecord, ExperimentRecord, TrialRecord, TrialStatus,
 )
@@ -35,7 +36,8 @@ def _status_column(table: Table, header: str = "status") -> None:
 def experiment_json(exp: ExperimentRecord) -> dict[str, Any]:
     objectives = objectives_of(exp)
     best = best_of(exp)
-    front = pareto_front(exp.trials, objectives) if len(objectives) > 1 else []
+    front = pareto_of(exp) if len(objectives) > 1 else []
+    constraints = constraints_of(exp)
     return {
         "experiment": {
             "name": exp.name, "status": exp.status, "seed": exp.seed,
@@ -45,7 +47,8 @@ def experiment_json(exp: ExperimentRecord) -> dict[str, Any]:
             "error": exp.error,
             "counts": _counts(exp.trials),
         },
-        "trials": [trial_json(t) for t in exp.trials],
+        "constraints": [c.as_row() for c in constraints],
+        "trials": [{**trial_json(t), **_feasibility(t, constraints)} for t in exp.trials],
         "best": trial_json(best) if best else None,
         "pareto_front": [t.number for t in front],
         "ensemble": ensemble_json(exp.ensemble) if exp.ensemble else None,
@@ -53,6 +56,14 @@ def experiment_json(exp: ExperimentRecord) -> dict[str, Any]:
         "final_evaluation": evaluation_json(exp.evaluation) if exp.evaluation else None,
         "final_evaluations": [evaluation_json(e) for e in exp.evaluations],
     }
+
+
+def _feasibility(trial: TrialRecord, constraints: list[ConstraintSpec]) -> dict[str, Any]:
+    """``feasible`` and what a trial breaks, for an experiment with constraints."""
+    if not constraints:
+        return {}
+    broken = violated(trial.metrics, constraints)
+    return {"feasible": not broken, "violated": broken}
 
 
 def evaluation_json(record: EvaluationRecord) -> dict[str, Any]:
@@ -110,6 +121,14 @@ def trial_json(trial: TrialRecord) -> dict[str, Any]:
     }
 
 
+def _feasible_text(trial: TrialRecord, constraints: list[ConstraintSpec]) -> Text:
+    if trial.status in (TrialStatus.RUNNING, TrialStatus.FAILED, TrialStatus.INTERRUPTED):
+        return Text("")
+    broken = violated(trial.metrics, constraints)
+    return Text("yes", style="green") if not broken else Text("no: " + "; ".join(broken),
+                                                               style="red")
+
+
 def experiments_table(experiments: list[ExperimentRecord]) -> Table:
     table = Table(title="experiments", title_justify="left")
     for col in ("name", "status", "trials", "completed", "failed", "best (val)", "created"):
@@ -143,9 +162,15 @@ def print_experiment(console: Console, exp: ExperimentRecord) -> None:
     extra = [k for k in ("val/accuracy", "model/params", "model/nonzero_params") if k not in keys
              and (not measured or not k.startswith("val/") or any(k in t.metrics
                                                                   for t in measured))]
+    constraints = constraints_of(exp)
+    extra += [c.key for c in constraints if c.key not in keys + extra]
+    if constraints:
+        console.print("constraints: " + ", ".join(c.describe() for c in constraints)
+                      + " (a trial outside them is never chosen)", soft_wrap=True, markup=False)
     epochs = (exp.config.get("training") or {}).get("epochs")
     table = Table(title="trials", title_justify="left")
-    for col in ("#", "status", "architecture", *keys, *extra, "pruning", "s"):
+    for col in ("#", "status", "architecture", *keys, *extra, "pruning", "s",
+                *(["feasible"] if constraints else [])):
         if col == "status":
             _status_column(table)
         else:
@@ -155,11 +180,13 @@ def print_experiment(console: Console, exp: ExperimentRecord) -> None:
         table.add_row(str(t.number), status_text(t.status),
                       str(t.params.get("architecture", "")),
                       *[_fmt(t.metrics.get(k)) for k in keys + extra],
-                      _pruning(t, epochs), _fmt(t.duration_s, 1))
+                      _pruning(t, epochs), _fmt(t.duration_s, 1),
+                      *([_feasible_text(t, constraints)] if constraints else []))
     console.print(table)
     best = best_of(exp)
     if best is None:
-        console.print("no completed trial")
+        console.print("no completed trial meets the constraints" if constraints
+                      else "no completed trial")
         return
     console.print(f"[bold]best trial[/bold] #{best.number} (chosen on validation "
                   f"{objectives[0].key}, {objectives[0].mode})", soft_wrap=True)
@@ -188,7 +215,7 @@ def print_experiment(console: Console, exp: ExperimentRecord) -> None:
     if exp.ensemble is not None:
         print_ensemble(console, exp.ensemble)
     if len(objectives) > 1:
-        front = pareto_front(exp.trials, objectives)
+        front = pareto_of(exp)
         console.print("[bold]Pareto front[/bold] (validation): " + ", ".join(
             f"#{t.number} (" + ", ".join(f"{k}={t.metrics[k]:.4g}" for k in keys) + ")"
             for t in front), soft_wrap=True)

@@ -159,6 +159,21 @@ class PluginsConfig(Strict):
         return data["load"] if not self.block else data
 
 
+class Bound(Strict):
+    """One entry of ``constraints:``: ``{max: 1.0}``, ``{min: 0.9}`` or both."""
+
+    min: float | None = Field(None, description="the value must be at least this")
+    max: float | None = Field(None, description="the value must be at most this")
+
+    @model_validator(mode="after")
+    def _some_bound(self) -> "Bound":
+        if self.min is None and self.max is None:
+            raise ValueError("give min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min:g} is above max {self.max:g}")
+        return self
+
+
 class Experiment(Strict):
     name: str = Field(pattern=NAME_PATTERN)
     description: str = ""
@@ -170,6 +185,9 @@ class Experiment(Strict):
     record: list[str] = Field(
         default_factory=list, description="metrics every trial records besides the objectives "
         "and the metrics recorded always (e.g. latency_ms)")
+    constraints: dict[str, Bound] = Field(
+        default_factory=dict, description="bounds on recorded metrics (latency_ms, params, "
+        "saved_bytes, ...): a trial outside them is infeasible, never chosen")
     architecture: dict[str, dict[str, Any]] = Field(min_length=1)
     augmentations: dict[str, dict[str, Any]] = Field(default_factory=dict)
     pruning: dict[str, dict[str, Any]] = Field(default_factory=dict)

@@ -26,7 +26,8 @@ from automl.ensemble.predictions import CandidatePredictions
 from automl.errors import ConfigError, PluginError, did_you_mean
 from automl.multitask import create_metric, split_metric_name, targets_of, task_for
 from automl.registry import Registry
-from automl.results import best_of, objectives_of
+from automl.constraints import ConstraintSpec, is_feasible, within_budget
+from automl.results import best_of, constraints_of, objectives_of
 from automl.space import ObjectiveSpec, applies_to, tie_breakers
 from automl.store import EnsembleRecord, ExperimentRecord, TrialRecord
 from automl.store.store import now
@@ -85,11 +86,19 @@ def run_ensemble_stage(experiment: ExperimentRecord, registry: Registry,
     validation; returns the record to store."""
     objectives = objectives_of(experiment)
     best = best_of(experiment)
-    chosen = select_candidates(experiment.trials, objectives[0], settings)
+    constraints = constraints_of(experiment)
+    chosen = select_candidates(experiment.trials, objectives[0], settings, constraints)
     if best is None or len(chosen) < 2:
-        return EnsembleOutcome(None, "fewer than two completed trials with predictions")
+        return EnsembleOutcome(None, "fewer than two completed trials with predictions"
+                               + (" that meet the constraints together" if constraints else ""))
     if best.number not in [c.number for c in chosen]:
         chosen = [best, *chosen[:-1]]
+        if not within_budget([t.metrics for t in chosen], constraints):
+            chosen = select_candidates(experiment.trials, objectives[0], settings, constraints,
+                                       lead=best)
+            if len(chosen) < 2:
+                return EnsembleOutcome(None, "fewer than two completed trials with predictions "
+                                       "that meet the constraints together")
     candidates = [CandidatePredictions.load(t.number, t.checkpoint or "") for t in chosen]
     num_classes = candidates[0].val_proba.shape[1]
     spec = spec or DataSpec("tabular", (0,), num_classes)
@@ -169,13 +178,27 @@ def run_ensemble_stage(experiment: ExperimentRecord, registry: Registry,
 
 
 def select_candidates(trials: Sequence[TrialRecord], objective: ObjectiveSpec,
-                      settings: EnsembleSettings) -> list[TrialRecord]:
-    """Top-k completed trials with stored predictions, best first by the first objective."""
+                      settings: EnsembleSettings,
+                      constraints: Sequence[ConstraintSpec] = (),
+                      lead: TrialRecord | None = None) -> list[TrialRecord]:
+    """Top-k completed, feasible trials with stored predictions, best first by the first
+    objective. With constraints on values an ensemble adds up (size, latency), a trial joins
+    only while the candidates' sum stays within the bound, so whatever weights the ensembler
+    fits, the ensemble meets the same budget as a single trial. ``lead`` (the best trial, when
+    the ranking by the first objective alone put it elsewhere) is taken first."""
     done = [t for t in trials if t.status == "completed" and t.checkpoint
-            and objective.key in t.metrics]
+            and objective.key in t.metrics and is_feasible(t.metrics, constraints)]
     sign = -1 if objective.mode == "max" else 1
     done.sort(key=lambda t: (sign * t.metrics[objective.key], t.number))
-    return done[:settings.candidates]
+    if lead is not None:
+        done = [lead, *(t for t in done if t.number != lead.number)]
+    chosen: list[TrialRecord] = []
+    for trial in done:
+        if len(chosen) == settings.candidates:
+            break
+        if within_budget([t.metrics for t in (*chosen, trial)], constraints):
+            chosen.append(trial)
+    return chosen
 
 
 def holdout_split(y: np.ndarray, holdout: float, seed: int,

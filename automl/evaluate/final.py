@@ -9,6 +9,7 @@ from automl.errors import StoreError
 from automl.evaluate.stage import already_evaluated, evaluate
 from automl.events import EvaluationFinished, EvaluationSkipped, Listener, ignore
 from automl.registry import Registry
+from automl.results import constraints_of
 from automl.search_data import TestLabels
 from automl.store import EvaluationRecord, Store
 
@@ -28,7 +29,8 @@ def final_evaluation(store: Store, name: str, registry: Registry, labels: TestLa
         return None
     subjects = evaluate(exp, registry, labels, spec)
     if not subjects:
-        emit(EvaluationSkipped(name, "no completed trial"))
+        emit(EvaluationSkipped(name, "no completed trial meets the constraints"
+                               if constraints_of(exp) else "no completed trial"))
         return None
     record = store.add_evaluation(name, subjects)
     emit(EvaluationFinished(name, record, time.monotonic() - started))

@@ -20,7 +20,7 @@ from automl.components import DataSpec, EvalContext
 from automl.errors import PluginError, StoreError
 from automl.multitask import create_metric, split_metric_name, task_for
 from automl.registry import Registry
-from automl.results import best_of, objectives_of, pareto_front
+from automl.results import best_of, objectives_of, pareto_of
 from automl.search_data import TestLabels, separate
 from automl.store import EvaluatedSubject, ExperimentRecord, TrialRecord
 from automl.trial.artifacts import PREDICTIONS_FILE
@@ -35,7 +35,7 @@ def plan_subjects(exp: ExperimentRecord) -> list[tuple[str, int | None, int | No
     if best is None:
         return []
     objectives = objectives_of(exp)
-    front = [t.number for t in pareto_front(exp.trials, objectives)] if len(objectives) > 1 else []
+    front = [t.number for t in pareto_of(exp)] if len(objectives) > 1 else []
     planned: list[tuple[str, int | None, int | None, list[str]]] = [
         ("trial", best.number, None, [BEST, *([PARETO] if best.number in front else [])])]
     planned += [("trial", n, None, [PARETO]) for n in front if n != best.number]

@@ -6,7 +6,7 @@ Factories import Optuna and Ray Tune when called, so this module is cheap to imp
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -14,6 +14,11 @@ if TYPE_CHECKING:
     from ray.tune.schedulers import TrialScheduler
 
     from automl.config.models import SearchConfig
+
+    #: Optuna's ``constraints_func``: a trial -> its constraint values (<= 0: feasible)
+    ConstraintsFunc = Callable[[optuna.trial.FrozenTrial], Sequence[float]]
+
+SamplerFactory = Callable[[int, "SearchConfig", Any], "optuna.samplers.BaseSampler"]
 
 
 def _optuna() -> Any:
@@ -25,31 +30,42 @@ def _optuna() -> Any:
     return optuna
 
 
-def _tpe(seed: int, search: "SearchConfig") -> "optuna.samplers.BaseSampler":
+def _tpe(seed: int, search: "SearchConfig", constraints: ConstraintsFunc | None = None
+         ) -> "optuna.samplers.BaseSampler":
     return _optuna().samplers.TPESampler(seed=seed, n_startup_trials=search.startup_trials,
-                                         multivariate=True, group=True, constant_liar=True)
+                                         multivariate=True, group=True, constant_liar=True,
+                                         constraints_func=constraints)
 
 
-def _random(seed: int, search: "SearchConfig") -> "optuna.samplers.BaseSampler":
+def _random(seed: int, search: "SearchConfig", constraints: ConstraintsFunc | None = None
+            ) -> "optuna.samplers.BaseSampler":
     return _optuna().samplers.RandomSampler(seed=seed)
 
 
-def _nsga2(seed: int, search: "SearchConfig") -> "optuna.samplers.BaseSampler":
-    return _optuna().samplers.NSGAIISampler(seed=seed)
+def _nsga2(seed: int, search: "SearchConfig", constraints: ConstraintsFunc | None = None
+           ) -> "optuna.samplers.BaseSampler":
+    return _optuna().samplers.NSGAIISampler(seed=seed, constraints_func=constraints)
 
 
-def _qmc(seed: int, search: "SearchConfig") -> "optuna.samplers.BaseSampler":
+def _qmc(seed: int, search: "SearchConfig", constraints: ConstraintsFunc | None = None
+         ) -> "optuna.samplers.BaseSampler":
     return _optuna().samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
 
 
-def _gp(seed: int, search: "SearchConfig") -> "optuna.samplers.BaseSampler":
-    return _optuna().samplers.GPSampler(seed=seed, n_startup_trials=search.startup_trials)
+def _gp(seed: int, search: "SearchConfig", constraints: ConstraintsFunc | None = None
+        ) -> "optuna.samplers.BaseSampler":
+    return _optuna().samplers.GPSampler(seed=seed, n_startup_trials=search.startup_trials,
+                                        constraints_func=constraints)
 
 
-#: ``search.sampler`` -> factory(seed, search config) of the Optuna sampler.
-SAMPLERS: dict[str, Callable[[int, "SearchConfig"], "optuna.samplers.BaseSampler"]] = {
+#: ``search.sampler`` -> factory(seed, search config, constraints_func or None) of the Optuna
+#: sampler. A factory whose sampler cannot use constraints ignores them: the choice of the best
+#: trial still never picks an infeasible one.
+SAMPLERS: dict[str, SamplerFactory] = {
     "tpe": _tpe, "random": _random, "nsga2": _nsga2, "qmc": _qmc, "gp": _gp,
 }
+#: the samplers that steer away from infeasible configurations
+CONSTRAINED_SAMPLERS = ("tpe", "nsga2", "gp")
 
 SchedulerFactory = Callable[[str, str, int, int, "SearchConfig"], "TrialScheduler | None"]
 

@@ -26,6 +26,9 @@ class TrialContext:
     cpus: float
     gpus: float
     augmentation_order: tuple[str, ...] = ()  # as listed in the experiment file
+    #: metrics under a constraint: reported every epoch, like the objectives, so a trial stopped
+    #: early still tells the sampler where it stood
+    constrained: tuple[str, ...] = ()
 
     @property
     def first_objective_key(self) -> str:
@@ -41,14 +44,17 @@ class TrialContext:
         """
         from automl.multitask import MULTITASK
         from automl.space import (
-            ObjectiveSpec, experiment_targets, experiment_task, recorded_metrics,
+            ObjectiveSpec, constrained_metrics, constraint_specs, experiment_targets,
+            experiment_task, recorded_metrics,
         )
 
         task = experiment_task(config, registry)
+        targets = experiment_targets(config, registry) if task == MULTITASK else None
+        constrained = constrained_metrics(constraint_specs(
+            getattr(config, "constraints", {}), registry, task, targets or {}))
         metrics = recorded_metrics([ObjectiveSpec(m, mode) for m, mode in objectives],
-                                   getattr(config, "record", ()), registry, task,
-                                   experiment_targets(config, registry) if task == MULTITASK
-                                   else None)
+                                   [*getattr(config, "record", ()), *constrained], registry,
+                                   task, targets)
         training = config.training
         return cls(
             experiment=config.name, seed=config.seed, plugins=plugins,
@@ -56,4 +62,5 @@ class TrialContext:
             fine_tune_epochs=training.fine_tune_epochs,
             fine_tune_lr_factor=training.fine_tune_lr_factor, amp=training.amp,
             eval_batch_size=training.eval_batch_size, cpus=config.resources.cpu,
-            gpus=config.resources.gpu, augmentation_order=tuple(config.augmentations))
+            gpus=config.resources.gpu, augmentation_order=tuple(config.augmentations),
+            constrained=tuple(constrained))

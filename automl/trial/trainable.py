@@ -93,7 +93,7 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Sear
     metrics = [(name, create_metric(registry, name, spec),
                 registry.get("metric", split_metric_name(name)[1]).plugin)
                for name in context.metrics]
-    objective_names = {o for o, _ in context.objectives}
+    objective_names = {o for o, _ in context.objectives} | set(context.constrained)
     # Prediction metrics are scored per split; model-only metrics (size, latency) once per model
     # structure, on a CPU copy in eval mode, and recorded once as ``model/<metric>``.
     per_split = [m for m in metrics if not m[1].model_only]
