@@ -24,9 +24,14 @@ if TYPE_CHECKING:
 
 def make_sampler(name: str, seed: int, search: SearchConfig, multi_objective: bool,
                  constraints: Sequence[ConstraintSpec] = ()) -> "optuna.samplers.BaseSampler":
+    import optuna
+
     from automl.constraints import ConstraintValues
 
-    func = ConstraintValues(len(constraints)) if constraints else None
+    # Optuna 5 samplers read the values set with Trial.set_constraint (constraints_func is
+    # deprecated there); earlier ones need the function.
+    func = (ConstraintValues(len(constraints))
+            if constraints and not hasattr(optuna.trial.Trial, "set_constraint") else None)
     return lookup(SAMPLERS, name, "sampler")(seed, search, func)
 
 

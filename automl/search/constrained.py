@@ -1,6 +1,7 @@
 """OptunaSearch for an experiment with constraints: each trial's constraint values reach the
-study with its objective values, so the sampler's ``constraints_func``
-(:class:`automl.constraints.ConstraintValues`) can read them."""
+study with its objective values, where the sampler reads them: ``Trial.set_constraint`` on
+Optuna 5 and later, a user attribute read by the sampler's ``constraints_func``
+(:class:`automl.constraints.ConstraintValues`) on earlier versions."""
 
 from __future__ import annotations
 
@@ -27,5 +28,9 @@ class ConstrainedOptunaSearch(OptunaSearch):
         trial = getattr(self, "_ot_trials", {}).get(trial_id)
         if trial is not None and result and trial_id not in getattr(
                 self, "_completed_trials", ()):
-            trial.set_user_attr(CONSTRAINTS_ATTR, sampler_values(result, self.constraints))
+            values = sampler_values(result, self.constraints)
+            if hasattr(trial, "set_constraint"):  # Optuna >= 5: samplers read trial.constraints
+                for constraint, value in zip(self.constraints, values):
+                    trial.set_constraint(constraint.metric, value)
+            trial.set_user_attr(CONSTRAINTS_ATTR, values)  # for ConstraintValues (Optuna < 5)
         super().on_trial_complete(trial_id, result, error)
