@@ -249,7 +249,8 @@ def _run(prepared: Prepared, data: SearchSplits, labels: TestLabels, store: Stor
                                           prepared.space.tie_breakers,
                                           prepared.space.constraints),
                 plugins=plugins_record(prepared.plugins),
-                automl_version=automl.__version__, artifacts_dir=str(prepared.artifacts_dir))
+                automl_version=automl.__version__, artifacts_dir=str(prepared.artifacts_dir),
+                data_sizes=data.sizes())
         else:
             experiment_id = resumed.experiment_id
             _reconcile_study(prepared, store)

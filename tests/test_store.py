@@ -348,3 +348,29 @@ def test_passwords_are_never_shown():
         "postgresql+psycopg://bob:***@db.local:port/automl"
     assert safe_url("postgresql+psycopg://bob:s3:c//ret@db/automl") == \
         "postgresql+psycopg://bob:***@db/automl"
+
+
+def test_a_version_2_database_gains_the_rows_per_split_and_keeps_its_experiments(tmp_path):
+    """2 -> 3 adds ``automl_experiments.data_sizes``: unknown (None) for what was run before,
+    recorded for what runs after."""
+    import sqlite3
+
+    from automl.store.schema import SCHEMA_VERSION
+
+    path = tmp_path / "v2.db"
+    url = f"sqlite:///{path}"
+    with Store(url) as store:
+        store.create_experiment(name="before", seed=0, config={}, objectives=[], plugins={},
+                                automl_version="0", artifacts_dir="runs")
+    with sqlite3.connect(path) as conn:  # as a version-2 automl left it
+        conn.execute("ALTER TABLE automl_experiments DROP COLUMN data_sizes")
+        conn.execute("UPDATE automl_meta SET value = '2' WHERE key = 'schema_version'")
+    with Store(url) as store:
+        assert store.experiment("before").data_sizes is None
+        store.create_experiment(name="after", seed=0, config={}, objectives=[], plugins={},
+                                automl_version="0", artifacts_dir="runs",
+                                data_sizes={"train": 10, "val": 3, "test": 4})
+        assert store.experiment("after").data_sizes == {"train": 10, "val": 3, "test": 4}
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT value FROM automl_meta").fetchall() == [
+            (str(SCHEMA_VERSION),)]

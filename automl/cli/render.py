@@ -44,7 +44,7 @@ def experiment_json(exp: ExperimentRecord) -> dict[str, Any]:
             "objectives": exp.objectives, "created_at": _iso(exp.created_at),
             "finished_at": _iso(exp.finished_at), "automl_version": exp.automl_version,
             "artifacts_dir": exp.artifacts_dir, "plugins": exp.plugins, "config": exp.config,
-            "error": exp.error,
+            "error": exp.error, "data_sizes": exp.data_sizes,
             "counts": _counts(exp.trials),
         },
         "constraints": [c.as_row() for c in constraints],

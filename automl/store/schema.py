@@ -16,9 +16,10 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
-#: 2: the final evaluation's table (``automl_evaluations``); :mod:`automl.store.upgrade` brings a
-#: version-1 database up to date when it is opened.
-SCHEMA_VERSION = 2
+#: 2: the final evaluation's table (``automl_evaluations``); 3: the experiment's rows per split
+#: (``automl_experiments.data_sizes``). :mod:`automl.store.upgrade` brings an older database up to
+#: date when it is opened.
+SCHEMA_VERSION = 3
 
 _FLOAT_TAG = "$float"
 _NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
@@ -112,6 +113,8 @@ class ExperimentRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     error: Mapped[str | None] = mapped_column(CleanText, nullable=True)
+    #: rows per split as the run loaded them ({"train": n, "val": n, "test": n}); None before 3
+    data_sizes: Mapped[dict | None] = mapped_column(JSONValue, nullable=True)
 
     trials: Mapped[list["TrialRow"]] = relationship(
         back_populates="experiment", cascade="all, delete-orphan", order_by="TrialRow.number")

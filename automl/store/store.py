@@ -139,6 +139,8 @@ class ExperimentRecord:
     trials: list[TrialRecord] = field(default_factory=list)
     ensembles: list[EnsembleRecord] = field(default_factory=list)
     evaluations: list[EvaluationRecord] = field(default_factory=list)
+    #: rows per split as the run loaded them (train, val, test); None for older records
+    data_sizes: dict[str, int] | None = None
 
     @property
     def ensemble(self) -> EnsembleRecord | None:
@@ -260,7 +262,8 @@ class Store:
     def create_experiment(self, *, name: str, seed: int, config: dict[str, Any],
                           objectives: list[dict[str, str]], plugins: dict[str, Any],
                           automl_version: str, artifacts_dir: str,
-                          config_hash: str = "") -> int:
+                          config_hash: str = "", data_sizes: dict[str, int] | None = None
+                          ) -> int:
         with self._write() as session:
             if session.scalar(select(ExperimentRow.id).where(ExperimentRow.name == name)):
                 raise StoreError(self._exists(name))
@@ -268,7 +271,7 @@ class Store:
                                 config=config,
                                 config_hash=config_hash, objectives=objectives, plugins=plugins,
                                 automl_version=automl_version, artifacts_dir=artifacts_dir,
-                                created_at=now())
+                                created_at=now(), data_sizes=data_sizes)
             session.add(row)
             session.flush()
             return row.id
@@ -455,7 +458,7 @@ def _experiment(row: ExperimentRow, with_trials: bool) -> ExperimentRecord:
         name=row.name, status=ExperimentStatus(row.status), seed=row.seed, config=row.config,
         objectives=row.objectives, plugins=row.plugins, automl_version=row.automl_version,
         artifacts_dir=row.artifacts_dir, created_at=row.created_at, finished_at=row.finished_at,
-        error=row.error)
+        error=row.error, data_sizes=row.data_sizes)
     if with_trials:
         record.trials = [TrialRecord(
             number=t.number, status=TrialStatus(t.status), params=t.params, metrics=t.metrics or {},

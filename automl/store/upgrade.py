@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Connection, update
+from sqlalchemy import Connection, inspect, text, update
 
-from automl.store.schema import EvaluationRow, Meta
+from automl.store.schema import EvaluationRow, ExperimentRow, Meta
 
 
 def _add_evaluations(conn: Connection) -> None:
@@ -20,8 +20,15 @@ def _add_evaluations(conn: Connection) -> None:
     EvaluationRow.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
 
 
+def _add_data_sizes(conn: Connection) -> None:
+    """2 -> 3: the rows per split of each experiment (unknown, NULL, for those already run)."""
+    table = ExperimentRow.__tablename__
+    if "data_sizes" not in {c["name"] for c in inspect(conn).get_columns(table)}:
+        conn.execute(text(f"ALTER TABLE {table} ADD COLUMN data_sizes JSON"))
+
+
 #: ``{from_version: step}``; a step upgrades to ``from_version + 1``.
-STEPS: dict[int, Callable[[Connection], None]] = {1: _add_evaluations}
+STEPS: dict[int, Callable[[Connection], None]] = {1: _add_evaluations, 2: _add_data_sizes}
 
 
 def can_upgrade(version: int, target: int) -> bool:
