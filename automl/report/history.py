@@ -130,7 +130,7 @@ def _add_curves(figure: go.Figure, trials: list[TrialView], key: str, status: st
         numbers += [trial.number] * len(points) + [None]
     dash = "dot" if status == TrialStatus.EARLY_STOPPED else "solid"
     figure.add_trace(go.Scatter(
-        x=xs, y=ys, customdata=numbers, mode="lines+markers", name=status,
+        x=xs, y=ys, customdata=numbers, mode="lines+markers", name=str(status),
         line={"color": STATUS_COLOURS.get(status, "#7f7f7f"), "width": 1, "dash": dash},
         marker={"size": 3}, opacity=0.75, connectgaps=False,
         hovertemplate="trial #%{customdata}<br>epoch %{x}: %{y:.4g}<extra>" + status

@@ -37,8 +37,9 @@ def importance_section(data: ReportData) -> Section:
                                                     "completed trials: nothing was searched.")
     parts: list[Any] = []
     for objective in data.objectives:
-        importances, said = importances_of(done, distributions, objective.key, objective.mode)
+        assessed, said = importances_of(done, distributions, objective.key, objective.mode)
         parts += [note(f"{objective.key}: {text}") for text in said]
+        importances = {k: v for k, v in assessed.items() if v > 0}
         if not importances:
             parts.append(note(f"{objective.key}: no importances (every parameter scored 0)."))
             continue
@@ -59,8 +60,8 @@ def importance_section(data: ReportData) -> Section:
 
 def importances_of(trials: Sequence[TrialView], distributions: dict[str, Any], key: str,
                    mode: str) -> tuple[dict[str, float], list[str]]:
-    """The normalised importances (above zero) for the metric ``key`` optimised in ``mode``,
-    and what Optuna warned. The study minimises: a maximised value is negated."""
+    """The normalised importance of every assessed parameter for the metric ``key`` optimised
+    in ``mode``, and what Optuna warned. The study minimises: a maximised value is negated."""
     import optuna
     from optuna.importance import PedAnovaImportanceEvaluator, get_param_importances
 
@@ -74,8 +75,7 @@ def importances_of(trials: Sequence[TrialView], distributions: dict[str, Any], k
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         importances = get_param_importances(study, evaluator=PedAnovaImportanceEvaluator())
-    return ({k: v for k, v in importances.items() if v > 0},
-            list(dict.fromkeys(str(w.message) for w in caught)))
+    return importances, list(dict.fromkeys(str(w.message) for w in caught))
 
 
 def infer_distributions(params: Sequence[dict[str, Any]], config: dict[str, Any]

@@ -8,7 +8,7 @@ from html import escape
 import plotly.graph_objects as go
 
 from automl.report.gather import ReportData, TrialView, error_parts, metric_label
-from automl.report.section import Html, Section, fmt, note, table
+from automl.report.section import Html, Section, fmt, table
 from automl.store import TrialStatus
 
 
@@ -97,12 +97,6 @@ def failures_section(data: ReportData) -> Section:
     return Section("failures", title,
                    f"{len(failed)} of {len(data.trials)} trials failed; each is recorded with its "
                    "traceback and the search went on.",
-                   [figure, table(["#", "architecture", "error type", "message",
-                                   "epochs reached", ""], rows, raw=True)])
-
-
-def failures_note(data: ReportData) -> Html:
-    """One line for the sections that leave failed trials out."""
-    failed = len(data.by_status(TrialStatus.FAILED))
-    return note(f"{failed} failed trial(s) have no scores and are left out.") if failed \
-        else Html("")
+                   [figure, Html('<div class="scroll">' + table(
+                       ["#", "architecture", "error type", "message", "epochs reached", ""],
+                       rows, raw=True) + "</div>")])
