@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("plotly")
+from tests.conftest import optional_module
+
+optional_module("plotly", "plotly is not installed (pip install -e '.[report]')")
 
 from automl.report import ReportError, build_report, report_sections, write_report  # noqa: E402
 from automl.report.gather import best_so_far, error_parts, front_2d, gather  # noqa: E402
