@@ -115,12 +115,10 @@ _SECTIONS = {"architecture": "architecture", "augmentation": "augmentations",
 
 def _declared_log(config: dict[str, Any], key: str) -> bool:
     """Whether the config declares the parameter ``key`` (``training.lr``,
-    ``architecture.mlp.width``) as a range with ``log: true``."""
+    ``architecture.mlp.width``) as a range with ``log: true``; a component's own default range
+    (not in the config) counts as linear."""
     first, *rest = key.split(".")
     node: Any = config.get(_SECTIONS.get(first, first))
     for part in rest:
-        if not isinstance(node, dict):
-            return False
-        node = node.get(part, node.get("params", {}).get(part) if isinstance(
-            node.get("params"), dict) else None)
-    return isinstance(node, dict) and bool(node.get("log"))
+        node = node.get(part) if isinstance(node, dict) else None
+    return isinstance(node, dict) and node.get("log") is True
