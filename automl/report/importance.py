@@ -37,7 +37,11 @@ def importance_section(data: ReportData) -> Section:
                                                     "completed trials: nothing was searched.")
     parts: list[Any] = []
     for objective in data.objectives:
-        assessed, said = importances_of(done, distributions, objective.key, objective.mode)
+        try:
+            assessed, said = importances_of(done, distributions, objective.key, objective.mode)
+        except (ValueError, RuntimeError) as exc:  # an Optuna that cannot assess these trials
+            parts.append(note(f"{objective.key}: Optuna could not assess importances: {exc}"))
+            continue
         parts += [note(f"{objective.key}: {text}") for text in said]
         importances = {k: v for k, v in assessed.items() if v > 0}
         if not importances:
