@@ -41,7 +41,8 @@ table.sortable th.desc::after{content:" \\25BC"}
 .status.running{background:#dcfce7}.status.failed{background:#fee2e2}
 .status.interrupted{background:#ede9fe}
 pre{font-size:12px;background:#f9fafb;padding:8px;overflow:auto;max-height:400px}
-.plot{margin:8px 0}
+.plots{display:grid;gap:8px}
+.plot{margin:8px 0;min-width:0}
 """
 
 #: sorting (click a header; numbers by value) and filtering (status, architecture) of the table
@@ -97,12 +98,17 @@ def render_page(title: str, subtitle: str, sections: list[Section]) -> str:
             continue
         if section.intro:
             body.append(f'<p class="intro">{escape(section.intro)}</p>')
-        for part in section.parts:
-            if isinstance(part, Html):
+        plots: list[str] = []
+        for part in [*section.parts, Html("")]:
+            if isinstance(part, Html):  # plots so far side by side, then the piece of HTML
+                if plots:
+                    body.append(f'<div class="plots" style="grid-template-columns:repeat('
+                                f'{section.columns},minmax(0,1fr))">{"".join(plots)}</div>')
+                    plots = []
                 body.append(part)
             else:
                 plot += 1
-                body.append('<div class="plot">' + pio.to_html(
+                plots.append('<div class="plot">' + pio.to_html(
                     part, include_plotlyjs=False, full_html=False, config=PLOT_CONFIG,
                     div_id=f"plot-{plot}", default_height=f"{_height(part)}px") + "</div>")
         body.append("</section>")

@@ -25,6 +25,7 @@ class Section:
     intro: str = ""  # plain text, escaped on the page
     parts: list[Part] = field(default_factory=list)
     empty: str | None = None  # why there is nothing to show, said on the page instead
+    columns: int = 1  # plots side by side (the notes and tables still span the section)
 
     @classmethod
     def empty_because(cls, anchor: str, title: str, reason: str) -> "Section":

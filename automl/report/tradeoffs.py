@@ -72,7 +72,7 @@ def tradeoffs_section(data: ReportData) -> Section:
                    "recorded, coloured by the pruning amount the trial sampled (0 for no "
                    "pruning). The front joins the trials no other trial beats on both axes; a "
                    "model-only value that is not an objective counts as a cost (lower is "
-                   "better).", parts)
+                   "better).", parts, columns=2)
 
 
 def _pruning(amount: float | None) -> str:
