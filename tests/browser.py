@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import unavailable
 
@@ -31,11 +33,13 @@ class Opened:
     plots: list[dict]  # COUNT_DRAWN per plot
     screenshot: Path
     text: str  # the page's visible text
+    acted: Any = None  # what ``act`` returned
 
 
-def open_report(path: Path, screenshot: Path, *, width: int = 1400) -> Opened:
+def open_report(path: Path, screenshot: Path, *, width: int = 1400,
+                act: Callable[[Any], Any] | None = None) -> Opened:
     """Load ``path`` from file://, wait until every plot has drawn, count what each drew and
-    take a full-page screenshot."""
+    take a full-page screenshot; then ``act(page)`` (clicks, selections) if given."""
     if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
         unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
     try:
@@ -61,9 +65,10 @@ def open_report(path: Path, screenshot: Path, *, width: int = 1400) -> Opened:
             plots = page.evaluate(COUNT_DRAWN)
             text = page.inner_text("body")
             page.screenshot(path=str(screenshot), full_page=True)
+            acted = act(page) if act is not None else None
         finally:
             browser.close()
-    return Opened(console, requests, plots, screenshot, text)
+    return Opened(console, requests, plots, screenshot, text, acted)
 
 
 def pixel_spread(path: Path) -> float:

@@ -267,12 +267,35 @@ def test_bad_input_gives_one_message_and_no_file(tmp_path, automl_cmd, args, mes
 # ---- in a browser ---------------------------------------------------------------------------
 
 
+def _sort_and_filter(page) -> dict:
+    """Sort the trials table by its first column (twice: descending), then filter it."""
+    first = "() => document.querySelector('#trials-table tbody tr').cells[0].textContent"
+    header = page.locator("#trials-table th").first
+    header.click()
+    header.click()
+    descending = page.evaluate(first)
+    page.select_option("#filter-status", "failed")
+    failed = page.inner_text("#trials-shown")
+    page.select_option("#filter-architecture", "mlp")
+    both = page.inner_text("#trials-shown")
+    visible = page.evaluate("() => Array.from(document.querySelectorAll('#trials-table tbody tr'))"
+                            ".filter(r => r.style.display !== 'none')"
+                            ".map(r => [r.dataset.status, r.dataset.architecture])")
+    return {"descending": descending, "failed": failed, "both": both, "visible": visible}
+
+
 def test_a_running_experiment_with_failures_opens_in_chromium(tmp_path):
     _, exp = stored(tmp_path, 150, finished=False)
     path = write_report(exp, tmp_path / "running.html")
-    opened = open_report(path, tmp_path / "running.png")
+    opened = open_report(path, tmp_path / "running.png", act=_sort_and_filter)
     assert_sound(opened)
     assert "running" in opened.text and "Failed trials by error type" in opened.text
     assert "No test-split scores yet" in opened.text
-    # the table sorts and filters in the page
     assert "150 of 150 trials shown" in opened.text
+    # the table sorts and filters in the page
+    failed = [t for t in exp.trials if t.status == "failed"]
+    failed_mlp = [t for t in failed if t.params["architecture"] == "mlp"]
+    assert opened.acted["descending"] == "149"
+    assert opened.acted["failed"] == f"{len(failed)} of 150 trials shown"
+    assert opened.acted["both"] == f"{len(failed_mlp)} of 150 trials shown"
+    assert opened.acted["visible"] == [["failed", "mlp"]] * len(failed_mlp)
