@@ -299,3 +299,13 @@ def test_a_running_experiment_with_failures_opens_in_chromium(tmp_path):
     assert opened.acted["failed"] == f"{len(failed)} of 150 trials shown"
     assert opened.acted["both"] == f"{len(failed_mlp)} of 150 trials shown"
     assert opened.acted["visible"] == [["failed", "mlp"]] * len(failed_mlp)
+
+
+def test_without_plotly_the_report_says_what_to_install(tmp_path, monkeypatch):
+    import sys
+
+    _, exp = stored(tmp_path, 5)
+    monkeypatch.setitem(sys.modules, "plotly", None)  # as if it were not installed
+    with pytest.raises(ReportError, match=r"needs plotly: pip install 'automl\[report\]'"):
+        write_report(exp, tmp_path / "r.html")
+    assert not (tmp_path / "r.html").exists()
