@@ -6,7 +6,6 @@ tests/test_report_run.py."""
 from __future__ import annotations
 
 import random
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -234,12 +233,27 @@ def test_the_report_is_written_whole_or_not_at_all(tmp_path):
 # ---- the command ----------------------------------------------------------------------------
 
 
-def test_the_command_writes_name_html_by_default(tmp_path, automl_cmd):
+def report_command(capsys, monkeypatch, cwd: Path, *args: str) -> tuple[int, str, str]:
+    """``automl report ARGS`` in ``cwd`` through the console-script entry point, in this
+    process: (exit code, stdout, stderr)."""
+    import sys
+
+    from automl.cli.app import main
+
+    monkeypatch.chdir(cwd)
+    monkeypatch.setattr(sys, "argv", ["automl", "report", *args])
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:
+        main()
+    out, err = capsys.readouterr()
+    return int(info.value.code or 0), out, err
+
+
+def test_the_command_writes_name_html_by_default(tmp_path, capsys, monkeypatch):
     url, _ = stored(tmp_path, 30, name="bench")
-    done = subprocess.run([*automl_cmd, "report", "bench", "--db", url], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    assert "written to bench.html" in done.stdout
+    code, out, err = report_command(capsys, monkeypatch, tmp_path, "bench", "--db", url)
+    assert code == 0, err
+    assert "report of 'bench' (30 trials, completed) written to bench.html" in out
     assert (tmp_path / "bench.html").stat().st_size > 1_000_000
 
 
@@ -247,19 +261,19 @@ def test_the_command_writes_name_html_by_default(tmp_path, automl_cmd):
     (["nope"], "error: no experiment named 'nope' in sqlite:///"),
     (["bench", "-o", "afile/r.html"], "error: cannot write the report to afile/r.html: "
                                       "directory afile does not exist"),
+    (["bench", "-o", "."], "error: cannot write the report to .: it is a directory"),
     (["bench", "--db", "sqlite:///missing.db"], "error: no database at missing.db"),
 ])
-def test_bad_input_gives_one_message_and_no_file(tmp_path, automl_cmd, args, message):
+def test_bad_input_gives_one_message_and_no_file(tmp_path, capsys, monkeypatch, args, message):
     url, _ = stored(tmp_path, 5, name="bench")
     (tmp_path / "afile").write_text("x")
     if "--db" not in args:
         args = [*args, "--db", url]
     before = set(tmp_path.iterdir())
-    done = subprocess.run([*automl_cmd, "report", *args], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=300)
-    assert done.returncode == 2
-    assert done.stderr.startswith(message), done.stderr
-    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    code, _out, err = report_command(capsys, monkeypatch, tmp_path, *args)
+    assert code == 2
+    assert err.startswith(message), err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert set(tmp_path.iterdir()) - before <= {tmp_path / "automl.db-wal",
                                                 tmp_path / "automl.db-shm"}
 
