@@ -116,6 +116,11 @@ def test_a_finished_experiment_fills_every_section(tmp_path):
     assert len(figures(sections["history"])) == 1  # one objective
     assert len(figures(sections["tradeoffs"])) == 3  # against each model/ value
     assert len(figures(sections["scores"])) == 2  # by architecture, by augmentation
+    # the best trial is marked in the table, the one row so marked
+    table = str(sections["trials"].parts[1])
+    assert table.count('data-sort="best"') == 1
+    best = gather(exp).best.number
+    assert f'<td data-sort="{best}">{best}</td><td data-sort="completed">' in table
     # the history's best-so-far line is the running maximum of the completed trials
     completed, _stopped, line = figures(sections["history"])[0].data
     assert list(line.y) == best_so_far(list(completed.y), "max")
@@ -152,7 +157,10 @@ def test_several_objectives_get_importances_and_history_each(tmp_path):
     titles = [f.layout.title.text for f in figures(sections["importance"])]
     assert titles == ["Importance for accuracy (validation)", "Importance for latency_ms"]
     assert len(figures(sections["history"])) == 2
-    assert gather(exp).pareto  # the front over both objectives
+    front = gather(exp).pareto  # the front over both objectives
+    assert front
+    table = str(sections["trials"].parts[1])
+    assert table.count("Pareto front</td>") == len(front)
 
 
 def test_an_experiment_without_trials_says_why_each_section_is_empty(tmp_path):

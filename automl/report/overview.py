@@ -23,7 +23,7 @@ def experiment_section(data: ReportData) -> Section:
         ["seed", str(exp.seed)],
         ["objectives", ", ".join(f"{o.key} ({o.mode})" for o in data.objectives)],
         ["dataset", _dataset(dataset)],
-        ["rows per split", "not recorded (the store keeps the split fractions, not row counts)"],
+        ["rows per split", _sizes(getattr(exp, "data_sizes", None))],
         ["budget", _budget(search)],
         ["search", f"sampler {search.get('sampler', '-')}, early stopping "
                    f"{search.get('early_stopping', '-')}, at most "
@@ -48,6 +48,14 @@ def _dataset(dataset: dict[str, Any]) -> str:
     split = dataset.get("split") or {}
     fractions = ", ".join(f"{k} {v}" for k, v in split.items())
     return f"{dataset.get('name', '-')}" + (f" (split: {fractions})" if fractions else "")
+
+
+def _sizes(sizes: dict[str, int] | None) -> str:
+    """``1077 train, 360 val, 360 test``, from the store where it records them (schema 3 on);
+    older records have none."""
+    if not sizes:
+        return "not recorded in the store for this experiment"
+    return ", ".join(f"{n} {part}" for part, n in sizes.items())
 
 
 def _budget(search: dict[str, Any]) -> str:

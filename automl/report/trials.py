@@ -18,8 +18,8 @@ def trials_section(data: ReportData) -> Section:
         return Section.empty_because("trials", title, "No trial has started yet.")
     keys = [o.key for o in data.objectives]
     keys += [k for k in data.model_keys if k not in keys]
-    headers = ["#", "status", "architecture", *[metric_label(k) for k in keys], "pruning",
-               "augmentations", "epochs", "seconds", "error"]
+    headers = ["#", "status", "chosen", "architecture", *[metric_label(k) for k in keys],
+               "pruning", "augmentations", "epochs", "seconds", "error"]
     rows = []
     for trial in data.trials:
         metrics = trial.metrics
@@ -28,6 +28,7 @@ def trials_section(data: ReportData) -> Section:
                 (str(trial.number), trial.number),
                 (f'<span class="status {escape(trial.status)}">{escape(trial.status)}</span>',
                  trial.status),
+                (escape(_chosen(data, trial)), _chosen(data, trial)),
                 (escape(trial.architecture or "-"), trial.architecture or ""),
                 *[(escape(fmt(metrics.get(k))), metrics.get(k)) for k in keys],
                 (escape(_pruning(trial)), trial.pruning_amount),
@@ -50,9 +51,20 @@ def trials_section(data: ReportData) -> Section:
     html = Html(f'<div class="scroll"><table id="trials-table" class="sortable"><thead><tr>'
                 f'{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>')
     intro = ("Every trial with its validation scores and model values (test scores are only in "
-             "the final evaluation). Click a column to sort; choose a status or an architecture "
-             "to filter.")
+             "the final evaluation); chosen: the best trial, chosen on validation, and with "
+             "several objectives the Pareto front. Click a column to sort; choose a status or an "
+             "architecture to filter.")
     return Section("trials", title, intro, [filters, html])
+
+
+def _chosen(data: ReportData, trial: TrialView) -> str:
+    """``best`` for the best trial, ``Pareto front`` for a front member (several objectives)."""
+    marks = []
+    if data.best is not None and data.best.number == trial.number:
+        marks.append("best")
+    if trial.number in data.pareto:
+        marks.append("Pareto front")
+    return ", ".join(marks)
 
 
 def _attrs(trial: TrialView) -> str:
