@@ -12,7 +12,7 @@ import time
 
 SCRIPTS = ("overhead", "store", "pruning", "search_efficiency", "ensemble_gain",
            "quickstart_cost", "export_formats", "diabetes_regression", "warm_start",
-           "constraints")
+           "constraints", "report_speed")
 
 
 def main() -> int:

@@ -26,6 +26,7 @@ EXPECTED = {
     "diabetes_regression": "HistGradientBoostingRegressor",
     "warm_start": "warm / cold",
     "constraints": "feasible share, constrained vs unconstrained",
+    "report_speed": "automl report s",
 }
 
 

@@ -200,3 +200,11 @@ def test_a_constrained_search_chooses_and_ensembles_feasible_trials_only(
         assert values[0] == pytest.approx(params - 1500)
     record = Store("sqlite:///automl.db").experiment("constrained")
     assert any(o.get("constraint") for o in record.objectives)
+
+    # The report says which trials break the bound and what it is.
+    done = subprocess.run([*automl_cmd, "report", "constrained", "-o", "report.html"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    page = Path("report.html").read_text()
+    assert "params &lt;= 1500 (trials outside them are never chosen)" in page
+    assert page.count(">no: params ") == len(infeasible)
