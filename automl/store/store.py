@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, inspect, select, text
+from sqlalchemy import create_engine, event, inspect, select, text, update
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -354,6 +354,25 @@ class Store:
             row.checkpoint, row.error = checkpoint, error
             row.finished_at = now()
             row.duration_s = (row.finished_at - row.started_at).total_seconds()
+
+    def record_history(self, experiment_id: int,
+                       histories: dict[int, list[dict[str, Any]]]) -> int:
+        """Write the epochs running trials reported so far, in one transaction: each trial's
+        history is replaced by the given list (so writing the same epochs twice stores them
+        once). Only ``running`` rows change: a trial finished, interrupted or deleted meanwhile
+        keeps what was recorded for it. Returns the number of rows written."""
+        if not histories:
+            return 0
+        written = 0
+        with self._write() as session:
+            for number, history in histories.items():
+                result = session.execute(
+                    update(TrialRow).where(TrialRow.experiment_id == experiment_id,
+                                           TrialRow.number == number,
+                                           TrialRow.status == TrialStatus.RUNNING)
+                    .values(history=history))
+                written += result.rowcount or 0
+        return written
 
     def add_ensemble(self, name: str, record: EnsembleRecord) -> int:
         """Store an ensemble; returns its id (also set on ``record``)."""
