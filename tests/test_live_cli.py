@@ -10,6 +10,7 @@ import os
 import re
 import select
 import signal
+import socket
 import sqlite3
 import struct
 import subprocess
@@ -299,3 +300,13 @@ def test_dashboard_on_another_host_warns_that_it_has_no_authentication(two_objec
                              cwd=two_objectives, capture_output=True, text=True, timeout=120)
     assert missing.returncode == 2
     assert "no experiment named 'nope'" in missing.stderr and "Traceback" not in missing.stderr
+    with socket.socket() as taken:  # a port something else listens on
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        refused = subprocess.run([*automl_cmd, "dashboard", "pair", "--port", str(busy)],
+                                 cwd=two_objectives, capture_output=True, text=True,
+                                 timeout=120)
+    assert refused.returncode == 1
+    assert f"error: cannot serve the dashboard on 127.0.0.1:{busy}: Address already in use" \
+        in refused.stderr and "Traceback" not in refused.stderr
