@@ -168,6 +168,9 @@ class RunProgress:
             for event in reversed(self.recent):
                 shown = (event.error or "") if event.status == "failed" else " ".join(
                     f"{k}={v:.4g}" for k, v in event.values.items())
+                violated = getattr(event, "violated", ())  # with hard constraints (issue 16)
+                if violated and event.status != "failed":
+                    shown += " infeasible: " + "; ".join(violated)
                 table.add_row(str(event.number), status_text(event.status),
                               escape(event.architecture), escape(shown))
             parts.append(table)
