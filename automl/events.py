@@ -76,6 +76,7 @@ class RunStarted(Event):
     sampler: str
     early_stopping: str
     db_url: str  # the password masked
+    time_budget_s: float | None = None  # the search stops starting trials after this long
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,28 @@ class TrialsRunning(Event):
     running: int
     total: int  # trials this run will start
     elapsed_s: float  # since the search started
+
+
+@dataclass(frozen=True)
+class TrialStarted(Event):
+    """A trial started (every trial; :class:`TrialsRunning` is sent too until one finished)."""
+
+    number: int
+    architecture: str
+    running: int  # trials running now, this one included
+    done: int  # trials of this run finished so far
+    total: int  # trials this run will start
+    elapsed_s: float
+
+
+@dataclass(frozen=True)
+class TrialReported(Event):
+    """A running trial reported an epoch."""
+
+    number: int
+    epoch: int | None
+    values: dict[str, float]  # the objectives' validation values of this epoch
+    elapsed_s: float
 
 
 @dataclass(frozen=True)
@@ -203,4 +226,5 @@ class PredictionFinished(Event):
 __all__ = ["BudgetSpent", "DataLoaded", "EnsembleFinished", "EnsembleSkipped", "EvaluationFinished",
            "EvaluationSkipped", "Event", "Listener", "PredictionFinished", "PredictionProgress",
            "PredictionStarted", "RayStarting", "ResumeStartsAnew", "RunFinished", "RunResumed",
-           "RunStarted", "RunWarning", "TrialFinished", "TrialsRunning", "ignore"]
+           "RunStarted", "RunWarning", "TrialFinished", "TrialReported", "TrialStarted",
+           "TrialsRunning", "ignore"]

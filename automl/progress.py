@@ -1,4 +1,5 @@
-"""Live progress as events (instead of Ray Tune's table): trials running, each finished trial."""
+"""Live progress as events (instead of Ray Tune's table): trials starting, their epochs, each
+finished trial."""
 
 from __future__ import annotations
 
@@ -9,14 +10,18 @@ from typing import Any
 from ray.tune import Callback
 
 from automl.constraints import ConstraintSpec, is_feasible, violated
-from automl.events import Listener, TrialFinished, TrialsRunning, ignore
+from automl.events import (
+    Listener, TrialFinished, TrialReported, TrialStarted, TrialsRunning, ignore,
+)
 from automl.space import ObjectiveSpec
 from automl.search.recorder import StoreRecorder
 from automl.store import TrialRecord
+from automl.trial.trainable import FINAL_KEY
 
 
 class ProgressEvents(Callback):
-    """Sends :class:`TrialsRunning` while no trial has finished yet, then one
+    """Sends :class:`TrialStarted` for each trial that starts (and :class:`TrialsRunning` while
+    no trial has finished yet), :class:`TrialReported` for each epoch a trial reports, and one
     :class:`TrialFinished` per finished trial (status, objective values, best so far, counts).
 
     ``earlier`` are the trials a resumed experiment finished before: the best so far starts from
@@ -43,11 +48,27 @@ class ProgressEvents(Callback):
         return state
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        if sum(self.counts.values()):
-            return
         # Tune calls this before it marks the trial RUNNING.
         running = sum(1 for t in trials if t.status == "RUNNING" or t is trial)
-        self.listener(TrialsRunning(running, self.total, time.monotonic() - self.started))
+        elapsed = time.monotonic() - self.started
+        done = sum(self.counts.values())
+        if not done:
+            self.listener(TrialsRunning(running, self.total, elapsed))
+        number = self.recorder.number_of(trial)
+        if number is not None:
+            self.listener(TrialStarted(number, str(trial.config.get("architecture", "")),
+                                       running, done, self.total, elapsed))
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
+                        **info: Any) -> None:
+        number = self.recorder.number_of(trial)
+        if FINAL_KEY in result or number is None:
+            return
+        values = {o.key: float(result[o.key]) for o in self.objectives
+                  if isinstance(result.get(o.key), (int, float))}
+        epoch = result.get("epoch")
+        self.listener(TrialReported(number, epoch if isinstance(epoch, int) else None, values,
+                                    time.monotonic() - self.started))
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._finished(trials, trial)

@@ -266,7 +266,8 @@ def _run(prepared: Prepared, data: SearchSplits, labels: TestLabels, store: Stor
                                 max(config.search.num_trials - resumed.finished, 0)))
             emit(RunStarted(config.name, config.search.num_trials,
                             len(prepared.space.architectures), config.search.sampler,
-                            config.search.early_stopping, safe_url(prepared.db_url)))
+                            config.search.early_stopping, safe_url(prepared.db_url),
+                            config.search.time_budget_s))
             _search(prepared, data, store, experiment_id, info, emit, resumed, warm)
             if prepared.ensemble is not None:
                 ensemble_stage(store, config.name, prepared.plugins.registry, prepared.ensemble,
@@ -396,6 +397,7 @@ def _search(prepared: Prepared, data: Any, store: Store, experiment_id: int,
             raise full_disk() from None
         raise
     finally:
+        recorder.flush()  # running trials' last epochs, before the run marks them interrupted
         study_storage.write_finished()
     if recorder.hook_error is not None:
         raise recorder.hook_error

@@ -12,7 +12,7 @@ import pytest
 import automl
 from automl.events import (
     DataLoaded, EvaluationFinished, EvaluationSkipped, RayStarting, ResumeStartsAnew, RunFinished,
-    RunResumed, RunStarted, TrialFinished, TrialsRunning,
+    RunResumed, RunStarted, TrialFinished, TrialReported, TrialStarted, TrialsRunning,
 )
 from automl.store import Store
 from tests.conftest import REPO
@@ -55,9 +55,16 @@ def test_events_tell_what_happens_and_a_resume_keeps_the_best(tmp_path: Path) ->
     assert result.status == "completed" and len(result.trials) == 1
     kinds = [type(e) for e in first]
     assert kinds[:4] == [DataLoaded, ResumeStartsAnew, RayStarting, RunStarted], kinds
-    assert kinds[4:] == [TrialsRunning, TrialFinished, EvaluationFinished, RunFinished], kinds
+    # the trial's start, its two epochs, its end
+    assert kinds[4:] == [TrialsRunning, TrialStarted, TrialReported, TrialReported,
+                         TrialFinished, EvaluationFinished, RunFinished], kinds
     assert first[0].sizes == {"train": 1077, "val": 360, "test": 360}
+    assert first[3].time_budget_s is None
     assert first[4].running == 1 and first[4].total == 1
+    assert first[5] == TrialStarted(0, "mlp", 1, 0, 1, first[5].elapsed_s)
+    assert [(e.number, e.epoch, list(e.values)) for e in first[6:8]] == \
+        [(0, 1, ["val/accuracy"]), (0, 2, ["val/accuracy"])]
+    first = [e for e in first if not isinstance(e, (TrialStarted, TrialReported))]
     done = first[5]
     assert done.number == 0 and done.status == "completed" and done.best is not None
 

@@ -1,8 +1,8 @@
 """The typer application, built by :func:`create_app` (no import-time plugin loading).
 
 The commands are plain functions in :mod:`automl.cli.experiment` (``run``, ``validate``,
-``plugins``), :mod:`automl.cli.records` (``ls``, ``show``, ``rm``), :mod:`automl.cli.report`
-(``report``) and :mod:`automl.cli.models`
+``plugins``), :mod:`automl.cli.records` (``ls``, ``show``, ``rm``), :mod:`automl.cli.dashboard`,
+:mod:`automl.cli.report` (``report``) and :mod:`automl.cli.models`
 (``ensemble``, ``export``, ``predict``, ``rerun``), each a thin layer over a library call; the heavy modules
 (Ray, torch, the store) are imported inside them.
 """
@@ -15,13 +15,14 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from automl.cli import experiment, models, records, report
+from automl.cli import dashboard, experiment, models, records, report
 from automl.errors import AutomlError
 
 #: (command name, function), in the order ``automl --help`` lists them
 COMMANDS = (
     ("run", experiment.run), ("validate", experiment.validate), ("plugins", experiment.plugins),
-    ("ls", records.list_experiments), ("show", records.show), ("ensemble", models.ensemble),
+    ("ls", records.list_experiments), ("show", records.show),
+    ("dashboard", dashboard.dashboard), ("ensemble", models.ensemble),
     ("export", models.export), ("predict", models.predict),
     ("rerun", models.rerun), ("rm", records.rm), ("report", report.report),
 )

@@ -25,17 +25,29 @@ def run(experiment: Path = typer.Argument(..., help="experiment YAML file"),
         resume: bool = typer.Option(False, "--resume",
                                     help="continue an interrupted experiment of this name"),
         verbose: bool = typer.Option(False, "--verbose", "-v",
-                                     help="show Ray's worker logs")) -> None:
+                                     help="show Ray's worker logs"),
+        log_lines: bool = typer.Option(
+            False, "--log-lines",
+            help="one line per finished trial instead of the live display (the default when "
+                 "standard output is not a terminal)")) -> None:
     """Run an experiment: search, train, prune, record every trial."""
     from automl.cli.live import EventPrinter
+    from automl.cli.live_progress import LiveProgress
     from automl.cli.render import count_text, print_experiment
     from automl.runner import run_experiment
     from automl.store import Store
 
     out = console()
-    result = run_experiment(experiment, address=address, db=db, artifacts=artifacts,
-                            max_trials=max_trials, name=name, listener=EventPrinter(out),
-                            verbose=verbose, resume=resume)
+    # a live display on a terminal; one line per event in a file, a pipe, a CI log
+    display = None if log_lines or not out.is_terminal else LiveProgress(out)
+    try:
+        result = run_experiment(experiment, address=address, db=db, artifacts=artifacts,
+                                max_trials=max_trials, name=name,
+                                listener=display or EventPrinter(out), verbose=verbose,
+                                resume=resume)
+    finally:
+        if display is not None:
+            display.close()
     store = Store(result.db_url, create=False)
     try:
         print_experiment(out, store.experiment(result.name))

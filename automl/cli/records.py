@@ -38,12 +38,27 @@ def list_experiments(db: Optional[str] = typer.Option(None, help=DB_HELP)) -> No
 def show(name: str = typer.Argument(..., help="experiment name"),
          db: Optional[str] = typer.Option(None, help=DB_HELP),
          trial: Optional[int] = typer.Option(None, help="show one trial in detail"),
-         as_json: bool = typer.Option(False, "--json", help="print JSON for scripts")) -> None:
+         as_json: bool = typer.Option(False, "--json", help="print JSON for scripts"),
+         watch: bool = typer.Option(
+             False, "--watch", help="draw it again as it changes, until it is no longer running"),
+         interval: float = typer.Option(2.0, min=0.1,
+                                        help="seconds between reads with --watch")) -> None:
     """Show an experiment's trials, best trial and (multi-objective) Pareto front."""
     from automl.cli.render import experiment_json, print_experiment, trial_detail
 
+    if watch and as_json:
+        raise UsageError("--watch draws the experiment on the terminal; it does not combine "
+                         "with --json")
     store = open_store(db)
     try:
+        if watch:
+            from functools import partial
+
+            from automl.cli.watch import watch as watch_experiment
+
+            render = print_experiment if trial is None else partial(trial_detail, number=trial)
+            watch_experiment(console(), store, name, render, interval)
+            return
         exp = store.experiment(name)
     finally:
         store.close()

@@ -176,13 +176,23 @@ def print_experiment(console: Console, exp: ExperimentRecord) -> None:
         else:
             table.add_column(col, justify="left" if col in ("architecture", "pruning")
                              else "right")
+    live = False
     for t in exp.trials:
+        cells: list[Any] = [_fmt(t.metrics.get(k)) for k in keys + extra]
+        duration: Any = _fmt(t.duration_s, 1)
+        if t.status == TrialStatus.RUNNING and t.history:
+            # a running trial's values so far: its latest epoch, dimmed
+            latest = t.history[-1]
+            cells = [Text(_fmt(latest.get(k)), style="dim") for k in keys + extra]
+            duration = Text(f"epoch {latest.get('epoch', len(t.history))}", style="dim")
+            live = True
         table.add_row(str(t.number), status_text(t.status),
-                      str(t.params.get("architecture", "")),
-                      *[_fmt(t.metrics.get(k)) for k in keys + extra],
-                      _pruning(t, epochs), _fmt(t.duration_s, 1),
+                      str(t.params.get("architecture", "")), *cells,
+                      _pruning(t, epochs), duration,
                       *([_feasible_text(t, constraints)] if constraints else []))
     console.print(table)
+    if live:
+        console.print("[dim]running trials show their latest epoch's values[/dim]")
     best = best_of(exp)
     if best is None:
         console.print("no completed trial meets the constraints" if constraints

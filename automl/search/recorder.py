@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,15 +21,26 @@ from automl.trial.trainable import FINAL_KEY
 #: what a trial reports and the store records (never a test metric: see automl.evaluate)
 METRIC_PREFIXES = ("val/", "train/", "model/")
 HISTORY_KEYS = ("epoch", "train/loss")
+#: how often, at most, running trials' new epochs are written to the store (one transaction for
+#: every trial with news); a trial's last epochs are written with its final row
+FLUSH_INTERVAL_S = 1.0
 
 
 class StoreRecorder(Callback):
-    """Records trial starts, per-epoch history and final results; calls lifecycle hooks."""
+    """Records trial starts, per-epoch history and final results; calls lifecycle hooks.
+
+    A running trial's epochs reach the store as they are reported, in batches: at most every
+    ``flush_interval_s`` one transaction writes the history of every running trial that reported
+    since the last write (:meth:`Store.record_history`), so ``automl show`` sees running trials
+    with their curves so far. The finished row carries the whole history; a later batch never
+    touches a finished row.
+    """
 
     def __init__(self, store: Store, experiment_id: int, experiment: ExperimentInfo,
                  plugins: Plugins, first_number: int = 0,
                  reuse: dict[int, dict[str, Any]] | None = None,
-                 after_finish: Callable[[], Any] | None = None) -> None:
+                 after_finish: Callable[[], Any] | None = None,
+                 flush_interval_s: float = FLUSH_INTERVAL_S) -> None:
         """``reuse`` maps the numbers of interrupted trials to their parameters: a new trial with
         the same parameters takes over that row (``--resume``). ``after_finish`` runs after each
         finished trial's row is written (the runner writes the Optuna study's finished trials
@@ -46,6 +58,9 @@ class StoreRecorder(Callback):
         self.hook_error: PluginError | None = None
         self.disk_full = False  # a trial failed for want of disk space: stop the search
         self._after_finish = after_finish
+        self.flush_interval_s = flush_interval_s
+        self._unwritten: set[str] = set()  # trial ids whose history has epochs not in the store
+        self._flushed_at = time.monotonic()
 
     def __getstate__(self) -> dict[str, Any]:
         # Ray pickles the run config into the experiment directory; live handles stay behind.
@@ -98,6 +113,25 @@ class StoreRecorder(Callback):
         entry = {k: v for k, v in result.items()
                  if k in HISTORY_KEYS or (k.startswith(METRIC_PREFIXES) and _is_number(v))}
         self._history.setdefault(trial.trial_id, []).append(entry)
+        self._unwritten.add(trial.trial_id)
+        self.flush(due_only=True)
+
+    def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+        # Tune's loop turns often: epochs that waited for the interval go out without a new one.
+        if self._unwritten:
+            self.flush(due_only=True)
+
+    def flush(self, due_only: bool = False) -> int:
+        """Write the unwritten epochs of running trials (with ``due_only``: only when the last
+        write is ``flush_interval_s`` old). Returns the number of trials written."""
+        if not self._unwritten or self.store is None or (
+                due_only and time.monotonic() - self._flushed_at < self.flush_interval_s):
+            return 0
+        histories = {self._numbers[tid]: list(self._history[tid]) for tid in self._unwritten
+                     if tid in self._numbers}
+        self._unwritten.clear()
+        self._flushed_at = time.monotonic()
+        return self.store.record_history(self.experiment_id, histories)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         result = trial.last_result or {}
@@ -122,6 +156,7 @@ class StoreRecorder(Callback):
         metrics = {k: float(v) for k, v in result.items()
                    if k.startswith(METRIC_PREFIXES) and _is_number(v)}
         history = self._history.get(trial.trial_id, [])
+        self._unwritten.discard(trial.trial_id)  # the final row carries every epoch
         self.store.finish_trial(
             self.experiment_id, number, status=status, metrics=metrics, history=history,
             seed=result.get("seed"), node=result.get("node"), device=result.get("device"),

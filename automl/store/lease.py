@@ -147,3 +147,15 @@ def holder(store: "Store", name: str) -> LeaseRow | None:
     """The lease row of ``name``, if any (for tests and ``automl show``)."""
     with store._read() as session:
         return session.scalar(select(LeaseRow).where(LeaseRow.name == name))
+
+
+def is_live(store: "Store", name: str, timeout_s: float | None = None) -> bool:
+    """Whether a live process runs ``name`` now: its lease is there, its heartbeat fresher than
+    the timeout, and (on this host) its process alive. An experiment recorded as running
+    without a live lease was cut short (its driver killed): nothing will change it until
+    ``automl run --resume``."""
+    row = holder(store, name)
+    if row is None or _dead_here(row):
+        return False
+    timeout = lease_timeout() if timeout_s is None else timeout_s
+    return (_now() - row.heartbeat_at).total_seconds() < timeout

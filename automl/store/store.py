@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, inspect, select, text
+from sqlalchemy import bindparam, create_engine, event, inspect, select, text, update
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -357,6 +357,28 @@ class Store:
             row.checkpoint, row.error = checkpoint, error
             row.finished_at = now()
             row.duration_s = (row.finished_at - row.started_at).total_seconds()
+
+    def record_history(self, experiment_id: int,
+                       histories: dict[int, list[dict[str, Any]]]) -> int:
+        """Write the epochs running trials reported so far, in one transaction: each trial's
+        history is replaced by the given list (so writing the same epochs twice stores them
+        once). Only ``running`` rows change: a trial finished, interrupted or deleted meanwhile
+        keeps what was recorded for it. Returns the number of rows written.
+
+        One Core ``UPDATE`` executed for many rows: an ORM session took ten times as long
+        (1 ms against 0.1 ms for two trials on SQLite, ``benchmarks/store.py``)."""
+        if not histories:
+            return 0
+        table = TrialRow.__table__
+        statement = (update(table)
+                     .where(table.c.experiment_id == bindparam("experiment"),
+                            table.c.number == bindparam("trial"),
+                            table.c.status == TrialStatus.RUNNING.value)
+                     .values(history=bindparam("epochs", type_=table.c.history.type)))
+        rows = [{"experiment": experiment_id, "trial": number, "epochs": history}
+                for number, history in histories.items()]
+        with _Guard(self.engine.begin(), self.url) as conn:
+            return conn.execute(statement, rows).rowcount or 0
 
     def add_ensemble(self, name: str, record: EnsembleRecord) -> int:
         """Store an ensemble; returns its id (also set on ``record``)."""
