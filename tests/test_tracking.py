@@ -375,3 +375,13 @@ def test_unreachable_tracking_is_reported_once_and_loses_no_trial(ray_local, in_
     tensorboard_warning = next(w for w in warnings if "callback 'tensorboard'" in w)
     assert "not_a_dir" in tensorboard_warning
     assert not os.path.isdir(in_tmp / "not_a_dir")
+
+
+def test_a_relative_sqlite_tracking_uri_is_read_against_the_working_directory(tmp_path,
+                                                                              monkeypatch):
+    from automl_plugins.callbacks.mlflow import _absolute_sqlite
+
+    monkeypatch.chdir(tmp_path)
+    assert _absolute_sqlite("sqlite:///mlflow.db") == f"sqlite:///{tmp_path}/mlflow.db"
+    for kept in ("sqlite:////abs/m.db", "sqlite:///:memory:", "http://host:5000", None):
+        assert _absolute_sqlite(kept) == kept
