@@ -385,3 +385,42 @@ def test_a_relative_sqlite_tracking_uri_is_read_against_the_working_directory(tm
     assert _absolute_sqlite("sqlite:///mlflow.db") == f"sqlite:///{tmp_path}/mlflow.db"
     for kept in ("sqlite:////abs/m.db", "sqlite:///:memory:", "http://host:5000", None):
         assert _absolute_sqlite(kept) == kept
+
+
+def test_an_mlflow_failure_on_its_background_thread_is_reported_once(tmp_path):
+    """The trial's MLflow run is deleted behind the callback's back mid-trial (a real store
+    error on the logging thread): reported once at the callback's next call, then off."""
+    need("mlflow", "mlflow")
+    import time
+
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    plugins = load_plugins()
+    events = []
+    callbacks = RunCallbacks([EnabledCallback("mlflow", "automl_plugins.callbacks.mlflow",
+                                              {"tracking_uri": uri, "experiment_name": "gone",
+                                               "log_checkpoint": True})],
+                             plugins.registry, events.append)
+    info = experiment_info(tmp_path)
+    trial = TrialInfo(0, "t0", "running", {"lr": 0.1})
+    callbacks.automl_experiment_started(experiment=info)
+    callbacks.automl_trial_started(experiment=info, trial=trial)
+    client = MlflowClient(uri)
+    experiment_id = client.get_experiment_by_name("gone").experiment_id
+    deadline = time.monotonic() + 30
+    while not (runs := client.search_runs([experiment_id], "tags.`automl.trial` = '0'")):
+        assert time.monotonic() < deadline, "the trial's run was never created"
+        time.sleep(0.05)
+    client.delete_run(runs[0].info.run_id)
+    for epoch in range(1, 6):
+        callbacks.automl_trial_epoch_reported(experiment=info, trial=trial, epoch=epoch,
+                                              metrics={"val/accuracy": 0.5})
+        time.sleep(0.05)
+    callbacks.automl_trial_finished(experiment=info, trial=TrialInfo(0, "t0", "completed",
+                                                                     trial.params))
+    callbacks.close()
+    assert len(events) == 1 and isinstance(events[0], RunWarning)
+    assert "callback 'mlflow'" in events[0].message
+    assert "MlflowException" in events[0].message and "active" in events[0].message
+    assert callbacks.active == []
