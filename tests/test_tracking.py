@@ -219,12 +219,13 @@ def test_tensorboard_writes_scalars_per_trial(tmp_path):
     assert [s.step for s in second.Scalars("val/accuracy")] == [1, 2]
 
 
-def test_mlflow_logs_nested_runs(tmp_path):
+def test_mlflow_logs_nested_runs(tmp_path, monkeypatch):
     need("mlflow", "mlflow")
     from mlflow import MlflowClient
 
     from automl_plugins.callbacks.mlflow import MlflowTracking
 
+    monkeypatch.chdir(tmp_path)  # MLflow's default artifact root is ./mlruns
     checkpoint = tmp_path / "ckpt"
     checkpoint.mkdir()
     (checkpoint / "model.pt").write_bytes(b"weights")
@@ -387,7 +388,7 @@ def test_a_relative_sqlite_tracking_uri_is_read_against_the_working_directory(tm
         assert _absolute_sqlite(kept) == kept
 
 
-def test_an_mlflow_failure_on_its_background_thread_is_reported_once(tmp_path):
+def test_an_mlflow_failure_on_its_background_thread_is_reported_once(tmp_path, monkeypatch):
     """The trial's MLflow run is deleted behind the callback's back mid-trial (a real store
     error on the logging thread): reported once at the callback's next call, then off."""
     need("mlflow", "mlflow")
@@ -395,6 +396,7 @@ def test_an_mlflow_failure_on_its_background_thread_is_reported_once(tmp_path):
 
     from mlflow import MlflowClient
 
+    monkeypatch.chdir(tmp_path)  # MLflow's default artifact root is ./mlruns
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     plugins = load_plugins()
     events = []
