@@ -14,7 +14,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from automl.components import (
-    Architecture, Augmentation, Callback, Component, Dataset, Ensembler, Metric, ParamDef, Pruner, Task,
+    Architecture, Augmentation, Callback, Component, Dataset, Ensembler, Metric, ParamDef, Pruner,
+    Task,
 )
 from automl.components.base import DATA_KINDS
 from automl.errors import ConfigError, PluginError, did_you_mean, valid_names

@@ -14,7 +14,8 @@ callback has closed (everything logged), per epoch reported.
 Then (unless ``--quick``) real runs: the same small experiment (digits, a fixed MLP, 4 trials of
 15 epochs, 2 at a time) without callbacks and with both, alternating, ``--repeats`` times each;
 the figure is the time between a trial's consecutive epoch results as the driver receives them
-(a plugin file records the clock in ``automl_trial_epoch_reported``).
+(a plugin file records the clock in ``automl_trial_epoch_reported``), and each run's wall time.
+The MLflow runs share one tracking database, created beforehand as a user's would be.
 
     python -m benchmarks.tracking [--quick] [--trials 20] [--epochs 12] [--repeats 2]
 """
@@ -161,8 +162,8 @@ search: {{num_trials: 4, sampler: random, early_stopping: none, max_concurrent: 
 ensemble: false
 """
 TRACKING = """callbacks:
-  mlflow: {tracking_uri: "sqlite:///mlflow.db"}
-  tensorboard: {log_dir: tb}
+  mlflow: {{tracking_uri: "{uri}"}}
+  tensorboard: {{log_dir: tb}}
 """
 #: a plugin file: the driver's clock at each epoch result, appended to a file
 TIMER = """
@@ -194,19 +195,26 @@ def real_runs(repeats: int) -> None:
     import automl
     from automl.ray_session import start_embedded_ray
 
+    from mlflow import MlflowClient
+
     home = os.getcwd()
     start_embedded_ray(2)
+    # one tracking database for all runs, created (MLflow's schema migrations) beforehand, as a
+    # user's would be: the runs compare what tracking costs while trials train
+    store = tempfile.TemporaryDirectory()
+    uri = f"sqlite:///{store.name}/mlflow.db"
+    MlflowClient(uri).search_experiments()
     results: dict[str, list[float]] = {"none": [], "mlflow + tensorboard": []}
     walls: dict[str, list[float]] = {label: [] for label in results}
     for repeat in range(repeats):
-        for label, extra in (("none", ""), ("mlflow + tensorboard", TRACKING)):
+        for label, extra in (("none", ""), ("mlflow + tensorboard", TRACKING.format(uri=uri))):
             with tempfile.TemporaryDirectory() as tmp:
                 os.chdir(tmp)
                 (Path(tmp) / "timer.py").write_text(TIMER)
                 log = Path(tmp) / "epochs.jsonl"
                 os.environ["AUTOML_BENCH_EPOCHS"] = str(log)
                 path = Path(tmp) / "exp.yaml"
-                path.write_text(EXPERIMENT.format(name=f"bench{repeat}") + extra)
+                path.write_text(EXPERIMENT.format(name=f"bench{repeat}-{len(extra)}") + extra)
                 warnings: list[Any] = []
                 started = time.perf_counter()
                 automl.run(str(path), listener=lambda e: warnings.append(e)
