@@ -426,3 +426,31 @@ def test_an_mlflow_failure_on_its_background_thread_is_reported_once(tmp_path, m
     assert "callback 'mlflow'" in events[0].message
     assert "MlflowException" in events[0].message and "active" in events[0].message
     assert callbacks.active == []
+
+
+def test_mlflow_runs_an_interruption_left_open_end_killed(tmp_path, monkeypatch):
+    """Ctrl-C: no trial_finished, no experiment_finished; close() still ends every open run,
+    after the epochs already reported are logged."""
+    need("mlflow", "mlflow")
+    from mlflow import MlflowClient
+
+    from automl_plugins.callbacks.mlflow import MlflowTracking
+
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    callback = MlflowTracking({"tracking_uri": uri, "experiment_name": "cut",
+                               "log_checkpoint": True})
+    info = experiment_info(tmp_path)
+    trial = TrialInfo(0, "t0", "running", {"lr": 0.1})
+    callback.experiment_started(info)
+    callback.trial_started(info, trial)
+    for epoch in (1, 2):
+        callback.trial_epoch_reported(info, trial, epoch, {"val/accuracy": 0.1 * epoch})
+    callback.close()
+
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("cut").experiment_id])
+    assert sorted(r.info.status for r in runs) == ["KILLED", "KILLED"]
+    child = next(r for r in runs if "mlflow.parentRunId" in r.data.tags)
+    assert [m.step for m in client.get_metric_history(child.info.run_id, "val/accuracy")] == \
+        [1, 2]
