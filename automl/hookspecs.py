@@ -14,7 +14,8 @@ Where hooks run:
 
 * registration hooks run wherever a plugin manager is built: on the driver, and again inside each
   Ray worker process, which rebuilds the manager from the recorded plugin list;
-* ``automl_experiment_*`` and ``automl_trial_*`` run on the driver only;
+* ``automl_experiment_*`` and ``automl_trial_*`` (``automl_trial_epoch_reported`` too) run on
+  the driver only;
 * ``automl_epoch_finished`` runs inside the Ray worker that trains the trial.
 """
 
@@ -104,6 +105,17 @@ def automl_register_tasks(registrar: "Registrar") -> None:
     """
 
 
+@hookspec
+def automl_register_callbacks(registrar: "Registrar") -> None:
+    """Register callback components (:class:`automl.components.Callback` subclasses): what an
+    experiment switches on under ``callbacks:`` to follow the run on the driver (experiment
+    tracking); their options are ``params`` with fixed defaults.
+
+    Args:
+        registrar: call ``registrar.add(MyCallback)``.
+    """
+
+
 # ---------------------------------------------------------------------------------------------
 # lifecycle (driver)
 # ---------------------------------------------------------------------------------------------
@@ -148,6 +160,22 @@ def automl_trial_started(experiment: "ExperimentInfo", trial: "TrialInfo") -> No
 
 
 @hookspec
+def automl_trial_epoch_reported(experiment: "ExperimentInfo", trial: "TrialInfo", epoch: int,
+                                metrics: dict[str, float]) -> None:
+    """Called on the driver when Ray Tune receives a trial's epoch result (after the worker's
+    :func:`automl_epoch_finished`), in epoch order; not for the trial's final result, which
+    :func:`automl_trial_finished` receives.
+
+    Args:
+        experiment: the running experiment.
+        trial: number, status ``running``, params; no metrics.
+        epoch: 1-based epoch number.
+        metrics: what the epoch reported: ``train/loss`` and the validation metrics of that
+            epoch (``val/<metric>``, and ``model/`` metrics that are objectives).
+    """
+
+
+@hookspec
 def automl_trial_finished(experiment: "ExperimentInfo", trial: "TrialInfo") -> None:
     """Called on the driver when a trial ends, whatever its status (``completed``,
     ``early_stopped``, ``failed``).
@@ -155,7 +183,8 @@ def automl_trial_finished(experiment: "ExperimentInfo", trial: "TrialInfo") -> N
     Args:
         experiment: the running experiment.
         trial: number, status, params, metrics (validation ``val/``, ``model/`` and, while
-            running, ``train/``; never a test metric), error text for failed trials.
+            running, ``train/``; never a test metric), error text for failed trials, and the
+            checkpoint directory of a completed trial (``trial.checkpoint``, else None).
     """
 
 

@@ -30,3 +30,5 @@ class TrialInfo:
     params: dict[str, Any]
     metrics: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    #: the trial's checkpoint directory (model, predictions) once it completed; else None
+    checkpoint: str | None = None

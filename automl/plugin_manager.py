@@ -82,6 +82,8 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "automl_plugins.tasks.classification",
     "automl_plugins.tasks.regression",
     "automl_plugins.tasks.multilabel",
+    "automl_plugins.callbacks.mlflow",
+    "automl_plugins.callbacks.tensorboard",
 )
 
 

@@ -32,14 +32,15 @@ if TYPE_CHECKING:
 
 #: config section -> registry kind of the components it names
 COMPONENT_SECTIONS = {"architecture": "architecture", "augmentations": "augmentation",
-                      "pruning": "pruner"}
+                      "pruning": "pruner", "callbacks": "callback"}
 
 
 def resolved_config(config: "Experiment", registry: "Registry", base_dir: Path) -> dict[str, Any]:
     """``config`` as JSON with relative paths made absolute against ``base_dir``.
 
     Resolved: plugin files under ``plugins``, and parameters a component declares with
-    ``is_path=True`` (dataset parameters and architecture, augmentation and pruner overrides).
+    ``is_path=True`` (dataset parameters, architecture, augmentation and pruner overrides, and
+    callback options).
     ``package:NAME/...`` values and URIs stay as written: they do not depend on a directory.
     A password in ``storage.db`` is masked: the live URL stays in the driver's memory.
     """

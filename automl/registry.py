@@ -14,7 +14,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from automl.components import (
-    Architecture, Augmentation, Component, Dataset, Ensembler, Metric, ParamDef, Pruner, Task,
+    Architecture, Augmentation, Callback, Component, Dataset, Ensembler, Metric, ParamDef, Pruner,
+    Task,
 )
 from automl.components.base import DATA_KINDS
 from automl.errors import ConfigError, PluginError, did_you_mean, valid_names
@@ -29,6 +30,7 @@ KINDS: dict[str, tuple[type[Component], str]] = {
     "ensembler": (Ensembler, "automl_register_ensemblers"),
     "metric": (Metric, "automl_register_metrics"),
     "task": (Task, "automl_register_tasks"),
+    "callback": (Callback, "automl_register_callbacks"),
 }
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -79,6 +81,8 @@ class Registry:
                                   f"valid kinds are {list(DATA_KINDS)}")
         if kind == "metric":
             _check_metric(cls, f"{where}: metric '{name}'")
+        if kind == "callback":
+            _check_callback(cls, f"{where}: callback '{name}'")
         if kind in ("metric", "augmentation"):
             tasks = getattr(cls, "tasks", None)
             if tasks is not None and not (isinstance(tasks, tuple)
@@ -126,6 +130,22 @@ def _check_metric(cls: type[Component], where: str) -> None:
     if getattr(cls, "model_only", False) and getattr(cls, "tie_breaker", False):
         raise PluginError(f"{where} is model-only and cannot be the tie-breaker (it breaks ties "
                           "between predictions)")
+
+
+def _check_callback(cls: type[Component], where: str) -> None:
+    """A callback's options are fixed values, not search spaces; ``requires`` maps modules to
+    the requirement that installs them."""
+    from automl.params import Fixed
+
+    for key, spec in getattr(cls, "params", {}).items():
+        if isinstance(spec, ParamDef) and not isinstance(spec.default, Fixed):
+            raise PluginError(f"{where} option '{key}' must have a Fixed default (callback "
+                              "options are not searched)")
+    requires = getattr(cls, "requires", None)
+    if not (isinstance(requires, Mapping) and all(isinstance(k, str) and isinstance(v, str)
+                                                  for k, v in requires.items())):
+        raise PluginError(f"{where} requires must map module names to requirements, got "
+                          f"{requires!r}")
 
 
 def _check_params(cls: type[Component], where: str) -> None:

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import automl
+from automl.callbacks import PLUGIN_NAME as CALLBACKS_PLUGIN, EnabledCallback, RunCallbacks
+from automl.callbacks import resolve_callbacks
 from automl.config import LoadedExperiment, load_experiment
 from automl.config.loader import locate
 from automl.constraints import ConstraintSpec
@@ -73,6 +75,7 @@ class Prepared:
     db_url: str
     artifacts_dir: Path | str  # a local directory or a storage URI
     ensemble: EnsembleSettings | None = None
+    callbacks: list[EnabledCallback] = field(default_factory=list)
 
 
 def prepare(path: str | Path, *, overrides: dict[str, Any] | None = None,
@@ -91,9 +94,13 @@ def prepare(path: str | Path, *, overrides: dict[str, Any] | None = None,
                          "ensemble.metric")
         except ConfigError as exc:
             raise locate(exc, config) from None
+    try:
+        callbacks = resolve_callbacks(config.callbacks, plugins.registry, loaded.base_dir)
+    except ConfigError as exc:
+        raise locate(exc, config) from None
     db_url = db or config.storage.db or default_db_url()
     artifacts_dir = artifacts_location(artifacts or config.storage.artifacts or "runs")
-    return Prepared(loaded, plugins, space, db_url, artifacts_dir, ensemble)
+    return Prepared(loaded, plugins, space, db_url, artifacts_dir, ensemble, callbacks)
 
 
 def artifacts_location(value: str) -> Path | str:
@@ -117,7 +124,7 @@ def check_artifacts_dir(location: Path | str) -> None:
 
 
 #: Sections that may change between a run and its ``--resume`` (budgets, placement, reporting).
-RESUMABLE_CHANGES = ("description", "storage", "resources", "ensemble")
+RESUMABLE_CHANGES = ("description", "storage", "resources", "ensemble", "callbacks")
 #: ``warm_start`` only seeds a new study: a resumed one already holds what it carried over.
 RESUMABLE_SEARCH_CHANGES = ("num_trials", "max_concurrent", "time_budget_s", "max_failures",
                             "warm_start")
@@ -259,6 +266,10 @@ def _run(prepared: Prepared, data: SearchSplits, labels: TestLabels, store: Stor
                               str(prepared.artifacts_dir))
         status, error = ExperimentStatus.FAILED, None
         evaluation = None
+        callbacks = None
+        if prepared.callbacks:  # an experiment without callbacks registers nothing
+            callbacks = RunCallbacks(prepared.callbacks, prepared.plugins.registry, emit)
+            prepared.plugins.manager.register(callbacks, name=CALLBACKS_PLUGIN)
         try:
             prepared.plugins.call("automl_experiment_started", experiment=info)
             if resumed is not None:
@@ -294,13 +305,18 @@ def _run(prepared: Prepared, data: SearchSplits, labels: TestLabels, store: Stor
             best = best_trial(trials, objectives, prepared.space.tie_breakers,
                               prepared.space.constraints)
             best_info = (TrialInfo(best.number, best.tune_trial_id, best.status, best.params,
-                                   best.metrics) if best else None)
-            if status != ExperimentStatus.INTERRUPTED:
-                prepared.plugins.call("automl_experiment_finished", experiment=info,
-                                      status=status, best=best_info,
-                                      evaluation=(store.experiment(config.name).evaluation
-                                                  if status == ExperimentStatus.COMPLETED
-                                                  else None))
+                                   best.metrics, checkpoint=best.checkpoint) if best else None)
+            try:
+                if status != ExperimentStatus.INTERRUPTED:
+                    prepared.plugins.call("automl_experiment_finished", experiment=info,
+                                          status=status, best=best_info,
+                                          evaluation=(store.experiment(config.name).evaluation
+                                                      if status == ExperimentStatus.COMPLETED
+                                                      else None))
+            finally:
+                if callbacks is not None:
+                    callbacks.close()
+                    prepared.plugins.manager.unregister(callbacks)
             counts: dict[str, int] = {}
             for trial in trials:
                 counts[trial.status] = counts.get(trial.status, 0) + 1

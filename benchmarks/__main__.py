@@ -12,7 +12,7 @@ import time
 
 SCRIPTS = ("overhead", "store", "pruning", "search_efficiency", "ensemble_gain",
            "quickstart_cost", "export_formats", "diabetes_regression", "warm_start",
-           "constraints", "report_speed")
+           "constraints", "report_speed", "tracking")
 
 
 def main() -> int:

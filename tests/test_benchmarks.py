@@ -27,6 +27,7 @@ EXPECTED = {
     "warm_start": "warm / cold",
     "constraints": "feasible share, constrained vs unconstrained",
     "report_speed": "automl report s",
+    "tracking": "epoch ms median",
 }
 
 

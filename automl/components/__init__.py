@@ -3,6 +3,7 @@
 from automl.components.architecture import Architecture
 from automl.components.augmentation import Augmentation
 from automl.components.base import DATA_KINDS, Component, ParamDef
+from automl.components.callback import Callback
 from automl.components.dataset import DataSpec, DataSplits, Dataset, Examples
 from automl.components.ensembler import Ensembler
 from automl.components.metric import EvalContext, Metric
@@ -10,7 +11,7 @@ from automl.components.pruner import Pruner
 from automl.components.task import Task
 
 __all__ = [
-    "DATA_KINDS", "Architecture", "Augmentation", "Component", "DataSpec", "DataSplits", "Dataset",
-    "Ensembler", "EvalContext", "Examples", "Metric", "ParamDef", "Pruner",
+    "DATA_KINDS", "Architecture", "Augmentation", "Callback", "Component", "DataSpec", "DataSplits",
+    "Dataset", "Ensembler", "EvalContext", "Examples", "Metric", "ParamDef", "Pruner",
     "Task",
 ]

@@ -196,6 +196,9 @@ class Experiment(Strict):
     resources: Resources = Field(default_factory=Resources)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     ensemble: EnsembleConfig = Field(default_factory=EnsembleConfig)
+    callbacks: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="callbacks that follow the run (experiment tracking): "
+        "registered callback name -> options")
     multitask: dict[str, Any] = Field(
         default_factory=dict, description="a multi-task dataset's loss: weighting (fixed, "
         "uncertainty) and per-target weight spaces")
@@ -218,7 +221,7 @@ class Experiment(Strict):
             return [{"metric": v} if isinstance(v, str) else v for v in value]
         return value
 
-    @field_validator("architecture", "augmentations", "pruning", mode="before")
+    @field_validator("architecture", "augmentations", "pruning", "callbacks", mode="before")
     @classmethod
     def _components(cls, value: Any) -> Any:
         if value is None:

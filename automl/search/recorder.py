@@ -112,9 +112,18 @@ class StoreRecorder(Callback):
             return
         entry = {k: v for k, v in result.items()
                  if k in HISTORY_KEYS or (k.startswith(METRIC_PREFIXES) and _is_number(v))}
-        self._history.setdefault(trial.trial_id, []).append(entry)
+        history = self._history.setdefault(trial.trial_id, [])
+        history.append(entry)
         self._unwritten.add(trial.trial_id)
         self.flush(due_only=True)
+        number = self._numbers.get(trial.trial_id)
+        if number is not None:
+            self._hook("automl_trial_epoch_reported", experiment=self.experiment,
+                       trial=TrialInfo(number, trial.trial_id, TrialStatus.RUNNING,
+                                       dict(trial.config)),
+                       epoch=int(entry.get("epoch", len(history))),
+                       metrics={k: float(v) for k, v in entry.items()
+                                if k != "epoch" and _is_number(v)})
 
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
         # Tune's loop turns often: epochs that waited for the interval go out without a new one.
@@ -170,7 +179,7 @@ class StoreRecorder(Callback):
         self.finished.append(record)
         self._hook("automl_trial_finished", experiment=self.experiment,
                    trial=TrialInfo(number, trial.trial_id, status, dict(trial.config),
-                                   metrics, error))
+                                   metrics, error, checkpoint))
 
 
 def _params_key(params: dict[str, Any]) -> str:

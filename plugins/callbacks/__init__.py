@@ -1,0 +1,1 @@
+"""Built-in callback plugins: experiment tracking."""
