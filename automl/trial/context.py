@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from automl.plugin_manager import PluginSource
+from automl.validation import KFold
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class TrialContext:
     cpus: float
     gpus: float
     augmentation_order: tuple[str, ...] = ()  # as listed in the experiment file
+    validation: KFold | None = None  # k-fold cross-validation; None: the validation split
 
     @property
     def first_objective_key(self) -> str:
@@ -56,4 +58,5 @@ class TrialContext:
             fine_tune_epochs=training.fine_tune_epochs,
             fine_tune_lr_factor=training.fine_tune_lr_factor, amp=training.amp,
             eval_batch_size=training.eval_batch_size, cpus=config.resources.cpu,
-            gpus=config.resources.gpu, augmentation_order=tuple(config.augmentations))
+            gpus=config.resources.gpu, augmentation_order=tuple(config.augmentations),
+            validation=KFold.from_config(config))
