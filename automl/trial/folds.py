@@ -32,7 +32,7 @@ import numpy as np
 from automl.search_data import SearchSplits
 from automl.trial.context import TrialContext
 from automl.trial.trainable import (
-    Reporter, TrialSetup, _cpu_copy, build_model, finish, prune_and_fine_tune,
+    Reporter, TrialSetup, _cpu_copy, build_model, finish, new_trainer, prune_and_fine_tune,
 )
 from automl.validation import assign_folds, out_of_fold
 
@@ -44,7 +44,6 @@ def train_folds(config: dict[str, Any], context: TrialContext, data: SearchSplit
     import torch
 
     from automl.trial.evaluation import score
-    from automl.trial.training import Trainer, make_optimizer
 
     kfold = context.validation
     assert kfold is not None
@@ -56,12 +55,10 @@ def train_folds(config: dict[str, Any], context: TrialContext, data: SearchSplit
     y_tensor = torch.as_tensor(y_all).to(device.device)
 
     def trainer(index: int, rows: np.ndarray) -> tuple[Any, Any]:
-        model = build_model(setup, x_all)
         generator = torch.Generator(device=device.device).manual_seed(setup.seed + index)
         index_rows = torch.as_tensor(rows, device=x_all.device)
-        fitted = Trainer(model, x_all[index_rows], y_tensor[index_rows], task, spec,
-                         setup.plan.training, setup.augmentations, device, generator)
-        return fitted, make_optimizer(model, setup.plan.training)
+        return new_trainer(setup, context, build_model(setup, x_all), x_all[index_rows],
+                           y_tensor[index_rows], generator)
 
     members = [trainer(i, fit) for i, (fit, _) in enumerate(pairs)]
     model_values: dict[str, float] | None = None
@@ -71,7 +68,7 @@ def train_folds(config: dict[str, Any], context: TrialContext, data: SearchSplit
         losses = [t.epoch(optimizer) for t, optimizer in members]
         train_s += time.perf_counter() - tick
         held_out = _held_out(members, pairs, x_all, context, setup)
-        if model_values is None:  # training changes weights, not the structure
+        if model_values is None or setup.trains_itself:  # gradient steps keep the structure
             model_values = score(groups.epoch_model_only, y_all, np.empty(0),
                                  _cpu_copy(_fold_ensemble([t.model for t, _ in members], setup)),
                                  spec, "val")
@@ -93,8 +90,7 @@ def train_folds(config: dict[str, Any], context: TrialContext, data: SearchSplit
                          for proba, (_, held), (t, _) in zip(held_out, pairs, members)])
     x_test = torch.as_tensor(data.x_test).to(device.device)
     if kfold.final == "refit":
-        refit, _ = trainer(len(pairs), np.arange(len(y_all)))
-        optimizer = make_optimizer(refit.model, setup.plan.training)
+        refit, optimizer = trainer(len(pairs), np.arange(len(y_all)))
         tick = time.perf_counter()
         for _ in range(context.epochs):
             refit.epoch(optimizer)

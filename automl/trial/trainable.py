@@ -91,22 +91,20 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Sear
     y_train = torch.as_tensor(data.y_train).to(device.device)
     x_val = torch.as_tensor(data.x_val).to(device.device)
     x_test = torch.as_tensor(data.x_test).to(device.device)
-    model = build_model(setup, x_train)
     groups = setup.metrics
     model_values: dict[str, float] | None = None
-    trainer = Trainer(model, x_train, y_train, task, spec, plan.training,  # type: ignore[arg-type]
-                      setup.augmentations, device, generator)  # type: ignore[arg-type]
-
-    optimizer = make_optimizer(model, plan.training)
+    trainer, optimizer = new_trainer(setup, context, build_model(setup, x_train), x_train,
+                                     y_train, generator)
     train_s = 0.0
     for epoch in range(1, context.epochs + 1):
         tick = time.perf_counter()
         loss = trainer.epoch(optimizer)
         train_s += time.perf_counter() - tick
-        val_proba = predict(model, x_val, context.eval_batch_size, task, spec, device.amp)  # type: ignore[arg-type]
-        if model_values is None:  # training changes weights, not the structure
+        val_proba = predict(trainer.model, x_val, context.eval_batch_size, task, spec,  # type: ignore[arg-type]
+                            device.amp)
+        if model_values is None or setup.trains_itself:  # gradient steps keep the structure
             model_values = score(groups.epoch_model_only, data.y_val, np.empty(0),
-                                 _cpu_copy(model), spec, "val")
+                                 _cpu_copy(trainer.model), spec, "val")
         epoch_metrics = {"train/loss": loss, **model_values,
                          **score(groups.epoch_per_split, data.y_val, val_proba.cpu().numpy(),
                                  None, spec, "val")}
@@ -114,7 +112,7 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Sear
                      epoch=epoch, metrics=dict(epoch_metrics))
         report({**epoch_metrics, **setup.common, "epoch": epoch}, None)
 
-    params_before = sum(p.numel() for p in model.parameters())
+    params_before = sum(p.numel() for p in trainer.model.parameters())
     model, fine_tune_s = prune_and_fine_tune(setup, trainer, context)
     train_s += fine_tune_s
     model = model.to(device.device)
@@ -177,6 +175,36 @@ class TrialSetup:
     started: float
     common: dict[str, Any]  # reported with every result: node, device, seed, pid
 
+    @property
+    def trains_itself(self) -> bool:
+        """The architecture fits its models itself (no gradient steps)."""
+        return bool(self.registry.get("architecture", self.plan.architecture).cls.trains_itself)
+
+    def not_applied(self) -> list[str]:
+        """What the plan names that a self-trained architecture does not apply."""
+        if not self.trains_itself:
+            return []
+        return ([f"augmentation '{a.name}'" for a, _ in self.augmentations]
+                + ([f"pruner '{self.plan.pruner}' (and fine-tuning)"] if self.plan.pruner
+                   else []))
+
+
+def new_trainer(setup: TrialSetup, context: TrialContext, model: Any, x: Any, y: Any,
+                generator: Any) -> tuple[Any, Any]:
+    """The trainer of ``model`` on rows ``x``/``y`` and its optimizer: gradient steps
+    (:class:`~automl.trial.training.Trainer`), or the architecture's own ``fit`` for one that
+    trains itself (:class:`~automl.trial.training.SelfFitting`, no optimizer)."""
+    from automl.trial.training import SelfFitting, Trainer, make_optimizer
+
+    plan = setup.plan
+    if setup.trains_itself:
+        arch = setup.registry.get("architecture", plan.architecture)
+        return SelfFitting(arch.create(), f"plugin '{arch.plugin}', architecture '{arch.name}'",
+                           dict(plan.architecture_params), model, x, y, setup.task, setup.spec,
+                           plan.training, context.epochs, generator.initial_seed()), None
+    return (Trainer(model, x, y, setup.task, setup.spec, plan.training, setup.augmentations,
+                    setup.device, generator), make_optimizer(model, plan.training))
+
 
 def build_model(setup: TrialSetup, x_check: Any) -> Any:
     """A fresh model of the trial's architecture with the task's heads, on the device, its output
@@ -201,7 +229,7 @@ def prune_and_fine_tune(setup: TrialSetup, trainer: Any, context: TrialContext
     from automl.trial.training import make_optimizer
 
     model, plan, train_s = trainer.model, setup.plan, 0.0
-    if plan.pruner is None:
+    if plan.pruner is None or setup.trains_itself:  # trees are kept whole (see not_applied)
         return model, train_s
     pruner_entry = setup.registry.get("pruner", plan.pruner)
     pruner = pruner_entry.create()
@@ -225,6 +253,8 @@ def finish(setup: TrialSetup, context: TrialContext, report: Reporter, cpu_model
     metrics."""
     from automl.trial.artifacts import write_trial_artifacts
 
+    if setup.not_applied():
+        record = {**record, "not_applied": setup.not_applied()}
     with tempfile.TemporaryDirectory(prefix="automl-ckpt-") as tmp:
         write_trial_artifacts(Path(tmp), cpu_model, predictions, record)
         model_facts = {"model/params_before_pruning": float(params_before),
