@@ -49,6 +49,7 @@ class TreeEnsemble(nn.Module):
         self.register_buffer("column", tensor(columns, torch.int64))
         self.register_buffer("baseline", tensor(baseline, torch.float64))
         self.register_buffer("depth", torch.tensor(int(nodes["depth"].max()) if nodes.size else 0))
+        self.levels = int(self.depth)  # a constant of the fitted trees (traced as such)
         # thresholds and leaf values are what the trees learned: counted as (frozen) parameters
         self.threshold = nn.Parameter(tensor(nodes["num_threshold"], torch.float64),
                                       requires_grad=False)
@@ -59,11 +60,12 @@ class TreeEnsemble(nn.Module):
         trees, width = self.feature.shape
         node = torch.zeros(x.shape[0], trees, dtype=torch.int64, device=x.device)
         offsets = torch.arange(trees, device=x.device) * width
-        for _ in range(int(self.depth)):
+        for _ in range(self.levels):
             at = node + offsets
             values = x.gather(1, self.feature.flatten()[at])
-            go_left = torch.where(torch.isnan(values), self.missing_left.flatten()[at],
-                                  values <= self.threshold.flatten()[at])
+            # NaN <= t is false: a missing value goes left only where training sent it left
+            go_left = (values <= self.threshold.flatten()[at]) | (
+                torch.isnan(values) & self.missing_left.flatten()[at])
             step = torch.where(go_left, self.left.flatten()[at], self.right.flatten()[at])
             node = torch.where(self.leaf.flatten()[at], node, step)
         reached = self.value.flatten()[node + offsets]  # N x trees
@@ -82,6 +84,7 @@ class TreeEnsemble(nn.Module):
                 else:
                     self.register_buffer(name, fresh)
         super()._load_from_state_dict(state_dict, prefix, *args)
+        self.levels = int(self.depth)
 
 
 def from_sklearn(model: Any, outputs: int) -> TreeEnsemble:
