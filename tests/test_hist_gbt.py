@@ -9,7 +9,6 @@ the best trial natively, as TorchScript and as ONNX, each checked against the fi
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 
@@ -49,41 +48,19 @@ def test_tree_module_reproduces_sklearn(loader, kind, outputs):
 
 
 def test_tree_trial_reports_epochs_and_records_what_it_did_not_apply(tmp_path):
-    from automl.data import prepare_data
-    from automl.runner import prepare
-    from automl.search_data import separate
-    from automl.trial.artifacts import TRIAL_FILE, read_predictions
-    from automl.trial.context import TrialContext
-    from automl.trial.trainable import train_and_evaluate
+    from tests.test_kfold import TRAINING, run_one_trial
 
-    path = tmp_path / "trees.yaml"
-    path.write_text("name: trees\ndataset: wine\narchitecture: hist_gbt\n"
-                    "augmentations: {noise: {}}\npruning: {magnitude: {ratio: 0.5}}\n"
-                    "training: {epochs: 4, fine_tune_epochs: 2}\n")
-    prepared = prepare(path, db="sqlite://")
-    config, registry = prepared.loaded.config, prepared.plugins.registry
-    data = separate(prepare_data(config, registry))[0]
-    context = dataclasses.replace(TrialContext.for_experiment(
-        config, [("accuracy", "max")], prepared.plugins.source, registry), cpus=1)
     params = {"architecture": "hist_gbt", "architecture.hist_gbt.iterations": 40,
               "architecture.hist_gbt.learning_rate": 0.1,
               "architecture.hist_gbt.max_leaf_nodes": 8,
               "architecture.hist_gbt.min_samples_leaf": 5,
               "architecture.hist_gbt.l2_regularization": 1e-3,
               "augmentation.noise.enabled": True, "augmentation.noise.std": 0.1,
-              "pruning": "magnitude", "pruning.magnitude.ratio": 0.5,
-              "training.lr": 0.01, "training.batch_size": 32, "training.optimizer": "adam",
-              "training.weight_decay": 1e-4, "training.momentum": 0.9,
-              "training.label_smoothing": 0.0}
-    reports, saved = [], {}
-
-    def report(metrics, directory):
-        reports.append(metrics)
-        if directory is not None:
-            saved.update(read_predictions(directory),
-                         record=json.loads((directory / TRIAL_FILE).read_text()))
-
-    final = train_and_evaluate(params, context, data, report)
+              "pruning": "magnitude", "pruning.magnitude.ratio": 0.5, **TRAINING}
+    data, _, reports, saved, final = run_one_trial(
+        tmp_path, "name: trees\ndataset: wine\narchitecture: hist_gbt\n"
+        "augmentations: {noise: {}}\npruning: {magnitude: {ratio: 0.5}}\n"
+        "training: {epochs: 4, fine_tune_epochs: 2}\n", params)
     assert [r["epoch"] for r in reports[:-1]] == [1, 2, 3, 4]
     losses = [r["train/loss"] for r in reports[:-1]]
     assert losses == sorted(losses, reverse=True)  # more boosting rounds every epoch

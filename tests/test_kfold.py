@@ -104,7 +104,9 @@ def test_holdout_keeps_the_search_hash(tmp_path):
 
 # ---- one k-fold trial ---------------------------------------------------------------------------
 
-def _trial(tmp_path, final: str, repeats: int = 1, architecture: str = "mlp"):
+def run_one_trial(tmp_path, text: str, params: dict):
+    """Train one configuration of the experiment ``text`` as a trial worker would; returns the
+    search data, the trial context, every report, the saved artifacts and the final metrics."""
     from automl.data import prepare_data
     from automl.runner import prepare
     from automl.search_data import separate
@@ -112,20 +114,13 @@ def _trial(tmp_path, final: str, repeats: int = 1, architecture: str = "mlp"):
     from automl.trial.context import TrialContext
     from automl.trial.trainable import FINAL_KEY, train_and_evaluate
 
-    path = tmp_path / "kf.yaml"
-    path.write_text(TINY_KFOLD.format(name="kf", repeats=repeats, final=final, trials=1))
+    path = tmp_path / "experiment.yaml"
+    path.write_text(text)
     prepared = prepare(path, db="sqlite://")
     config, registry = prepared.loaded.config, prepared.plugins.registry
     data = separate(prepare_data(config, registry))[0]
-    context = TrialContext.for_experiment(config, [("accuracy", "max")],
-                                          prepared.plugins.source, registry)
-    context = dataclasses.replace(context, cpus=1)
-    params = {"architecture": architecture, "training.lr": 0.01, "training.batch_size": 32,
-              "training.optimizer": "adam", "training.weight_decay": 1e-4,
-              "training.momentum": 0.9, "training.label_smoothing": 0.0,
-              **({"architecture.mlp.depth": 1, "architecture.mlp.width": 16,
-                  "architecture.mlp.dropout": 0.0, "architecture.mlp.activation": "relu"}
-                 if architecture == "mlp" else {})}
+    context = dataclasses.replace(TrialContext.for_experiment(
+        config, [("accuracy", "max")], prepared.plugins.source, registry), cpus=1)
     reports, saved = [], {}
 
     def report(metrics, directory):
@@ -137,6 +132,20 @@ def _trial(tmp_path, final: str, repeats: int = 1, architecture: str = "mlp"):
     final_metrics = train_and_evaluate(params, context, data, report)
     assert reports[-1][FINAL_KEY] == 1
     return data, context, reports, saved, final_metrics
+
+
+TRAINING = {"training.lr": 0.01, "training.batch_size": 32, "training.optimizer": "adam",
+            "training.weight_decay": 1e-4, "training.momentum": 0.9,
+            "training.label_smoothing": 0.0}
+
+
+def _trial(tmp_path, final: str, repeats: int = 1, architecture: str = "mlp"):
+    params = {"architecture": architecture, **TRAINING,
+              **({"architecture.mlp.depth": 1, "architecture.mlp.width": 16,
+                  "architecture.mlp.dropout": 0.0, "architecture.mlp.activation": "relu"}
+                 if architecture == "mlp" else {})}
+    return run_one_trial(tmp_path, TINY_KFOLD.format(name="kf", repeats=repeats, final=final,
+                                                     trials=1), params)
 
 
 def test_kfold_trial_reports_fold_means_and_keeps_out_of_fold_predictions(tmp_path):
