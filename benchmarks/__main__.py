@@ -11,7 +11,7 @@ import sys
 import time
 
 SCRIPTS = ("overhead", "store", "pruning", "search_efficiency", "ensemble_gain",
-           "quickstart_cost", "export_formats", "diabetes_regression")
+           "quickstart_cost", "export_formats", "diabetes_regression", "small_data_baselines")
 
 
 def main() -> int:

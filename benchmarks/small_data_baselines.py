@@ -2,8 +2,8 @@
 
 For each dataset (breast_cancer, wine, digits: accuracy; diabetes: RMSE) and seed, runs one
 experiment through ``automl.run``: 5-fold cross-validation (``validation: {kfold: {folds: 5}}``),
-the candidates of ``--architectures`` (default linear, mlp and hist_gbt when registered), a small
-budget, the ensemble stage, then the final evaluation, which scores the test split once. On the
+the candidates of ``--architectures`` that suit the data (default linear, mlp and, on tabular
+data, hist_gbt), a small budget, the ensemble stage, then the final evaluation, which scores the test split once. On the
 same split (``automl.data.prepare_data``: the same rows, features standardised on the training
 split) it fits scikit-learn's LogisticRegression / Ridge, SVC / SVR and HistGradientBoosting with
 their default settings, each on the training rows and on the training and validation rows, and
@@ -14,7 +14,8 @@ its median's ratio to the best baseline's median (>= 1 means at least as good: a
 are automl / baseline, RMSE ratios baseline / automl).
 
     python -m benchmarks.small_data_baselines [--quick] [--seeds N] [--datasets a,b]
-        [--trials N] [--architectures linear,mlp] [--final folds|refit]
+        [--trials N] [--epochs N] [--architectures linear,mlp,hist_gbt] [--final folds|refit]
+        [--folds K (0: hold-out validation)]
 
 Default (3 seeds, 8 trials of 30 epochs, 5 folds): several minutes per dataset on 2 busy cores;
 ``--quick`` (1 seed, 3 trials of 10 epochs): about a minute per dataset.
@@ -43,7 +44,7 @@ REGRESSION = {"diabetes"}
 
 
 def experiment(dataset: str, seed: int, trials: int, epochs: int, architectures: list[str],
-               final: str, registered: set[str]) -> dict[str, Any]:
+               final: str, registered: set[str], folds: int = 5) -> dict[str, Any]:
     spaces = {"linear": {}, "mlp": {"depth": {"low": 1, "high": 2},
                                     "width": {"low": 16, "high": 256, "log": True}},
               "hist_gbt": {}}
@@ -51,7 +52,8 @@ def experiment(dataset: str, seed: int, trials: int, epochs: int, architectures:
     return {
         "name": f"small_{dataset}_s{seed}", "seed": seed, "dataset": dataset,
         "objectives": [{"metric": metric[0], "mode": metric[1]}],
-        "validation": {"kfold": {"folds": 5, "repeats": 1, "final": final}},
+        "validation": ({"kfold": {"folds": folds, "repeats": 1, "final": final}} if folds
+                       else "holdout"),
         "architecture": {a: spaces.get(a, {}) for a in architectures if a in registered},
         "training": {"epochs": epochs, "fine_tune_epochs": 0,
                      "lr": {"low": 1.0e-3, "high": 3.0e-2, "log": True},
@@ -102,8 +104,11 @@ def run_seed(dataset: str, seed: int, args: argparse.Namespace, root: Path
     from automl.plugin_manager import load_plugins
 
     registry = load_plugins(autoload=False).registry
+    kind = registry.get("dataset", dataset).cls.kind
+    usable = {name for name in registry.names("architecture")  # e.g. no trees on digits images
+              if kind in registry.get("architecture", name).cls.data_kinds}
     document = experiment(dataset, seed, args.trials, args.epochs, args.architectures,
-                          args.final, set(registry.names("architecture")))
+                          args.final, usable, args.folds)
     path = root / f"{document['name']}.yaml"
     path.write_text(yaml.safe_dump(document))
     db = f"sqlite:///{root / 'bench.db'}"
@@ -149,6 +154,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--architectures", default="linear,mlp,hist_gbt")
     parser.add_argument("--final", choices=("folds", "refit"), default="folds")
+    parser.add_argument("--folds", type=int, default=5, help="0: validation: holdout")
     args = parser.parse_args()
     args.architectures = args.architectures.split(",")
     args.trials = args.trials or (3 if args.quick else 8)
@@ -170,7 +176,8 @@ def main() -> None:
             print("\n".join(lines), flush=True)
             report += lines
     print(f"\nsmall data baselines, seeds {seeds}, {args.trials} trials x {args.epochs} epochs, "
-          f"5 folds (final: {args.final}), architectures {args.architectures}; "
+          f"{f'{args.folds} folds (final: {args.final})' if args.folds else 'holdout'}, "
+          f"architectures {args.architectures}; "
           f"{code_version()}; {platform.processor() or platform.machine()}, {os.cpu_count()} "
           f"CPUs; {time.perf_counter() - started:.0f} s")
     print("\n".join(report))

@@ -24,6 +24,7 @@ EXPECTED = {
     "quickstart_cost": "quickstart wall s/trial",
     "export_formats": "max |p - p_eager|",
     "diabetes_regression": "HistGradientBoostingRegressor",
+    "small_data_baselines": "goal (automl final median",
 }
 
 
