@@ -53,7 +53,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import automl
-from automl.components import DataSpec, Task
+from automl.components import DataSpec
 from automl.errors import AutomlError, ConfigError, PluginError, StoreError
 from automl.multitask import task_for
 from automl.recorded import recorded_config, recorded_plugins

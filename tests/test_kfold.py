@@ -15,7 +15,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from automl.validation import assign_folds, out_of_fold
