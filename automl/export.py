@@ -25,7 +25,9 @@ first metric), ``evaluation`` (the final evaluation's test metrics of what is ex
 experiment's name and seed, the plugin modules to import and plugin files to run
 (``{"path": "plugins/x.py", "sha256": ...}``), the automl and torch versions, and per model the
 trial number, architecture name and parameters, sampled parameters, derived seed and recorded
-metrics; an ensemble adds its members' ``weights``.
+metrics; an ensemble adds its members' ``weights``. A trial validated by k-fold that kept its
+fold models (``validation: {kfold: {final: folds}}``) adds ``folds`` (their number): its
+``model.pt`` holds them all, rebuilt as their average (``output: probabilities``).
 
 Loading runs plugin code, so :func:`load_model` runs only plugin files inside the export directory
 whose content has the sha256 that ``model.json`` records; a path outside the directory (absolute,
