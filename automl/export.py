@@ -25,7 +25,9 @@ first metric), ``evaluation`` (the final evaluation's test metrics of what is ex
 experiment's name and seed, the plugin modules to import and plugin files to run
 (``{"path": "plugins/x.py", "sha256": ...}``), the automl and torch versions, and per model the
 trial number, architecture name and parameters, sampled parameters, derived seed and recorded
-metrics; an ensemble adds its members' ``weights``.
+metrics; an ensemble adds its members' ``weights``. A trial validated by k-fold that kept its
+fold models (``validation: {kfold: {final: folds}}``) adds ``folds`` (their number): its
+``model.pt`` holds them all, rebuilt as their average (``output: probabilities``).
 
 Loading runs plugin code, so :func:`load_model` runs only plugin files inside the export directory
 whose content has the sha256 that ``model.json`` records; a path outside the directory (absolute,
@@ -53,7 +55,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import automl
-from automl.components import DataSpec, Task
+from automl.components import DataSpec
 from automl.errors import AutomlError, ConfigError, PluginError, StoreError
 from automl.multitask import task_for
 from automl.recorded import recorded_config, recorded_plugins
@@ -222,8 +224,10 @@ def export_model(exp: ExperimentRecord, out: str | Path, *, trial: str | int = "
         if not ensemble:
             member = chosen[0]
             shutil.copyfile(member.directory / MODEL_FILE, staging / MODEL_FILE)
-            manifest.update(type="trial", output="logits",
-                            **_model_entry(member, plugins.registry, MODEL_FILE))
+            entry = _model_entry(member, plugins.registry, MODEL_FILE)
+            # a fold ensemble's module returns the combined predictions of its fold models
+            manifest.update(type="trial", output="probabilities" if entry.get("folds")
+                            else "logits", **entry)
         else:
             entries = []
             for member in chosen:
@@ -417,7 +421,9 @@ def _model_entry(member: _Member, registry: "Registry", state_dict: str) -> dict
             "architecture_params": plan.architecture_params, "architecture_plugin": plugin,
             "pruner": plan.pruner, "pruner_params": plan.pruner_params,
             "params": trial.params, "seed": trial.seed, "metrics": trial.metrics,
-            "state_dict": state_dict}
+            "state_dict": state_dict,
+            **({"folds": folds} if (folds := trial_record(member.directory).get("folds"))
+               else {})}
 
 
 def _final_evaluation(exp: ExperimentRecord, kind: str, which: int | None
@@ -545,6 +551,8 @@ def native_module(root: Path, manifest: dict[str, Any], loaded: "Plugins") -> "n
     if (manifest.get("runtime") or {}).get("format", "native") != "native":
         raise ConfigError(f"{root} is a {manifest['runtime']['format']} export; it holds no "
                           "native weights (load it with automl.load_model)")
+    from automl.weighted_models import weighted_models
+
     spec = spec_from_dict(manifest["spec"])
     kind = manifest.get("type")
     if kind == "trial":
@@ -553,7 +561,8 @@ def native_module(root: Path, manifest: dict[str, Any], loaded: "Plugins") -> "n
         members = [build_model(loaded.registry, m, spec, root / m["state_dict"])
                    for m in manifest["members"]]
         task = task_for(spec, loaded.registry)
-        return _weighted_ensemble(members, manifest["weights"], task, spec).eval()  # type: ignore[arg-type]
+        return weighted_models(members, manifest["weights"], task, spec,  # type: ignore[arg-type]
+                               [bool(m.get("folds")) for m in manifest["members"]]).eval()
     raise ConfigError(f"{root / MANIFEST_FILE}: unknown model type '{kind}'")
 
 
@@ -600,22 +609,34 @@ _MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
 
 def build_model(registry: "Registry", entry: dict[str, Any], spec: DataSpec,
                 state_dict: Path) -> "nn.Module":
-    """Build ``entry['architecture']`` with its parameters and load the saved weights into it."""
+    """Build ``entry['architecture']`` with its parameters and load the saved weights into it.
+
+    A trial validated by k-fold that kept its fold models (``entry['folds']``: their number) is
+    rebuilt as their equally weighted combination (:func:`automl.weighted_models.weighted_models`),
+    which returns the task's predictions, not raw outputs."""
     from automl.model_io import load_state_dict_resizing, load_weights
+    from automl.weighted_models import weighted_models
 
     name = entry["architecture"]
     arch = registry.get("architecture", name)
     where = f"plugin '{arch.plugin}', architecture '{name}'"
     task = task_for(spec, registry)
-    try:
-        model = arch.create().build(dict(entry["architecture_params"]), task.body_spec(spec))  # type: ignore[attr-defined]
-    except AutomlError:
-        raise
-    except Exception as exc:  # noqa: BLE001
-        raise PluginError(f"{where}: build() raised {type(exc).__name__}: {exc}") from exc
     sampled = entry.get("params") or {}
-    model = task.wrap(model, spec, {k[len("multitask."):]: v for k, v in sampled.items()
-                                    if k.startswith("multitask.")})
+    task_params = {k[len("multitask."):]: v for k, v in sampled.items()
+                   if k.startswith("multitask.")}
+
+    def build() -> "nn.Module":
+        try:
+            body = arch.create().build(dict(entry["architecture_params"]), task.body_spec(spec))  # type: ignore[attr-defined]
+        except AutomlError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise PluginError(f"{where}: build() raised {type(exc).__name__}: {exc}") from exc
+        return task.wrap(body, spec, task_params)
+
+    folds = int(entry.get("folds") or 0)
+    model = weighted_models([build() for _ in range(folds)], [1.0 / folds] * folds, task, spec) \
+        if folds else build()
     state = load_weights(state_dict)
     try:
         load_state_dict_resizing(model, state)
@@ -625,27 +646,6 @@ def build_model(registry: "Registry", entry: dict[str, Any], spec: DataSpec,
                           f"{state_dict} ({first}); has the plugin changed since "
                           "training?") from None
     return model
-
-
-def _weighted_ensemble(members: list["nn.Module"], weights: Sequence[float], task: Task,
-                       spec: DataSpec) -> "nn.Module":
-    import torch
-    from torch import nn
-
-    class WeightedEnsemble(nn.Module):
-        """The task's predictions (class probabilities, values): the weighted average of the
-        members' predictions."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.members = nn.ModuleList(members)
-            self.register_buffer("weights", torch.tensor(list(weights), dtype=torch.float32))
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            probas = torch.stack([task.predict(m(x).float(), spec) for m in self.members])
-            return torch.tensordot(self.weights, probas, dims=1)
-
-    return WeightedEnsemble()
 
 
 def predict_proba(model_dir: str | Path, x: Any, batch_size: int = 1024) -> "np.ndarray":

@@ -60,6 +60,8 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "automl_plugins.datasets.image_folder",
     "automl_plugins.datasets.text_csv",
     "automl_plugins.architectures.mlp",
+    "automl_plugins.architectures.linear",
+    "automl_plugins.architectures.hist_gbt",
     "automl_plugins.architectures.cnn",
     "automl_plugins.architectures.resnet",
     "automl_plugins.architectures.transformer",

@@ -143,6 +143,8 @@ def search_hash(config: Any) -> str:
     for key in ("record", "multitask", "constraints"):  # added later: unset keeps old hashes
         if not document.get(key):
             document.pop(key, None)
+    if document.get("validation") == "holdout":  # added later: the default keeps older hashes
+        document.pop("validation")
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
 
 

@@ -28,6 +28,7 @@ EXPECTED = {
     "constraints": "feasible share, constrained vs unconstrained",
     "report_speed": "automl report s",
     "tracking": "epoch ms median",
+    "small_data_baselines": "goal (automl final median",
 }
 
 

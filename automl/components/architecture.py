@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from automl.components.base import Component
 from automl.components.dataset import DataSpec
 
 if TYPE_CHECKING:
+    import numpy as np
     from torch import nn
 
 
@@ -22,10 +24,27 @@ class Architecture(Component):
     (``spec.num_classes`` logits) keeps working for classification, where the two sizes are
     equal. Import torch inside ``build``, not at module top level, so listing plugins stays
     fast.
+
+    An architecture whose models are fitted by their own algorithm, not by gradient steps
+    (gradient-boosted trees), sets ``trains_itself = True`` and implements :meth:`fit`; the trial
+    then calls ``fit`` instead of its training loop, applies no augmentation, skips pruning and
+    fine-tuning (recorded as ``not_applied`` in the trial's ``trial.json``), and otherwise treats
+    the yielded modules as any model: validation scores per epoch, predictions, ``state_dict``
+    artifacts and exports. ``build`` still returns the (unfitted) module that an export loads the
+    saved ``state_dict`` into.
     """
 
     data_kinds: ClassVar[tuple[str, ...]] = ("image", "tabular")
+    trains_itself: ClassVar[bool] = False
 
     @abstractmethod
     def build(self, params: dict[str, Any], spec: DataSpec) -> "nn.Module":
         """Build a fresh, untrained model."""
+
+    def fit(self, params: dict[str, Any], spec: DataSpec, x: "np.ndarray", targets: "np.ndarray",
+            epochs: int, seed: int) -> Iterator["nn.Module"]:
+        """For ``trains_itself`` architectures: fit on inputs ``x`` and the task's training
+        targets (``targets``: N x outputs floats, e.g. one-hot classes or standardised values),
+        yielding the model as fitted so far once per epoch (``epochs`` times)."""
+        raise NotImplementedError(f"architecture '{self.name}' declares trains_itself but has "
+                                  "no fit()")

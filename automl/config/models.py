@@ -133,6 +133,40 @@ class EnsembleConfig(Strict):
     metric: str | None = Field(None, description="default: the first objective's metric")
 
 
+class KFoldConfig(Strict):
+    """``validation: {kfold: {...}}``: k-fold cross-validation over the train and validation rows."""
+
+    folds: int = Field(5, ge=2, le=50, description="folds k: each trial trains k models")
+    repeats: int = Field(1, ge=1, le=20, description="repetitions with other fold assignments")
+    final: Literal["folds", "refit"] = Field(
+        "folds", description="the trial's final model: the average of its fold models, or one "
+        "model refitted on all train and validation rows")
+
+
+class ValidationConfig(Strict):
+    """``validation:``: ``holdout`` (the default: the validation split) or ``{kfold: {...}}``."""
+
+    kfold: KFoldConfig | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if value is None or value == "holdout":
+            return {}
+        if value == "kfold":
+            return {"kfold": {}}
+        if isinstance(value, dict) and "kfold" in value and value["kfold"] is None:
+            return {**value, "kfold": {}}
+        if not isinstance(value, dict):
+            raise ValueError("Input should be 'holdout', 'kfold' or a mapping {kfold: {folds: k, "
+                             "repeats: r, final: folds|refit}}")
+        return value
+
+    @model_serializer(mode="wrap")
+    def _holdout_as_word(self, handler: SerializerFunctionWrapHandler) -> Any:
+        return "holdout" if self.kfold is None else handler(self)
+
+
 class PluginsConfig(Strict):
     """``plugins:``: a list of modules and files to load, or ``{load: [...], block: [...]}``."""
 
@@ -199,6 +233,7 @@ class Experiment(Strict):
     callbacks: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="callbacks that follow the run (experiment tracking): "
         "registered callback name -> options")
+    validation: ValidationConfig = Field(default_factory=ValidationConfig)
     multitask: dict[str, Any] = Field(
         default_factory=dict, description="a multi-task dataset's loss: weighting (fixed, "
         "uncertainty) and per-target weight spaces")

@@ -161,6 +161,9 @@ class ArchitectureConformance(_BuildsForSpec):
 
         torch.manual_seed(0)
         x, y = example_batch(spec, n=16)
+        if component.trains_itself:
+            self._fits_itself(component, spec, x, y)
+            return
         model = component().build(dict(sample_params(component)[2]), spec)
         model.train()
         params = [p for p in model.parameters() if p.requires_grad]
@@ -172,6 +175,30 @@ class ArchitectureConformance(_BuildsForSpec):
         assert all(p.grad is None or torch.isfinite(p.grad).all() for p in params)
         optimizer.step()
         assert any(not torch.equal(b, p.detach()) for b, p in zip(before, params))
+
+    @staticmethod
+    def _fits_itself(component: type[Architecture], spec: DataSpec, x: Any, y: Any) -> None:
+        """An architecture that trains itself yields one fitted module per epoch, whose
+        ``state_dict`` loads into a freshly built (unfitted) module."""
+        import io
+
+        import torch
+        import torch.nn.functional as F
+
+        params = dict(sample_params(component)[2])
+        targets = F.one_hot(y, spec.num_classes).float().numpy()
+        fitted = list(component().fit(params, spec, x.numpy(), targets, 2, 0))
+        assert len(fitted) == 2, "fit() must yield one model per epoch"
+        buffer = io.BytesIO()
+        torch.save(fitted[-1].state_dict(), buffer)
+        buffer.seek(0)
+        clone = component().build(params, spec).eval()
+        clone.load_state_dict(torch.load(buffer, weights_only=True))
+        with torch.no_grad():
+            out = fitted[-1].eval()(x)
+            assert tuple(out.shape) == (len(x), spec.output_size)
+            assert torch.isfinite(out).all()
+            assert torch.allclose(out, clone(x), atol=1e-6)
 
     def test_state_dict_round_trips_safely(self, component: type[Architecture], spec: DataSpec,
                                            tmp_path: Any) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from automl.plugin_manager import PluginSource
+from automl.validation import KFold
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class TrialContext:
     #: metrics under a constraint: reported every epoch, like the objectives, so a trial stopped
     #: early still tells the sampler where it stood
     constrained: tuple[str, ...] = ()
+    validation: KFold | None = None  # k-fold cross-validation; None: the validation split
 
     @property
     def first_objective_key(self) -> str:
@@ -63,4 +65,4 @@ class TrialContext:
             fine_tune_lr_factor=training.fine_tune_lr_factor, amp=training.amp,
             eval_batch_size=training.eval_batch_size, cpus=config.resources.cpu,
             gpus=config.resources.gpu, augmentation_order=tuple(config.augmentations),
-            constrained=tuple(constrained))
+            constrained=tuple(constrained), validation=KFold.from_config(config))

@@ -13,6 +13,7 @@ import socket
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,7 @@ def run_trial(config: dict[str, Any], context: TrialContext, data: SearchSplits)
 def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: SearchSplits,
                        report: Reporter, trial_id: str = "local") -> dict[str, float]:
     """Train, prune, fine-tune and score one configuration on validation; returns the final
-    metrics.
+    metrics. With k-fold validation (``context.validation``) see :mod:`automl.trial.folds`.
 
     Deterministic for a given configuration and experiment seed on the same hardware.
     """
@@ -58,13 +59,11 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Sear
                         f"not {type(data).__name__}")
     import torch
 
-    from automl.trial.artifacts import write_trial_artifacts
+    from automl.multitask import task_for
     from automl.trial.device import select_device
     from automl.trial.evaluation import score
-    from automl.trial.output_shape import CHECK_BATCH, check_output_shape
     from automl.trial.seeding import derive_seed, seed_everything
     from automl.trial.training import Trainer, make_optimizer, predict
-    from automl.multitask import create_metric, split_metric_name, task_for
 
     started = time.perf_counter()
     plugins = rebuild_plugins(context.plugins)
@@ -77,86 +76,191 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Sear
 
     spec = data.spec
     task = task_for(spec, registry)
+    setup = TrialSetup(plugins, registry, plan, seed, device, task, spec,
+                       [(registry.create("augmentation", name), params)
+                        for name, params in plan.augmentations],
+                       MetricGroups.of(context, registry, spec), started,
+                       {"node": socket.gethostname(), "device": device.device, "seed": seed,
+                        "pid": os.getpid()})
+    if context.validation is not None:
+        from automl.trial.folds import train_folds
+
+        return train_folds(config, context, data, report, trial_id, setup)
+
     x_train = torch.as_tensor(data.x_train).to(device.device)
     y_train = torch.as_tensor(data.y_train).to(device.device)
     x_val = torch.as_tensor(data.x_val).to(device.device)
     x_test = torch.as_tensor(data.x_test).to(device.device)
-
-    arch = registry.get("architecture", plan.architecture)
-    model = _call(arch.plugin, f"architecture '{arch.name}'", "build",
-                  arch.create().build, dict(plan.architecture_params), task.body_spec(spec))  # type: ignore[attr-defined]
-    model = task.wrap(model, spec, dict(plan.task_params)).to(device.device)
-    check_output_shape(model, x_train[:CHECK_BATCH], spec,
-                       f"plugin '{arch.plugin}', architecture '{arch.name}'")
-    augmentations = [(registry.create("augmentation", name), params)
-                     for name, params in plan.augmentations]
-    metrics = [(name, create_metric(registry, name, spec),
-                registry.get("metric", split_metric_name(name)[1]).plugin)
-               for name in context.metrics]
-    objective_names = {o for o, _ in context.objectives} | set(context.constrained)
-    # Prediction metrics are scored per split; model-only metrics (size, latency) once per model
-    # structure, on a CPU copy in eval mode, and recorded once as ``model/<metric>``.
-    per_split = [m for m in metrics if not m[1].model_only]
-    model_only = [m for m in metrics if m[1].model_only]
-    epoch_per_split = [m for m in per_split if m[0] in objective_names]
-    epoch_model_only = [m for m in model_only if m[0] in objective_names]
+    groups = setup.metrics
     model_values: dict[str, float] | None = None
-    trainer = Trainer(model, x_train, y_train, task, spec, plan.training,  # type: ignore[arg-type]
-                      augmentations, device, generator)  # type: ignore[arg-type]
-    common = {"node": socket.gethostname(), "device": device.device, "seed": seed,
-              "pid": os.getpid()}
-
-    optimizer = make_optimizer(model, plan.training)
+    trainer, optimizer = new_trainer(setup, context, build_model(setup, x_train), x_train,
+                                     y_train, generator)
     train_s = 0.0
     for epoch in range(1, context.epochs + 1):
         tick = time.perf_counter()
         loss = trainer.epoch(optimizer)
         train_s += time.perf_counter() - tick
-        val_proba = predict(model, x_val, context.eval_batch_size, task, spec, device.amp)  # type: ignore[arg-type]
-        if model_values is None:  # training changes weights, not the structure
-            model_values = score(epoch_model_only, data.y_val, np.empty(0), _cpu_copy(model),
-                                 spec, "val")
+        val_proba = predict(trainer.model, x_val, context.eval_batch_size, task, spec,  # type: ignore[arg-type]
+                            device.amp)
+        if model_values is None or setup.trains_itself:  # gradient steps keep the structure
+            model_values = score(groups.epoch_model_only, data.y_val, np.empty(0),
+                                 _cpu_copy(trainer.model), spec, "val")
         epoch_metrics = {"train/loss": loss, **model_values,
-                         **score(epoch_per_split, data.y_val, val_proba.cpu().numpy(), None,
-                                 spec, "val")}
+                         **score(groups.epoch_per_split, data.y_val, val_proba.cpu().numpy(),
+                                 None, spec, "val")}
         plugins.call("automl_epoch_finished", trial_id=trial_id, params=dict(config),
                      epoch=epoch, metrics=dict(epoch_metrics))
-        report({**epoch_metrics, **common, "epoch": epoch}, None)
+        report({**epoch_metrics, **setup.common, "epoch": epoch}, None)
 
-    params_before = sum(p.numel() for p in model.parameters())
-    if plan.pruner is not None:
-        pruner_entry = registry.get("pruner", plan.pruner)
-        pruner = pruner_entry.create()
-        where = f"pruner '{pruner_entry.name}'"
-        model = _call(pruner_entry.plugin, where, "prune", pruner.prune, model,  # type: ignore[attr-defined]
-                      dict(plan.pruner_params))
-        model = model.to(device.device)
-        trainer.model = model
-        fine_tune = make_optimizer(model, plan.training, lr_scale=context.fine_tune_lr_factor)
-        for _ in range(context.fine_tune_epochs):
-            tick = time.perf_counter()
-            trainer.epoch(fine_tune)
-            train_s += time.perf_counter() - tick
-        model = _call(pruner_entry.plugin, where, "finalize", pruner.finalize, model)
-
+    params_before = sum(p.numel() for p in trainer.model.parameters())
+    model, fine_tune_s = prune_and_fine_tune(setup, trainer, context)
+    train_s += fine_tune_s
     model = model.to(device.device)
     val_proba = predict(model, x_val, context.eval_batch_size, task, spec,  # type: ignore[arg-type]
                         device.amp).cpu().numpy()
     test_proba = predict(model, x_test, context.eval_batch_size, task, spec,  # type: ignore[arg-type]
                          device.amp).cpu().numpy()
     cpu_model = model.cpu().eval()
-    structure = score(model_only, data.y_val, val_proba, cpu_model, spec, "val")
-    final = {**score(per_split, data.y_val, val_proba, cpu_model, spec, "val"), **structure}
+    structure = score(groups.model_only, data.y_val, val_proba, cpu_model, spec, "val")
+    final = {**score(groups.per_split, data.y_val, val_proba, cpu_model, spec, "val"),
+             **structure}
     record = {"params": dict(config), "seed": seed, "metrics": final, "plan": plan.__dict__,
               "spec": vars(spec)}  # the DataSpec, with its task and output size
     predictions = {"val_proba": val_proba.astype(np.float32), "val_y": data.y_val,
                    "test_proba": test_proba.astype(np.float32)}
+    return finish(setup, context, report, cpu_model, predictions, record, final, params_before,
+                  train_s)
+
+
+@dataclass(frozen=True)
+class MetricGroups:
+    """The trial's metrics: prediction metrics are scored per split; model-only metrics (size,
+    latency) once per model structure, on a CPU copy in eval mode, recorded as
+    ``model/<metric>``; the objectives among both are also scored every epoch."""
+
+    per_split: list[tuple[str, Any, str]]
+    model_only: list[tuple[str, Any, str]]
+    epoch_per_split: list[tuple[str, Any, str]]
+    epoch_model_only: list[tuple[str, Any, str]]
+
+    @classmethod
+    def of(cls, context: TrialContext, registry: Any, spec: Any) -> "MetricGroups":
+        from automl.multitask import create_metric, split_metric_name
+
+        metrics = [(name, create_metric(registry, name, spec),
+                    registry.get("metric", split_metric_name(name)[1]).plugin)
+                   for name in context.metrics]
+        objective_names = {o for o, _ in context.objectives} | set(context.constrained)
+        per_split = [m for m in metrics if not m[1].model_only]
+        model_only = [m for m in metrics if m[1].model_only]
+        return cls(per_split, model_only, [m for m in per_split if m[0] in objective_names],
+                   [m for m in model_only if m[0] in objective_names])
+
+
+@dataclass(frozen=True)
+class TrialSetup:
+    """What both validation schemes (hold-out here, k-fold in :mod:`automl.trial.folds`) start
+    from: the rebuilt plugins, the plan, the derived seed, the device, the task and the
+    components the plan names."""
+
+    plugins: Any
+    registry: Any
+    plan: TrialPlan
+    seed: int
+    device: Any
+    task: Any
+    spec: Any
+    augmentations: list[tuple[Any, dict[str, Any]]]
+    metrics: MetricGroups
+    started: float
+    common: dict[str, Any]  # reported with every result: node, device, seed, pid
+
+    @property
+    def trains_itself(self) -> bool:
+        """The architecture fits its models itself (no gradient steps)."""
+        return bool(self.registry.get("architecture", self.plan.architecture).cls.trains_itself)
+
+    def not_applied(self) -> list[str]:
+        """What the plan names that a self-trained architecture does not apply."""
+        if not self.trains_itself:
+            return []
+        return ([f"augmentation '{a.name}'" for a, _ in self.augmentations]
+                + ([f"pruner '{self.plan.pruner}' (and fine-tuning)"] if self.plan.pruner
+                   else []))
+
+
+def new_trainer(setup: TrialSetup, context: TrialContext, model: Any, x: Any, y: Any,
+                generator: Any) -> tuple[Any, Any]:
+    """The trainer of ``model`` on rows ``x``/``y`` and its optimizer: gradient steps
+    (:class:`~automl.trial.training.Trainer`), or the architecture's own ``fit`` for one that
+    trains itself (:class:`~automl.trial.training.SelfFitting`, no optimizer)."""
+    from automl.trial.training import SelfFitting, Trainer, make_optimizer
+
+    plan = setup.plan
+    if setup.trains_itself:
+        arch = setup.registry.get("architecture", plan.architecture)
+        return SelfFitting(arch.create(), f"plugin '{arch.plugin}', architecture '{arch.name}'",
+                           dict(plan.architecture_params), model, x, y, setup.task, setup.spec,
+                           plan.training, context.epochs, generator.initial_seed()), None
+    return (Trainer(model, x, y, setup.task, setup.spec, plan.training, setup.augmentations,
+                    setup.device, generator), make_optimizer(model, plan.training))
+
+
+def build_model(setup: TrialSetup, x_check: Any) -> Any:
+    """A fresh model of the trial's architecture with the task's heads, on the device, its output
+    shape checked on ``x_check``."""
+    from automl.trial.output_shape import CHECK_BATCH, check_output_shape
+
+    arch = setup.registry.get("architecture", setup.plan.architecture)
+    model = _call(arch.plugin, f"architecture '{arch.name}'", "build",
+                  arch.create().build, dict(setup.plan.architecture_params),
+                  setup.task.body_spec(setup.spec))
+    model = setup.task.wrap(model, setup.spec,
+                            dict(setup.plan.task_params)).to(setup.device.device)
+    check_output_shape(model, x_check[:CHECK_BATCH], setup.spec,
+                       f"plugin '{arch.plugin}', architecture '{arch.name}'")
+    return model
+
+
+def prune_and_fine_tune(setup: TrialSetup, trainer: Any, context: TrialContext
+                        ) -> tuple[Any, float]:
+    """Prune the trainer's model when the plan names a pruner, fine-tune and finalise it;
+    returns the model and the seconds spent fine-tuning."""
+    from automl.trial.training import make_optimizer
+
+    model, plan, train_s = trainer.model, setup.plan, 0.0
+    if plan.pruner is None or setup.trains_itself:  # trees are kept whole (see not_applied)
+        return model, train_s
+    pruner_entry = setup.registry.get("pruner", plan.pruner)
+    pruner = pruner_entry.create()
+    where = f"pruner '{pruner_entry.name}'"
+    model = _call(pruner_entry.plugin, where, "prune", pruner.prune, model,  # type: ignore[attr-defined]
+                  dict(plan.pruner_params))
+    model = model.to(setup.device.device)
+    trainer.model = model
+    fine_tune = make_optimizer(model, plan.training, lr_scale=context.fine_tune_lr_factor)
+    for _ in range(context.fine_tune_epochs):
+        tick = time.perf_counter()
+        trainer.epoch(fine_tune)
+        train_s += time.perf_counter() - tick
+    return _call(pruner_entry.plugin, where, "finalize", pruner.finalize, model), train_s
+
+
+def finish(setup: TrialSetup, context: TrialContext, report: Reporter, cpu_model: Any,
+           predictions: dict[str, np.ndarray], record: dict[str, Any], final: dict[str, float],
+           params_before: int, train_s: float) -> dict[str, float]:
+    """Write the trial's artifacts and make the final report with them; returns the final
+    metrics."""
+    from automl.trial.artifacts import write_trial_artifacts
+
+    if setup.not_applied():
+        record = {**record, "not_applied": setup.not_applied()}
     with tempfile.TemporaryDirectory(prefix="automl-ckpt-") as tmp:
         write_trial_artifacts(Path(tmp), cpu_model, predictions, record)
         model_facts = {"model/params_before_pruning": float(params_before),
                        "model/saved_bytes": float((Path(tmp) / "model.pt").stat().st_size)}
-        report({**final, **model_facts, **common, "epoch": context.epochs, FINAL_KEY: 1,
-                "train_s": train_s, "trial_s": time.perf_counter() - started}, Path(tmp))
+        report({**final, **model_facts, **setup.common, "epoch": context.epochs, FINAL_KEY: 1,
+                "train_s": train_s, "trial_s": time.perf_counter() - setup.started}, Path(tmp))
     return {**final, **model_facts}
 
 

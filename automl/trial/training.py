@@ -78,6 +78,37 @@ class Trainer:
         return mean
 
 
+class SelfFitting:
+    """The :class:`Trainer` interface for an architecture that trains itself (declares
+    ``trains_itself``): each epoch takes the next model its ``fit`` yields; the optimizer is
+    unused, augmentations do not apply. The loss reported is the task's loss on the training
+    rows."""
+
+    def __init__(self, architecture: Any, where: str, params: dict[str, Any], model: nn.Module,
+                 x: torch.Tensor, y: torch.Tensor, task: Task, spec: DataSpec,
+                 training: dict[str, Any], epochs: int, seed: int) -> None:
+        self.model = model
+        self.x = x
+        self.task = task
+        self.training = training
+        self.where = where
+        self.targets = task.training_targets(y, spec)
+        self._fits = architecture.fit(dict(params), spec, x.cpu().numpy(),
+                                      self.targets.cpu().numpy(), epochs, seed)
+
+    def epoch(self, optimizer: Any = None) -> float:
+        from automl.errors import PluginError
+
+        try:
+            fitted = next(self._fits, None)
+        except Exception as exc:  # noqa: BLE001
+            raise PluginError(f"{self.where}: fit() raised {type(exc).__name__}: {exc}") from exc
+        if fitted is not None:  # past its epochs a fitted model stays as it is
+            self.model = fitted.to(self.x.device).eval()
+        with torch.no_grad():
+            return float(self.task.loss(self.model(self.x), self.targets, self.training))
+
+
 @torch.no_grad()
 def predict(model: nn.Module, x: torch.Tensor, batch_size: int, task: Task, spec: DataSpec,
             amp: bool = False) -> torch.Tensor:

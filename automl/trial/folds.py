@@ -1,0 +1,146 @@
+"""A trial validated by k-fold cross-validation (see :mod:`automl.validation`).
+
+The trial pools the training and validation rows, trains one model per fold (``folds x repeats``
+models, in lockstep: every epoch trains each fold model once) and reports, every epoch, each
+objective as the mean of its folds' validation values, so an early-stopping scheduler stops a
+k-fold trial as it stops a hold-out one. Each fold model has its own batch-order generator
+(the derived seed plus the fold's index); the models are built one after another from the seeded
+global generator. Pruning and fine-tuning apply to every fold model.
+
+What the trial keeps:
+
+* ``val_proba``/``val_y`` in ``predictions.npz``: the out-of-fold predictions over all pooled
+  rows and their targets (the ensemble stage fits weights and checks its guard on them);
+* ``test_proba``: the final model's test predictions;
+* ``model.pt``: the final model. With ``final: folds`` (the default) the fold models together, as
+  :func:`automl.weighted_models.weighted_models` with equal weights (``trial.json`` records
+  ``folds``: their number, so exports rebuild the same module); with ``final: refit`` one model
+  trained again, with the same parameters and epochs, on all pooled rows.
+
+The final ``val/<metric>`` values are the means over folds of the fold models' values after
+pruning; model-only metrics (``model/params``, size, latency) are of the final model (every fold
+model of a fold ensemble counts).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from automl.search_data import SearchSplits
+from automl.trial.context import TrialContext
+from automl.trial.trainable import (
+    Reporter, TrialSetup, _cpu_copy, build_model, finish, new_trainer, prune_and_fine_tune,
+)
+from automl.validation import assign_folds, out_of_fold
+
+
+def train_folds(config: dict[str, Any], context: TrialContext, data: SearchSplits,
+                report: Reporter, trial_id: str, setup: TrialSetup) -> dict[str, float]:
+    """Train and score one configuration by k-fold cross-validation; returns the final
+    metrics."""
+    import torch
+
+    from automl.trial.evaluation import score
+
+    kfold = context.validation
+    assert kfold is not None
+    device, task, spec, groups = setup.device, setup.task, setup.spec, setup.metrics
+    y_all = np.concatenate([data.y_train, data.y_val])
+    pairs = assign_folds(len(y_all), kfold.folds, kfold.repeats, context.seed,
+                         task.stratify(y_all))
+    x_all = torch.as_tensor(np.concatenate([data.x_train, data.x_val])).to(device.device)
+    y_tensor = torch.as_tensor(y_all).to(device.device)
+
+    def trainer(index: int, rows: np.ndarray) -> tuple[Any, Any]:
+        generator = torch.Generator(device=device.device).manual_seed(setup.seed + index)
+        index_rows = torch.as_tensor(rows, device=x_all.device)
+        return new_trainer(setup, context, build_model(setup, x_all), x_all[index_rows],
+                           y_tensor[index_rows], generator)
+
+    members = [trainer(i, fit) for i, (fit, _) in enumerate(pairs)]
+    model_values: dict[str, float] | None = None
+    train_s = 0.0
+    for epoch in range(1, context.epochs + 1):
+        tick = time.perf_counter()
+        losses = [t.epoch(optimizer) for t, optimizer in members]
+        train_s += time.perf_counter() - tick
+        held_out = _held_out(members, pairs, x_all, context, setup)
+        if model_values is None or setup.trains_itself:  # gradient steps keep the structure
+            model_values = score(groups.epoch_model_only, y_all, np.empty(0),
+                                 _cpu_copy(_fold_ensemble([t.model for t, _ in members], setup)),
+                                 spec, "val")
+        epoch_metrics = {"train/loss": float(np.mean(losses)), **model_values,
+                         **_mean([score(groups.epoch_per_split, y_all[held], proba, None, spec,
+                                        "val") for proba, (_, held) in zip(held_out, pairs)])}
+        setup.plugins.call("automl_epoch_finished", trial_id=trial_id, params=dict(config),
+                           epoch=epoch, metrics=dict(epoch_metrics))
+        report({**epoch_metrics, **setup.common, "epoch": epoch}, None)
+
+    params_before = sum(p.numel() for t, _ in members for p in t.model.parameters())
+    for t, _ in members:
+        model, fine_tune_s = prune_and_fine_tune(setup, t, context)
+        t.model = model.to(device.device)
+        train_s += fine_tune_s
+    held_out = _held_out(members, pairs, x_all, context, setup)
+    fold_scores = _mean([score(groups.per_split, y_all[held], proba, _cpu_copy(t.model), spec,
+                               "val")
+                         for proba, (_, held), (t, _) in zip(held_out, pairs, members)])
+    x_test = torch.as_tensor(data.x_test).to(device.device)
+    if kfold.final == "refit":
+        refit, optimizer = trainer(len(pairs), np.arange(len(y_all)))
+        tick = time.perf_counter()
+        for _ in range(context.epochs):
+            refit.epoch(optimizer)
+        train_s += time.perf_counter() - tick
+        params_before = sum(p.numel() for p in refit.model.parameters())
+        model, fine_tune_s = prune_and_fine_tune(setup, refit, context)
+        train_s += fine_tune_s
+        test_proba = _predict(model.to(device.device), x_test, context, setup)
+        final_model = model.cpu().eval()
+    else:
+        models = [t.model for t, _ in members]
+        test_proba = task.combine(np.full(len(models), 1.0 / len(models)),
+                                  [_predict(m, x_test, context, setup) for m in models])
+        final_model = _fold_ensemble([m.cpu() for m in models], setup).eval()
+    structure = score(groups.model_only, y_all, np.empty(0), final_model, spec, "val")
+    final = {**fold_scores, **structure}
+    record = {"params": dict(config), "seed": setup.seed, "metrics": final,
+              "plan": setup.plan.__dict__, "spec": vars(spec),
+              "validation": {"kfold": vars(kfold), "rows": len(y_all)},
+              **({"folds": len(pairs)} if kfold.final == "folds" else {})}
+    predictions = {"val_proba": out_of_fold(held_out, pairs, len(y_all)).astype(np.float32),
+                   "val_y": y_all, "test_proba": np.asarray(test_proba, dtype=np.float32)}
+    return finish(setup, context, report, final_model, predictions, record, final,
+                  params_before, train_s)
+
+
+def _predict(model: Any, x: Any, context: TrialContext, setup: TrialSetup) -> np.ndarray:
+    from automl.trial.training import predict
+
+    return predict(model, x, context.eval_batch_size, setup.task, setup.spec,
+                   setup.device.amp).cpu().numpy()
+
+
+def _held_out(members: list[tuple[Any, Any]], pairs: list[tuple[np.ndarray, np.ndarray]],
+              x_all: Any, context: TrialContext, setup: TrialSetup) -> list[np.ndarray]:
+    """Each fold model's predictions on the rows its fold holds out."""
+    import torch
+
+    return [_predict(t.model, x_all[torch.as_tensor(held, device=x_all.device)], context, setup)
+            for (t, _), (_, held) in zip(members, pairs)]
+
+
+def _fold_ensemble(models: list[Any], setup: TrialSetup) -> Any:
+    from automl.weighted_models import weighted_models
+
+    return weighted_models(models, [1.0 / len(models)] * len(models), setup.task, setup.spec)
+
+
+def _mean(scores: list[dict[str, float]]) -> dict[str, float]:
+    return {key: float(np.mean([s[key] for s in scores])) for key in scores[0]} if scores else {}
+
+
+__all__ = ["train_folds"]
