@@ -62,7 +62,7 @@ from automl.recorded import recorded_config, recorded_plugins
 from automl.results import best_of, objectives_of
 from automl.space import TrialPlan
 from automl.store import EnsembleRecord, ExperimentRecord, TrialRecord
-from automl.trial.artifacts import MODEL_FILE, TRIAL_FILE
+from automl.trial.artifacts import MODEL_FILE, QUANTIZED_FILE, TRIAL_FILE
 
 if TYPE_CHECKING:
     import numpy as np
@@ -224,6 +224,7 @@ def export_model(exp: ExperimentRecord, out: str | Path, *, trial: str | int = "
         if not ensemble:
             member = chosen[0]
             shutil.copyfile(member.directory / MODEL_FILE, staging / MODEL_FILE)
+            _copy_quantized(member.directory, staging)
             entry = _model_entry(member, plugins.registry, MODEL_FILE)
             # a fold ensemble's module returns the combined predictions of its fold models
             manifest.update(type="trial", output="probabilities" if entry.get("folds")
@@ -234,6 +235,7 @@ def export_model(exp: ExperimentRecord, out: str | Path, *, trial: str | int = "
                 relative = f"members/{member.trial.number}/{MODEL_FILE}"
                 (staging / relative).parent.mkdir(parents=True)
                 shutil.copyfile(member.directory / MODEL_FILE, staging / relative)
+                _copy_quantized(member.directory, (staging / relative).parent)
                 entries.append({"weight": member.weight,
                                 **_model_entry(member, plugins.registry, relative)})
             manifest.update(type="ensemble", output="probabilities",
@@ -316,6 +318,11 @@ def _convert(eager: "nn.Module", manifest: dict[str, Any], task: Any, spec: Data
     dicts."""
     import torch
 
+    quantized = [e["quantizer"] for e in [manifest, *manifest.get("members", [])]
+                 if e.get("quantizer")]
+    if format == "onnx" and quantized:
+        raise ConfigError(f"--format onnx cannot hold a torch.ao quantized model (quantizer "
+                          f"'{quantized[0]}'): export it as native or torchscript")
     module = _predictions(eager, manifest, task, spec)
     example = torch.as_tensor(x_test[:2])
     file = FORMATS[format]
@@ -327,8 +334,10 @@ def _convert(eager: "nn.Module", manifest: dict[str, Any], task: Any, spec: Data
             _export_onnx(module, example, staging / file)
     shutil.rmtree(staging / "members", ignore_errors=True)
     (staging / MODEL_FILE).unlink(missing_ok=True)
+    (staging / QUANTIZED_FILE).unlink(missing_ok=True)
     for entry in [manifest, *manifest.get("members", [])]:
         entry.pop("state_dict", None)
+        entry.pop("quantized_state_dict", None)
     return {"format": format, "file": file}
 
 
@@ -409,6 +418,12 @@ def _ensemble_members(exp: ExperimentRecord, members: Sequence[int] | None,
     return chosen, record
 
 
+def _copy_quantized(checkpoint: Path, directory: Path) -> None:
+    """A quantized trial's int8 ``state_dict``, beside its float weights."""
+    if (checkpoint / QUANTIZED_FILE).is_file():
+        shutil.copyfile(checkpoint / QUANTIZED_FILE, directory / QUANTIZED_FILE)
+
+
 def _model_entry(member: _Member, registry: "Registry", state_dict: str) -> dict[str, Any]:
     trial = member.trial
     plan = TrialPlan.from_flat(trial.params)
@@ -422,6 +437,10 @@ def _model_entry(member: _Member, registry: "Registry", state_dict: str) -> dict
             "pruner": plan.pruner, "pruner_params": plan.pruner_params,
             "params": trial.params, "seed": trial.seed, "metrics": trial.metrics,
             "state_dict": state_dict,
+            # quantized: the saved int8 state beside the float weights it was made from
+            **({"quantizer": plan.quantizer, "quantizer_params": plan.quantizer_params,
+                "quantized_state_dict": str(Path(state_dict).with_name(QUANTIZED_FILE))}
+               if (member.directory / QUANTIZED_FILE).is_file() else {}),
             **({"folds": folds} if (folds := trial_record(member.directory).get("folds"))
                else {})}
 
@@ -645,7 +664,28 @@ def build_model(registry: "Registry", entry: dict[str, Any], spec: DataSpec,
         raise PluginError(f"{where}: the built model does not fit the saved weights in "
                           f"{state_dict} ({first}); has the plugin changed since "
                           "training?") from None
+    if entry.get("quantizer"):
+        model = _quantized(registry, entry, model, spec, state_dict)
     return model
+
+
+def _quantized(registry: "Registry", entry: dict[str, Any], model: "nn.Module", spec: DataSpec,
+               state_dict: Path) -> "nn.Module":
+    """The float ``model`` rebuilt as its quantizer made it, with the saved int8 state."""
+    from automl.model_io import load_weights
+    from automl.trial.quantization import example_input, quiet_torch_ao, rebuild_quantized
+
+    quantized = rebuild_quantized(registry, entry["quantizer"], entry.get("quantizer_params")
+                                  or {}, model, example_input(spec))
+    path = state_dict.with_name(QUANTIZED_FILE)
+    try:
+        with quiet_torch_ao():
+            quantized.load_state_dict(load_weights(path), strict=True)
+    except (ValueError, RuntimeError, KeyError) as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise PluginError(f"quantizer '{entry['quantizer']}': the rebuilt quantized model does "
+                          f"not fit the saved weights in {path} ({first})") from None
+    return quantized.eval()
 
 
 def predict_proba(model_dir: str | Path, x: Any, batch_size: int = 1024) -> "np.ndarray":

@@ -78,6 +78,16 @@ def automl_register_pruners(registrar: "Registrar") -> None:
 
 
 @hookspec
+def automl_register_quantizers(registrar: "Registrar") -> None:
+    """Register quantizer components (:class:`automl.components.Quantizer` subclasses), applied
+    after pruning and fine-tuning.
+
+    Args:
+        registrar: call ``registrar.add(MyQuantizer)``.
+    """
+
+
+@hookspec
 def automl_register_ensemblers(registrar: "Registrar") -> None:
     """Register ensembler components (:class:`automl.components.Ensembler` subclasses).
 

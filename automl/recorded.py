@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 #: config section -> registry kind of the components it names
 COMPONENT_SECTIONS = {"architecture": "architecture", "augmentations": "augmentation",
-                      "pruning": "pruner", "callbacks": "callback"}
+                      "pruning": "pruner", "quantization": "quantizer", "callbacks": "callback"}
 
 
 def resolved_config(config: "Experiment", registry: "Registry", base_dir: Path) -> dict[str, Any]:

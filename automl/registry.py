@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from automl.components import (
     Architecture, Augmentation, Callback, Component, Dataset, Ensembler, Metric, ParamDef, Pruner,
-    Task,
+    Quantizer, Task,
 )
 from automl.components.base import DATA_KINDS
 from automl.errors import ConfigError, PluginError, did_you_mean, valid_names
@@ -27,6 +27,7 @@ KINDS: dict[str, tuple[type[Component], str]] = {
     "architecture": (Architecture, "automl_register_architectures"),
     "augmentation": (Augmentation, "automl_register_augmentations"),
     "pruner": (Pruner, "automl_register_pruners"),
+    "quantizer": (Quantizer, "automl_register_quantizers"),
     "ensembler": (Ensembler, "automl_register_ensemblers"),
     "metric": (Metric, "automl_register_metrics"),
     "task": (Task, "automl_register_tasks"),

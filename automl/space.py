@@ -6,6 +6,7 @@ chose it, and an augmentation's strengths only where it is enabled. Sampled valu
 * ``architecture`` and ``architecture.<name>.<param>``
 * ``augmentation.<name>.enabled`` and ``augmentation.<name>.<param>``
 * ``pruning`` and ``pruning.<name>.<param>`` (``pruning: none`` means no pruning)
+* ``quantization`` and ``quantization.<name>.<param>`` (``none``: the model stays float32)
 * ``training.<param>``
 """
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from automl.constraints import ConstraintSpec
 
 NO_PRUNING = "none"
+NO_QUANTIZATION = "none"
 _TRAINING_PARAMS: dict[str, ParamDef] = {
     "lr": ParamDef(FloatRange(1e-4, 1e-2, log=True), float, "learning rate"),
     "batch_size": ParamDef(Choice((32, 64, 128)), int, "training batch size"),
@@ -76,6 +78,8 @@ class SearchSpace:
     targets: dict[str, str] = field(default_factory=dict)
     #: hard bounds on recorded values (``constraints:``); see :mod:`automl.constraints`
     constraints: list["ConstraintSpec"] = field(default_factory=list)
+    #: quantizers to choose among after pruning (``quantization:``; ``none`` keeps float32)
+    quantizers: dict[str, dict[str, Param]] = field(default_factory=dict)
 
     def define(self, trial: "optuna.Trial") -> dict[str, Any]:
         """Suggest one configuration; returns the fixed values, as OptunaSearch expects."""
@@ -99,6 +103,10 @@ class SearchSpace:
             pruner = take("pruning", Choice(tuple(self.pruners)))
             for key, param in self.pruners.get(pruner, {}).items():
                 take(f"pruning.{pruner}.{key}", param)
+        if self.quantizers:  # after pruning: an experiment without it samples as before
+            quantizer = take("quantization", Choice(tuple(self.quantizers)))
+            for key, param in self.quantizers.get(quantizer, {}).items():
+                take(f"quantization.{quantizer}.{key}", param)
         for key, param in self.training.items():
             take(f"training.{key}", param)
         if self.task_params:  # weights are sampled for fixed weighting, learned otherwise
@@ -119,6 +127,10 @@ class SearchSpace:
             out.append(("pruning", Choice(tuple(self.pruners)).describe()))
             for pruner, params in self.pruners.items():
                 out += [(f"pruning.{pruner}.{k}", p.describe()) for k, p in params.items()]
+        if self.quantizers:
+            out.append(("quantization", Choice(tuple(self.quantizers)).describe()))
+            for quantizer, params in self.quantizers.items():
+                out += [(f"quantization.{quantizer}.{k}", p.describe()) for k, p in params.items()]
         out += [(f"training.{k}", p.describe()) for k, p in self.training.items()]
         out += [(f"multitask.{k}", p.describe()) for k, p in self.task_params.items()]
         return out
@@ -136,6 +148,9 @@ class TrialPlan:
     training: dict[str, Any]
     #: a multi-task experiment's sampled loss parameters (``multitask.*``)
     task_params: dict[str, Any] = field(default_factory=dict)
+    #: the quantizer applied after pruning (None: the model stays float32)
+    quantizer: str | None = None
+    quantizer_params: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_flat(cls, flat: Mapping[str, Any], order: Sequence[str] = ()) -> "TrialPlan":
@@ -152,12 +167,16 @@ class TrialPlan:
         enabled = [name for name in names if flat.get(f"augmentation.{name}.enabled")]
         pruner = flat.get("pruning")
         pruner = None if pruner in (None, NO_PRUNING) else pruner
+        quantizer = flat.get("quantization")
+        quantizer = None if quantizer in (None, NO_QUANTIZATION) else quantizer
         return cls(
             architecture=arch,
             architecture_params=_section(flat, f"architecture.{arch}."),
             augmentations=[(name, augs.get(name, {})) for name in enabled],
             pruner=pruner,
             pruner_params=_section(flat, f"pruning.{pruner}.") if pruner else {},
+            quantizer=quantizer,
+            quantizer_params=_section(flat, f"quantization.{quantizer}.") if quantizer else {},
             training=_section(flat, "training."),
             task_params=_section(flat, "multitask."),
         )
@@ -258,16 +277,12 @@ def _build_space(config: Experiment, registry: Registry, base_dir: Path) -> Sear
         augmentations[name] = {"enabled": enabled,
                                **_component_params(entry.cls.params, rest, path, base_dir)}
 
-    pruners = {}
-    for name, overrides in config.pruning.items():
-        path = f"pruning.{name}"
-        if name == NO_PRUNING:
-            if overrides:
-                raise ConfigError("'none' (no pruning) takes no parameters", path=path)
-            pruners[name] = {}
-            continue
-        entry = registry.get("pruner", name, path=path)
-        pruners[name] = _component_params(entry.cls.params, overrides, path, base_dir)
+    pruners = _optional_steps(config.pruning, "pruning", "pruner", registry, base_dir)
+    quantizers = _optional_steps(config.quantization, "quantization", "quantizer", registry,
+                                 base_dir)
+    if set(quantizers) - {"none"} and config.validation.kfold is not None:
+        raise ConfigError("quantization does not apply to k-fold trials yet (their fold models "
+                          "are kept in float32); use validation: holdout", path="quantization")
 
     training = {}
     raw_training = config.training.model_dump()
@@ -296,7 +311,7 @@ def _build_space(config: Experiment, registry: Registry, base_dir: Path) -> Sear
                        recorded_metrics(objectives,
                                         [*config.record, *constrained_metrics(constraints)],
                                         registry, task, targets),
-                       task, task_params, targets, constraints)
+                       task, task_params, targets, constraints, quantizers)
 
 
 def constraint_specs(constraints: Mapping[str, Any], registry: Registry, task: str,
@@ -328,6 +343,23 @@ def constrained_metrics(constraints: Sequence["ConstraintSpec"]) -> list[str]:
     from automl.constraints import MODEL_FACTS
 
     return [c.metric for c in constraints if c.metric not in MODEL_FACTS]
+
+
+def _optional_steps(section: Mapping[str, Any], name_of_section: str, kind: str,
+                    registry: Registry, base_dir: Path) -> dict[str, dict[str, Param]]:
+    """A section of components to choose one of after training (``pruning``, ``quantization``),
+    where ``none`` means the step is skipped."""
+    steps: dict[str, dict[str, Param]] = {}
+    for name, overrides in section.items():
+        path = f"{name_of_section}.{name}"
+        if name == "none":
+            if overrides:
+                raise ConfigError(f"'none' (no {name_of_section}) takes no parameters", path=path)
+            steps[name] = {}
+            continue
+        entry = registry.get(kind, name, path=path)
+        steps[name] = _component_params(entry.cls.params, overrides, path, base_dir)
+    return steps
 
 
 def metric_entry(registry: Registry, name: str, task: str, targets: Mapping[str, str],

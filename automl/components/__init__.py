@@ -8,10 +8,11 @@ from automl.components.dataset import DataSpec, DataSplits, Dataset, Examples
 from automl.components.ensembler import Ensembler
 from automl.components.metric import EvalContext, Metric
 from automl.components.pruner import Pruner
+from automl.components.quantizer import NotQuantizable, Quantizer
 from automl.components.task import Task
 
 __all__ = [
     "DATA_KINDS", "Architecture", "Augmentation", "Callback", "Component", "DataSpec", "DataSplits",
-    "Dataset", "Ensembler", "EvalContext", "Examples", "Metric", "ParamDef", "Pruner",
-    "Task",
+    "Dataset", "Ensembler", "EvalContext", "Examples", "Metric", "NotQuantizable", "ParamDef",
+    "Pruner", "Quantizer", "Task",
 ]

@@ -225,6 +225,9 @@ class Experiment(Strict):
     architecture: dict[str, dict[str, Any]] = Field(min_length=1)
     augmentations: dict[str, dict[str, Any]] = Field(default_factory=dict)
     pruning: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    quantization: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="quantizers to choose among after pruning; 'none' "
+        "among them allows keeping float32")
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     search: SearchConfig = Field(default_factory=SearchConfig)
     resources: Resources = Field(default_factory=Resources)
@@ -256,7 +259,8 @@ class Experiment(Strict):
             return [{"metric": v} if isinstance(v, str) else v for v in value]
         return value
 
-    @field_validator("architecture", "augmentations", "pruning", "callbacks", mode="before")
+    @field_validator("architecture", "augmentations", "pruning", "quantization", "callbacks",
+                     mode="before")
     @classmethod
     def _components(cls, value: Any) -> Any:
         if value is None:

@@ -19,19 +19,40 @@ from typing import Any
 import numpy as np
 
 MODEL_FILE = "model.pt"
+#: a quantized trial's final (quantized) ``state_dict``; ``model.pt`` then holds the float weights
+#: it was quantized from, which rebuild its structure (see :mod:`automl.trial.quantization`)
+QUANTIZED_FILE = "quantized.pt"
 PREDICTIONS_FILE = "predictions.npz"
 TRIAL_FILE = "trial.json"
 
 
 def write_trial_artifacts(directory: Path, model: Any, predictions: dict[str, np.ndarray],
-                          record: dict[str, Any]) -> None:
+                          record: dict[str, Any], quantized: Any = None) -> None:
     import torch
 
     directory.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    torch.save(state, directory / MODEL_FILE)
+    torch.save(_cpu_state(model), directory / MODEL_FILE)
+    if quantized is not None:
+        torch.save(_cpu_state(quantized), directory / QUANTIZED_FILE)
     np.savez_compressed(directory / PREDICTIONS_FILE, **predictions)
     (directory / TRIAL_FILE).write_text(json.dumps(record, indent=2, sort_keys=True, default=str))
+
+
+def _cpu_state(model: Any) -> dict[str, Any]:
+    """The ``state_dict`` on the CPU, with its per-module version metadata (a quantized layer
+    reads its saved layout from it); a quantized layer's packed parameters stay as torch keeps
+    them (they save and load with ``weights_only=True``)."""
+    from collections import OrderedDict
+
+    import torch
+
+    state = model.state_dict()
+    cpu = OrderedDict((k, v.detach().cpu() if isinstance(v, torch.Tensor) else v)
+                      for k, v in state.items())
+    metadata = getattr(state, "_metadata", None)
+    if metadata is not None:
+        cpu._metadata = metadata  # type: ignore[attr-defined]
+    return cpu
 
 
 def read_predictions(directory: str | Path) -> dict[str, np.ndarray]:

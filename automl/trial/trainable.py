@@ -63,6 +63,7 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Sear
     from automl.trial.device import select_device
     from automl.trial.evaluation import score
     from automl.trial.seeding import derive_seed, seed_everything
+    from automl.trial.quantization import quantize_model
     from automl.trial.training import Trainer, make_optimizer, predict
 
     started = time.perf_counter()
@@ -116,10 +117,16 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Sear
     model, fine_tune_s = prune_and_fine_tune(setup, trainer, context)
     train_s += fine_tune_s
     model = model.to(device.device)
-    val_proba = predict(model, x_val, context.eval_batch_size, task, spec,  # type: ignore[arg-type]
-                        device.amp).cpu().numpy()
-    test_proba = predict(model, x_test, context.eval_batch_size, task, spec,  # type: ignore[arg-type]
-                         device.amp).cpu().numpy()
+    float_model = model
+    quantized = quantize_model(registry, plan, model, x_train, int(plan.training["batch_size"]))
+    model = quantized.model
+    run_on = quantized.device or device.device  # int8 kernels run on the CPU
+    amp = device.amp and quantized.quantizer is None
+    model = model.to(run_on)
+    val_proba = predict(model, x_val.to(run_on), context.eval_batch_size, task, spec,  # type: ignore[arg-type]
+                        amp).cpu().numpy()
+    test_proba = predict(model, x_test.to(run_on), context.eval_batch_size, task, spec,  # type: ignore[arg-type]
+                         amp).cpu().numpy()
     cpu_model = model.cpu().eval()
     structure = score(groups.model_only, data.y_val, val_proba, cpu_model, spec, "val")
     final = {**score(groups.per_split, data.y_val, val_proba, cpu_model, spec, "val"),
@@ -128,8 +135,10 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Sear
               "spec": vars(spec)}  # the DataSpec, with its task and output size
     predictions = {"val_proba": val_proba.astype(np.float32), "val_y": data.y_val,
                    "test_proba": test_proba.astype(np.float32)}
+    if quantized.skipped:
+        record["not_applied"] = [*record.get("not_applied", []), quantized.skipped]
     return finish(setup, context, report, cpu_model, predictions, record, final, params_before,
-                  train_s)
+                  train_s, float_model.cpu().eval() if quantized.quantizer else None)
 
 
 @dataclass(frozen=True)
@@ -248,17 +257,23 @@ def prune_and_fine_tune(setup: TrialSetup, trainer: Any, context: TrialContext
 
 def finish(setup: TrialSetup, context: TrialContext, report: Reporter, cpu_model: Any,
            predictions: dict[str, np.ndarray], record: dict[str, Any], final: dict[str, float],
-           params_before: int, train_s: float) -> dict[str, float]:
+           params_before: int, train_s: float, float_model: Any = None) -> dict[str, float]:
     """Write the trial's artifacts and make the final report with them; returns the final
-    metrics."""
-    from automl.trial.artifacts import write_trial_artifacts
+    metrics. ``float_model`` is the model before quantization, when ``cpu_model`` is the
+    quantized one: both are saved (the float weights rebuild the quantized structure)."""
+    from automl.trial.artifacts import MODEL_FILE, QUANTIZED_FILE, write_trial_artifacts
 
     if setup.not_applied():
-        record = {**record, "not_applied": setup.not_applied()}
+        record = {**record, "not_applied": [*setup.not_applied(),
+                                            *record.get("not_applied", [])]}
     with tempfile.TemporaryDirectory(prefix="automl-ckpt-") as tmp:
-        write_trial_artifacts(Path(tmp), cpu_model, predictions, record)
+        if float_model is None:
+            write_trial_artifacts(Path(tmp), cpu_model, predictions, record)
+        else:
+            write_trial_artifacts(Path(tmp), float_model, predictions, record, cpu_model)
+        deployed = QUANTIZED_FILE if float_model is not None else MODEL_FILE
         model_facts = {"model/params_before_pruning": float(params_before),
-                       "model/saved_bytes": float((Path(tmp) / "model.pt").stat().st_size)}
+                       "model/saved_bytes": float((Path(tmp) / deployed).stat().st_size)}
         report({**final, **model_facts, **setup.common, "epoch": context.epochs, FINAL_KEY: 1,
                 "train_s": train_s, "trial_s": time.perf_counter() - setup.started}, Path(tmp))
     return {**final, **model_facts}

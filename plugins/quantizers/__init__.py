@@ -1,0 +1,1 @@
+"""Built-in quantizers (torch.ao): dynamic and static int8."""
