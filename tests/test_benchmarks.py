@@ -29,6 +29,7 @@ EXPECTED = {
     "report_speed": "automl report s",
     "tracking": "epoch ms median",
     "small_data_baselines": "goal (automl final median",
+    "quantization": "target static int8 CNN",
 }
 
 
