@@ -194,8 +194,10 @@ def test_a_search_with_quantization_saves_reloads_and_exports_the_quantized_mode
                         else trial.params["quantization"])
         if name is None:
             assert not (checkpoint / QUANTIZED_FILE).exists()
+            assert "model/quantized" not in trial.metrics
             continue
         quantized += 1
+        assert trial.metrics["model/quantized"] == 1.0
         # the deployed size is the int8 state's (for models this small, per-tensor overhead
         # outweighs the int8 weights: test_int8_weights_take_a_quarter_of_the_bytes)
         assert trial.metrics["model/saved_bytes"] == (checkpoint / QUANTIZED_FILE).stat().st_size

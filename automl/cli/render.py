@@ -169,7 +169,9 @@ def print_experiment(console: Console, exp: ExperimentRecord) -> None:
                       + " (a trial outside them is never chosen)", soft_wrap=True, markup=False)
     epochs = (exp.config.get("training") or {}).get("epochs")
     table = Table(title="trials", title_justify="left")
-    for col in ("#", "status", "architecture", *keys, *extra, "pruning", "s",
+    quantized = any("quantization" in t.params for t in exp.trials)
+    for col in ("#", "status", "architecture", *keys, *extra, "pruning",
+                *(["quantization"] if quantized else []), "s",
                 *(["feasible"] if constraints else [])):
         if col == "status":
             _status_column(table)
@@ -188,7 +190,8 @@ def print_experiment(console: Console, exp: ExperimentRecord) -> None:
             live = True
         table.add_row(str(t.number), status_text(t.status),
                       str(t.params.get("architecture", "")), *cells,
-                      _pruning(t, epochs), duration,
+                      _pruning(t, epochs),
+                      *([_quantization(t)] if quantized else []), duration,
                       *([_feasible_text(t, constraints)] if constraints else []))
     console.print(table)
     if live:
@@ -279,6 +282,16 @@ def trial_detail(console: Console, exp: ExperimentRecord, number: int) -> None:
 SPLITS = ("val/", "test/")
 #: test-split scores, shown only as the final evaluation's
 TEST = "test/"
+
+
+def _quantization(trial: TrialRecord) -> str:
+    """The quantizer a trial sampled (``none``: float32); '-' before its final report."""
+    if trial.status != TrialStatus.COMPLETED:
+        return "-"
+    name = str(trial.params.get("quantization", "-"))
+    if trial.metrics.get("model/quantized") == 0.0:
+        return f"{name} (not applied)"
+    return name
 
 
 def _pruning(trial: TrialRecord, epochs: int | None) -> str:

@@ -131,6 +131,8 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Sear
     structure = score(groups.model_only, data.y_val, val_proba, cpu_model, spec, "val")
     final = {**score(groups.per_split, data.y_val, val_proba, cpu_model, spec, "val"),
              **structure}
+    if plan.quantizer is not None:  # 0: the quantizer could not handle the model (not_applied)
+        final["model/quantized"] = 1.0 if quantized.quantizer else 0.0
     record = {"params": dict(config), "seed": seed, "metrics": final, "plan": plan.__dict__,
               "spec": vars(spec)}  # the DataSpec, with its task and output size
     predictions = {"val_proba": val_proba.astype(np.float32), "val_y": data.y_val,
