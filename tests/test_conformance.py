@@ -10,7 +10,8 @@ from automl.plugin_manager import load_plugins
 from tests.conftest import optional_module
 from automl.testing import (
     ArchitectureConformance, AugmentationConformance, DatasetConformance,
-    EnsemblerConformance, MetricConformance, PrunerConformance, TaskConformance,
+    EnsemblerConformance, MetricConformance, PrunerConformance, QuantizerConformance,
+    TaskConformance,
 )
 
 REGISTRY = load_plugins(autoload=False).registry
@@ -35,6 +36,10 @@ class TestAugmentations(AugmentationConformance):
 
 class TestPruners(PrunerConformance):
     component = component_fixture("pruner")
+
+
+class TestQuantizers(QuantizerConformance):
+    component = component_fixture("quantizer")
 
 
 class TestEnsemblers(EnsemblerConformance):

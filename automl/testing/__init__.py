@@ -10,13 +10,14 @@
 
 from automl.testing.conformance import (
     ArchitectureConformance, AugmentationConformance, DatasetConformance,
-    EnsemblerConformance, MetricConformance, PrunerConformance, TaskConformance,
-    example_spec, example_task_case, sample_params,
+    EnsemblerConformance, MetricConformance, PrunerConformance, QuantizerConformance,
+    TaskConformance, example_spec, example_task_case, sample_params,
 )
 
 __all__ = [
     "ArchitectureConformance", "AugmentationConformance", "DatasetConformance",
     "EnsemblerConformance",
-    "MetricConformance", "PrunerConformance", "TaskConformance", "example_spec",
+    "MetricConformance", "PrunerConformance", "QuantizerConformance", "TaskConformance",
+    "example_spec",
     "example_task_case", "sample_params",
 ]

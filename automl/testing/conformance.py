@@ -25,7 +25,7 @@ import pytest
 
 from automl.components import (
     Architecture, Augmentation, Component, DataSpec, DataSplits, Dataset, Ensembler, EvalContext,
-    Examples, Metric, Pruner, Task,
+    Examples, Metric, Pruner, Quantizer, Task,
 )
 from automl.params import Choice, Fixed, FloatRange, IntRange
 from automl.registry import KINDS, Registry
@@ -302,6 +302,51 @@ class PrunerConformance(_ComponentChecks):
             final = component().finalize(component().prune(model, dict(params)))
             after = sum(int(p.count_nonzero()) for p in final.parameters())
             assert after < before, f"{component.name} at {params} removed nothing"
+
+
+class QuantizerConformance(_ComponentChecks):
+    """Checks for :class:`automl.components.Quantizer` plugins (on a small MLP and CNN): each
+    model is quantized, or the quantizer says why not (``check`` or ``NotQuantizable``); a
+    quantized model gives the float model's outputs within int8 rounding, and its ``state_dict``
+    loads with ``weights_only=True`` into ``rebuild``'s structure and predicts the same."""
+
+    kind = "quantizer"
+
+    def test_quantizes_or_says_why_and_reloads(self, component: type[Quantizer]) -> None:
+        import io
+
+        import torch
+
+        from automl.components import NotQuantizable
+        from automl.trial.artifacts import _cpu_state
+
+        handled = 0
+        for model, spec in PrunerConformance._models():
+            model = model.eval()
+            x, _ = example_batch(spec, n=32)
+            params = dict(sample_params(component)[1])
+            quantizer = component()
+            reason = quantizer.check(model)
+            if reason is not None:
+                assert isinstance(reason, str) and reason, "check() returns a reason or None"
+                continue
+            try:
+                quantized = quantizer.quantize(model, dict(params), [x[:16], x[16:]]).eval()
+            except NotQuantizable as exc:
+                assert str(exc), "NotQuantizable needs the reason as its message"
+                continue
+            handled += 1
+            with torch.no_grad():
+                expected, got = torch.softmax(model(x), 1), torch.softmax(quantized(x).float(), 1)
+            assert (got - expected).abs().max() < 0.1, "the quantized model is another model"
+            buffer = io.BytesIO()
+            torch.save(_cpu_state(quantized), buffer)
+            buffer.seek(0)
+            rebuilt = component().rebuild(model, dict(params), x[:1]).eval()
+            rebuilt.load_state_dict(torch.load(buffer, weights_only=True), strict=True)
+            with torch.no_grad():
+                assert torch.allclose(rebuilt(x).float(), quantized(x).float())
+        assert handled, f"{component.name} quantized neither the small MLP nor the small CNN"
 
 
 class MetricConformance(_ComponentChecks):
