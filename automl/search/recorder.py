@@ -19,7 +19,7 @@ from automl.store import Store, TrialRecord, TrialStatus
 from automl.trial.trainable import FINAL_KEY
 
 #: what a trial reports and the store records (never a test metric: see automl.evaluate)
-METRIC_PREFIXES = ("val/", "train/", "model/")
+METRIC_PREFIXES = ("val/", "train/", "model/", "time/")
 HISTORY_KEYS = ("epoch", "train/loss")
 #: how often, at most, running trials' new epochs are written to the store (one transaction for
 #: every trial with news); a trial's last epochs are written with its final row

@@ -13,7 +13,7 @@ import socket
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from automl.plugin_manager import rebuild_plugins
 from automl.search_data import SearchSplits
 from automl.space import TrialPlan
 from automl.trial.context import TrialContext
+from automl.trial.timing import PhaseTimer
 
 FINAL_KEY = "automl/final"
 
@@ -93,44 +94,53 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Sear
     x_val = torch.as_tensor(data.x_val).to(device.device)
     x_test = torch.as_tensor(data.x_test).to(device.device)
     groups = setup.metrics
+    timer = setup.timer
     model_values: dict[str, float] | None = None
     trainer, optimizer = new_trainer(setup, context, build_model(setup, x_train), x_train,
                                      y_train, generator)
+    timer.add("setup", time.perf_counter() - started)
     train_s = 0.0
     for epoch in range(1, context.epochs + 1):
         tick = time.perf_counter()
         loss = trainer.epoch(optimizer)
         train_s += time.perf_counter() - tick
-        val_proba = predict(trainer.model, x_val, context.eval_batch_size, task, spec,  # type: ignore[arg-type]
-                            device.amp)
-        if model_values is None or setup.trains_itself:  # gradient steps keep the structure
-            model_values = score(groups.epoch_model_only, data.y_val, np.empty(0),
-                                 _cpu_copy(trainer.model), spec, "val")
-        epoch_metrics = {"train/loss": loss, **model_values,
-                         **score(groups.epoch_per_split, data.y_val, val_proba.cpu().numpy(),
-                                 None, spec, "val")}
-        plugins.call("automl_epoch_finished", trial_id=trial_id, params=dict(config),
-                     epoch=epoch, metrics=dict(epoch_metrics))
-        report({**epoch_metrics, **setup.common, "epoch": epoch}, None)
+        with timer.phase("epoch_eval"):
+            val_proba = predict(trainer.model, x_val, context.eval_batch_size, task, spec,  # type: ignore[arg-type]
+                                device.amp)
+            if model_values is None or setup.trains_itself:  # gradient steps keep the structure
+                model_values = score(groups.epoch_model_only, data.y_val, np.empty(0),
+                                     _cpu_copy(trainer.model), spec, "val")
+            epoch_metrics = {"train/loss": loss, **model_values,
+                             **score(groups.epoch_per_split, data.y_val,
+                                     val_proba.cpu().numpy(), None, spec, "val")}
+            plugins.call("automl_epoch_finished", trial_id=trial_id, params=dict(config),
+                         epoch=epoch, metrics=dict(epoch_metrics))
+            report({**epoch_metrics, **setup.common, "epoch": epoch}, None)
 
     params_before = sum(p.numel() for p in trainer.model.parameters())
-    model, fine_tune_s = prune_and_fine_tune(setup, trainer, context)
+    with timer.phase("prune"):
+        model, fine_tune_s = prune_and_fine_tune(setup, trainer, context)
+    timer.add("prune", -fine_tune_s)  # fine-tuning is training
     train_s += fine_tune_s
+    timer.add("train", train_s)
     model = model.to(device.device)
     float_model = model
-    quantized = quantize_model(registry, plan, model, x_train, int(plan.training["batch_size"]))
+    with timer.phase("quantize"):
+        quantized = quantize_model(registry, plan, model, x_train,
+                                   int(plan.training["batch_size"]))
     model = quantized.model
     run_on = quantized.device or device.device  # int8 kernels run on the CPU
     amp = device.amp and quantized.quantizer is None
-    model = model.to(run_on)
-    val_proba = predict(model, x_val.to(run_on), context.eval_batch_size, task, spec,  # type: ignore[arg-type]
-                        amp).cpu().numpy()
-    test_proba = predict(model, x_test.to(run_on), context.eval_batch_size, task, spec,  # type: ignore[arg-type]
-                         amp).cpu().numpy()
-    cpu_model = model.cpu().eval()
-    structure = score(groups.model_only, data.y_val, val_proba, cpu_model, spec, "val")
-    final = {**score(groups.per_split, data.y_val, val_proba, cpu_model, spec, "val"),
-             **structure}
+    with timer.phase("final_eval"):
+        model = model.to(run_on)
+        val_proba = predict(model, x_val.to(run_on), context.eval_batch_size, task, spec,  # type: ignore[arg-type]
+                            amp).cpu().numpy()
+        test_proba = predict(model, x_test.to(run_on), context.eval_batch_size, task, spec,  # type: ignore[arg-type]
+                             amp).cpu().numpy()
+        cpu_model = model.cpu().eval()
+        structure = score(groups.model_only, data.y_val, val_proba, cpu_model, spec, "val")
+        final = {**score(groups.per_split, data.y_val, val_proba, cpu_model, spec, "val"),
+                 **structure}
     if plan.quantizer is not None:  # 0: the quantizer could not handle the model (not_applied)
         final["model/quantized"] = 1.0 if quantized.quantizer else 0.0
     record = {"params": dict(config), "seed": seed, "metrics": final, "plan": plan.__dict__,
@@ -185,6 +195,8 @@ class TrialSetup:
     metrics: MetricGroups
     started: float
     common: dict[str, Any]  # reported with every result: node, device, seed, pid
+    #: seconds per phase, reported with the final metrics (``time/<phase>_s``)
+    timer: PhaseTimer = field(default_factory=PhaseTimer)
 
     @property
     def trains_itself(self) -> bool:
@@ -269,15 +281,18 @@ def finish(setup: TrialSetup, context: TrialContext, report: Reporter, cpu_model
         record = {**record, "not_applied": [*setup.not_applied(),
                                             *record.get("not_applied", [])]}
     with tempfile.TemporaryDirectory(prefix="automl-ckpt-") as tmp:
-        if float_model is None:
-            write_trial_artifacts(Path(tmp), cpu_model, predictions, record)
-        else:
-            write_trial_artifacts(Path(tmp), float_model, predictions, record, cpu_model)
+        with setup.timer.phase("artifacts"):
+            if float_model is None:
+                write_trial_artifacts(Path(tmp), cpu_model, predictions, record)
+            else:
+                write_trial_artifacts(Path(tmp), float_model, predictions, record, cpu_model)
         deployed = QUANTIZED_FILE if float_model is not None else MODEL_FILE
         model_facts = {"model/params_before_pruning": float(params_before),
                        "model/saved_bytes": float((Path(tmp) / deployed).stat().st_size)}
+        setup.timer.add("trial", time.perf_counter() - setup.started)
         report({**final, **model_facts, **setup.common, "epoch": context.epochs, FINAL_KEY: 1,
-                "train_s": train_s, "trial_s": time.perf_counter() - setup.started}, Path(tmp))
+                "train_s": train_s, "trial_s": time.perf_counter() - setup.started,
+                **setup.timer.as_metrics()}, Path(tmp))
     return {**final, **model_facts}
 
 
