@@ -74,3 +74,17 @@ def test_a_trial_refuses_data_that_carries_test_labels(setup):
     assert not hasattr(data, "y_test")
     with pytest.raises(AttributeError):
         object.__setattr__(data, "y_test", full.y_test)  # no slot for them
+
+
+def test_the_final_report_says_where_the_trials_time_went(setup):
+    _, reports = run(setup, CONFIG)
+    final = reports[-1][0]
+    phases = {k: v for k, v in final.items() if k.startswith("time/")}
+    assert set(phases) == {f"time/{p}_s" for p in ("setup", "train", "epoch_eval", "prune",
+                                                   "quantize", "final_eval", "artifacts",
+                                                   "trial")}
+    assert all(v >= 0 for v in phases.values())
+    assert phases["time/train_s"] == pytest.approx(final["train_s"])
+    parts = sum(v for k, v in phases.items() if k != "time/trial_s")
+    assert parts <= phases["time/trial_s"] + 1e-6  # the phases do not overlap
+    assert parts > 0.5 * phases["time/trial_s"]  # and they cover most of the trial
