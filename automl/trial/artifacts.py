@@ -31,17 +31,18 @@ def write_trial_artifacts(directory: Path, model: Any, predictions: dict[str, np
     import torch
 
     directory.mkdir(parents=True, exist_ok=True)
-    torch.save(_cpu_state(model), directory / MODEL_FILE)
+    torch.save(_cpu_state(model, with_metadata=False), directory / MODEL_FILE)
     if quantized is not None:
         torch.save(_cpu_state(quantized), directory / QUANTIZED_FILE)
     np.savez_compressed(directory / PREDICTIONS_FILE, **predictions)
     (directory / TRIAL_FILE).write_text(json.dumps(record, indent=2, sort_keys=True, default=str))
 
 
-def _cpu_state(model: Any) -> dict[str, Any]:
+def _cpu_state(model: Any, with_metadata: bool = True) -> dict[str, Any]:
     """The ``state_dict`` on the CPU, with its per-module version metadata (a quantized layer
     reads its saved layout from it); a quantized layer's packed parameters stay as torch keeps
-    them (they save and load with ``weights_only=True``)."""
+    them (they save and load with ``weights_only=True``). A float model's ``model.pt`` is saved
+    without the metadata, as it always was (its size is the recorded ``saved_bytes``)."""
     from collections import OrderedDict
 
     import torch
@@ -50,6 +51,8 @@ def _cpu_state(model: Any) -> dict[str, Any]:
     cpu = OrderedDict((k, v.detach().cpu() if isinstance(v, torch.Tensor) else v)
                       for k, v in state.items())
     metadata = getattr(state, "_metadata", None)
+    if not with_metadata:
+        return dict(cpu)
     if metadata is not None:
         cpu._metadata = metadata  # type: ignore[attr-defined]
     return cpu
