@@ -143,8 +143,8 @@ def kill_tree(proc: subprocess.Popen) -> None:
 WATCHED = """
 name: {name}
 dataset: digits
-architecture: {{mlp: {{depth: 2, width: 64}}}}
-training: {{epochs: {epochs}, fine_tune_epochs: 0}}
+architecture: {{mlp: {{depth: 3, width: 256}}}}
+training: {{epochs: {epochs}, fine_tune_epochs: 0, batch_size: 16}}
 search: {{num_trials: {trials}, early_stopping: none, max_concurrent: 1}}
 ensemble: false
 """
