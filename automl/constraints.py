@@ -86,6 +86,12 @@ def violated(metrics: Mapping[str, Any], constraints: Sequence[ConstraintSpec]) 
     return out
 
 
+def verdict(metrics: Mapping[str, Any], constraints: Sequence[ConstraintSpec]) -> str:
+    """``yes``, or ``no:`` and what the values break (tables of completed trials)."""
+    broken = violated(metrics, constraints)
+    return "no: " + "; ".join(broken) if broken else "yes"
+
+
 def within_budget(members: Iterable[Mapping[str, Any]], constraints: Sequence[ConstraintSpec]
                   ) -> bool:
     """Whether the summed values of an ensemble's members meet the additive constraints."""

@@ -103,9 +103,6 @@ def test_the_sampler_reads_what_the_searcher_stored() -> None:
     assert func(study.trials[1]) == [0.0, 0.0]  # unknown: not held against it
 
 
-REGISTRY = None
-
-
 @pytest.fixture(scope="module")
 def registry():
     return load_plugins(autoload=False).registry

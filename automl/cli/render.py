@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from automl.constraints import ConstraintSpec, violated
+from automl.constraints import ConstraintSpec, verdict, violated
 from automl.results import best_of, constraints_of, objectives_of, pareto_of
 from automl.store import (
     EnsembleRecord, EvaluationRecord, ExperimentRecord, TrialRecord, TrialStatus,
@@ -124,9 +124,8 @@ def trial_json(trial: TrialRecord) -> dict[str, Any]:
 def _feasible_text(trial: TrialRecord, constraints: list[ConstraintSpec]) -> Text:
     if trial.status in (TrialStatus.RUNNING, TrialStatus.FAILED, TrialStatus.INTERRUPTED):
         return Text("")
-    broken = violated(trial.metrics, constraints)
-    return Text("yes", style="green") if not broken else Text("no: " + "; ".join(broken),
-                                                               style="red")
+    text = verdict(trial.metrics, constraints)
+    return Text(text, style="green" if text == "yes" else "red")
 
 
 def experiments_table(experiments: list[ExperimentRecord]) -> Table:

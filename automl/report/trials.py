@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 
 from automl.report.gather import ReportData, TrialView, error_parts, metric_label
 from automl.report.section import Html, Section, fmt, table
-from automl.constraints import violated
+from automl.constraints import verdict
 from automl.store import TrialStatus
 
 
@@ -26,6 +26,7 @@ def trials_section(data: ReportData) -> Section:
     rows = []
     for trial in data.trials:
         metrics = trial.metrics
+        feasible = _feasible(data, trial) if data.constraints else ""
         rows.append("<tr" + _attrs(trial) + ">" + "".join(
             _cell(value, sort) for value, sort in [
                 (str(trial.number), trial.number),
@@ -40,8 +41,7 @@ def trials_section(data: ReportData) -> Section:
                 (str(trial.epochs), trial.epochs),
                 (escape(fmt(trial.record.duration_s, 3)), trial.record.duration_s),
                 (escape(error_parts(trial.record.error).kind or ""), None),
-                *([(escape(_feasible(data, trial)), _feasible(data, trial))]
-                  if data.constraints else []),
+                *([(escape(feasible), feasible)] if data.constraints else []),
             ]) + "</tr>")
     head = "".join(f'<th title="click to sort">{escape(h)}</th>' for h in headers)
     filters = Html(
@@ -66,8 +66,7 @@ def _feasible(data: ReportData, trial: TrialView) -> str:
     """``yes``, or ``no:`` and what a completed trial breaks (empty before it has values)."""
     if trial.status != TrialStatus.COMPLETED:
         return ""
-    broken = violated(trial.record.metrics, data.constraints)
-    return "no: " + "; ".join(broken) if broken else "yes"
+    return verdict(trial.record.metrics, data.constraints)
 
 
 def _chosen(data: ReportData, trial: TrialView) -> str:

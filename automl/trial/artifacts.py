@@ -48,14 +48,13 @@ def _cpu_state(model: Any, with_metadata: bool = True) -> dict[str, Any]:
     import torch
 
     state = model.state_dict()
-    cpu = OrderedDict((k, v.detach().cpu() if isinstance(v, torch.Tensor) else v)
-                      for k, v in state.items())
+    cpu = {k: v.detach().cpu() if isinstance(v, torch.Tensor) else v for k, v in state.items()}
     metadata = getattr(state, "_metadata", None)
-    if not with_metadata:
-        return dict(cpu)
-    if metadata is not None:
-        cpu._metadata = metadata  # type: ignore[attr-defined]
-    return cpu
+    if not with_metadata or metadata is None:
+        return cpu
+    ordered = OrderedDict(cpu)
+    ordered._metadata = metadata  # type: ignore[attr-defined]
+    return ordered
 
 
 def read_predictions(directory: str | Path) -> dict[str, np.ndarray]:
