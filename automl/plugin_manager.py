@@ -56,6 +56,7 @@ LOCAL_MODULE_PREFIX = "automl_local_plugins"
 
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "automl_plugins.datasets.sklearn_datasets",
+    "automl_plugins.datasets.synthetic",
     "automl_plugins.datasets.tabular_file",
     "automl_plugins.datasets.image_folder",
     "automl_plugins.datasets.text_csv",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from contextlib import contextmanager
 from collections.abc import Iterator
 
@@ -27,6 +28,12 @@ QUIET_ENV = {
 
 class ClusterError(AutomlError):
     exit_code = 2
+
+
+def ray_is_running() -> bool:
+    """Ray is initialised in this process (without importing Ray when it is not)."""
+    ray = sys.modules.get("ray")  # not imported yet: certainly not running
+    return ray is not None and ray.is_initialized()
 
 
 def quiet_environment() -> None:
@@ -88,6 +95,19 @@ def ray_session(address: str | None, num_cpus: int | None = None,
     if ray.is_initialized():
         yield
         return
+    start_ray(address, verbose=verbose, num_cpus=num_cpus)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def start_ray(address: str | None, verbose: bool = False, num_cpus: int | None = None) -> None:
+    """Start embedded Ray (``address`` None) or connect to a cluster; a failure is one
+    :class:`ClusterError` that says which."""
+    quiet_environment()
+    import ray
+
     try:
         if address:
             ray.init(address=address, include_dashboard=False, log_to_driver=verbose,
@@ -100,10 +120,6 @@ def ray_session(address: str | None, num_cpus: int | None = None,
                 "RAY_AUTH_TOKEN_PATH if the token is not in ~/.ray/auth_token)") if address else ""
         raise ClusterError(f"cannot start or reach {where}: {str(exc).splitlines()[0]}"
                            f"{hint}") from None
-    try:
-        yield
-    finally:
-        ray.shutdown()
 
 
 def check_resources(cpu: float, gpu: float, strict: bool = True) -> str | None:

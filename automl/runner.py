@@ -7,9 +7,9 @@ gets an experiment row.
 from __future__ import annotations
 
 import os
-import sys
 import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -182,28 +182,60 @@ def run_experiment(path: str | Path, *, address: str | None = None, db: str | No
     prepared = prepare(path, overrides=overrides, db=db, artifacts=artifacts)
     config = prepared.loaded.config
 
-    from automl.data import prepare_data
-    from automl.ray_session import check_local_resources
+    from automl.ray_session import check_local_resources, ray_is_running, start_ray
 
+    check_artifacts_dir(prepared.artifacts_dir)
+    if address is not None or ray_is_running():
+        return _with_data(prepared, _load_data(prepared, emit), address, emit, verbose, resume)
+    check_local_resources(config.resources.cpu, config.resources.gpu)
+    # Embedded Ray starts (in this thread: Ray's processes must outlive the thread that starts
+    # them) while the data loads in another; starting Ray is mostly waiting for its processes.
+    with ThreadPoolExecutor(1, thread_name_prefix="automl-data") as pool:
+        loading = pool.submit(_load_data, prepared, None)
+        emit(RayStarting(None))
+        start_ray(None, verbose=verbose)  # on failure, leaving the block waits for the loader
+    import ray
+
+    try:
+        data = loading.result()  # the loader's error, if it failed
+        emit(DataLoaded(config.dataset.name, data[0].sizes(), data[2]))
+        return _with_data(prepared, data, address, emit, verbose, resume)
+    finally:
+        ray.shutdown()
+
+
+def _load_data(prepared: Prepared, emit: Listener | None
+               ) -> tuple[SearchSplits, TestLabels, float]:
+    """The experiment's data, split into what the search may see and the test labels; checked
+    against every architecture of the space. ``emit`` gets :class:`DataLoaded` (None: the
+    caller emits it, from its own thread)."""
+    from automl.data import prepare_data
     from automl.trial.output_shape import check_architectures
 
+    config = prepared.loaded.config
     loading = time.monotonic()
     # The search (trials, best-trial choice, ensemble) gets ``data`` without test labels; only
     # the final evaluation gets ``labels``, after the stages before it returned.
     data, labels = separate(prepare_data(config, prepared.plugins.registry))
-    emit(DataLoaded(config.dataset.name, data.sizes(), time.monotonic() - loading))
+    seconds = time.monotonic() - loading
+    if emit is not None:
+        emit(DataLoaded(config.dataset.name, data.sizes(), seconds))
     check_architectures(prepared.space.architectures, prepared.plugins.registry, data.x_train,
                         data.spec)
-    check_artifacts_dir(prepared.artifacts_dir)
-    if address is None:
-        check_local_resources(config.resources.cpu, config.resources.gpu)
+    return data, labels, seconds
+
+
+def _with_data(prepared: Prepared, loaded: tuple[SearchSplits, TestLabels, float],
+               address: str | None, emit: Listener, verbose: bool, resume: bool) -> RunResult:
+    config = prepared.loaded.config
+    data, labels, _ = loaded
     with Store(prepared.db_url) as store, store.lease(config.name):  # one live run per name
         resumed = _check_resume(store, config) if resume else None
         if resume and resumed is None:
             emit(ResumeStartsAnew(config.name, safe_url(prepared.db_url)))
         warm = None
         if resumed is None:
-            store.ensure_new_name(config.name)  # refuse before Ray starts
+            store.ensure_new_name(config.name)  # refuse before the search starts
             if config.search.warm_start is not None:
                 from automl.search.warm_start import plan_warm_start
 
@@ -238,12 +270,11 @@ def _run(prepared: Prepared, data: SearchSplits, labels: TestLabels, store: Stor
          address: str | None, emit: Listener, verbose: bool, resumed: Resume | None = None,
          warm: "WarmStart | None" = None) -> RunResult:
     from automl.evaluate import final_evaluation
-    from automl.ray_session import check_resources, ray_session
+    from automl.ray_session import check_resources, ray_is_running, ray_session
 
     config = prepared.loaded.config
     started = time.monotonic()
-    ray = sys.modules.get("ray")  # not imported yet: certainly not running
-    if ray is None or not ray.is_initialized():
+    if not ray_is_running():
         emit(RayStarting(address))
     with ray_session(address, verbose=verbose):
         warning = check_resources(config.resources.cpu, config.resources.gpu,

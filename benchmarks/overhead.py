@@ -7,7 +7,8 @@ Tuner settings automl uses (``automl.scheduler.build_tuner``), and (d) Ray Tune 
 settings, the floor of Tune's own per-trial lifecycle. Each runs a no-op and a 50 ms sleep
 trainable with 2 trials at a time, and a 1 s trainable for the efficiency
 Σ(trial compute) / (wall × slots). A last row runs (c) on the quickstart's conditional 20-dimension
-space, to show what the TPE sampler itself costs there.
+space, to show what the TPE sampler itself costs there. Row (e), a real tiny trial through
+``automl run`` and where its time goes, is :mod:`benchmarks.real_path`.
 
     python -m benchmarks.overhead [--quick] [--trials 200]
 """
@@ -224,6 +225,11 @@ def main() -> None:
           f"{per(quick_space, n):.1f} ms per trial (the sampler's own cost grows with the trials)")
     print(f"Ray Tune defaults ran {statistics.fmean([r[3] for r in rows]):.0f} trials per row on "
           "average (about a second each; the per-trial figure is what compares)")
+    from benchmarks import real_path
+
+    real_trials = 8 if args.quick else 60
+    real_path.print_tables(real_path.measure(real_trials, 1 if args.quick else 2), real_trials,
+                           per(noop[6], noop[2]))
 
 if __name__ == "__main__":
     main()

@@ -156,3 +156,48 @@ architecture: transformer
     assert splits.x_train.shape[1] == 16
     assert splits.spec.extra["vocab_size"] == 30522
     assert (splits.x_train[:, 0] == 101).all()  # [CLS]
+
+
+def synthetic(seed: int) -> str:
+    return f"""
+name: s
+dataset:
+  name: synthetic_classification
+  params: {{rows: 500, features: 12, informative: 5, redundant: 2, classes: 3, seed: {seed}}}
+architecture: mlp
+"""
+
+
+def test_synthetic_classification_generates_what_it_is_asked(registry, tmp_path):
+    splits = splits_for(registry, synthetic(4), tmp_path)
+    assert sum(splits.sizes().values()) == 500
+    assert splits.spec.input_shape == (12,) and splits.spec.num_classes == 3
+    assert set(np.unique(splits.y_train)) == {0, 1, 2}
+    again = splits_for(registry, synthetic(4), tmp_path)
+    np.testing.assert_array_equal(splits.x_train, again.x_train)
+    other = splits_for(registry, synthetic(5), tmp_path)
+    assert not np.array_equal(splits.x_train, other.x_train)
+
+
+def test_synthetic_classification_refuses_impossible_parameters(registry, tmp_path):
+    with pytest.raises(ConfigError, match="dataset 'synthetic_classification'.*"):
+        splits_for(registry, """
+name: s
+dataset:
+  name: synthetic_classification
+  params:
+    features: 5
+    informative: 4
+    redundant: 3
+architecture: mlp
+""", tmp_path)
+
+
+def test_synthetic_classification_encodes_a_raw_table(registry):
+    dataset = registry.get("dataset", "synthetic_classification").cls()
+    loaded = dataset.load({"rows": 60, "features": 6, "informative": 3, "redundant": 1,
+                           "classes": 2, "clusters_per_class": 1, "class_sep": 1.0,
+                           "flip_y": 0.0, "seed": 0})
+    recipe = dataset.preprocessing({}, loaded.spec)
+    frame = pd.DataFrame(loaded.x[:5], columns=[f"x{i}" for i in range(6)])
+    np.testing.assert_allclose(dataset.encode(recipe, frame), loaded.x[:5], rtol=1e-6)

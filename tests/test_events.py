@@ -54,11 +54,12 @@ def test_events_tell_what_happens_and_a_resume_keeps_the_best(tmp_path: Path) ->
                         listener=first.append)
     assert result.status == "completed" and len(result.trials) == 1
     kinds = [type(e) for e in first]
-    assert kinds[:4] == [DataLoaded, ResumeStartsAnew, RayStarting, RunStarted], kinds
+    # embedded Ray starts while the data loads
+    assert kinds[:4] == [RayStarting, DataLoaded, ResumeStartsAnew, RunStarted], kinds
     # the trial's start, its two epochs, its end
     assert kinds[4:] == [TrialsRunning, TrialStarted, TrialReported, TrialReported,
                          TrialFinished, EvaluationFinished, RunFinished], kinds
-    assert first[0].sizes == {"train": 1077, "val": 360, "test": 360}
+    assert first[1].sizes == {"train": 1077, "val": 360, "test": 360}
     assert first[3].time_budget_s is None
     assert first[4].running == 1 and first[4].total == 1
     assert first[5] == TrialStarted(0, "mlp", 1, 0, 1, first[5].elapsed_s)
