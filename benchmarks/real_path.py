@@ -8,8 +8,8 @@ caches), then ``--repeat`` measured runs. Reported:
 
 - time from the command's start to each milestone of its output (Ray starting, data loaded,
   search started, the first trial's result), from the timestamps of its output lines;
-- steady wall time per trial: from the third trial's end to the last one's, per trial (the
-  first trials also pay their Ray worker's start and imports);
+- steady wall time per trial: once both Ray workers have finished their first trial (trials #0
+  and #1: those also pay the worker's start and imports), wall time per later trial;
 - where a steady trial's time goes: the phases each trial reports (``time/<phase>_s``: setup,
   training, evaluation each epoch, final scoring, checkpoint and predictions) and the rest of
   the wall time (Tune's trial lifecycle, reporting, recording);
@@ -111,15 +111,15 @@ def read_trials(db: Path) -> list[dict[str, Any]]:
     return trials
 
 
-def steady(trials: list[dict[str, Any]], skip: int = 2) -> dict[str, float]:
-    """Wall per trial from the ``skip+1``-th trial's end to the last one's, and the phase
-    means of the trials in between."""
-    tail = trials[skip:]
-    span = tail[-1]["finished"] - tail[0]["finished"]
-    per_trial = span / max(len(tail) - 1, 1)
-    measured = tail[1:]
-    phases = {p: statistics.fmean(t["metrics"].get(f"time/{p}_s", 0.0) for t in measured)
-              for p in (*PHASES, "trial")}
+def steady(trials: list[dict[str, Any]]) -> dict[str, float]:
+    """Wall per trial once both Ray workers have finished their first trial (trials #0 and #1
+    start first, one per worker; workers are reused, so later trials pay no start or imports),
+    and the phase means of the later trials."""
+    warm_from = max(t["finished"] for t in trials if t["number"] < SLOTS)
+    later = [t for t in trials if t["number"] >= SLOTS and t["finished"] > warm_from]
+    per_trial = (later[-1]["finished"] - warm_from) / len(later) if later else float("nan")
+    phases = {p: statistics.fmean(t["metrics"].get(f"time/{p}_s", 0.0) for t in later)
+              if later else float("nan") for p in (*PHASES, "trial")}
     return {"per_trial_ms": per_trial * 1000, **{p: v * 1000 for p, v in phases.items()}}
 
 
@@ -140,7 +140,7 @@ def print_tables(runs: list[dict[str, Any]], trials: int, noop_ms: float | None)
     for i, run in enumerate(runs, 1):
         print(f"{i:>4} | " + " | ".join(f"{run['milestones'].get(label, float('nan')):>18.2f}"
                                         for label, _ in MILESTONES) + f" | {run['wall']:>12.2f}")
-    print("\nsteady trials (from the 3rd trial's end): wall per trial, its ratio to the no-op "
+    print("\nsteady trials (after each worker's first): wall per trial, its ratio to the no-op "
           "row (c), and each trial's phases (ms)")
     header = ["wall/trial", "x no-op", *PHASES, "in trial", "outside"]
     print(f"{'run':>4} | " + " ".join(f"{h:>10}" for h in header))
@@ -152,9 +152,9 @@ def print_tables(runs: list[dict[str, Any]], trials: int, noop_ms: float | None)
         print(f"{i:>4} | {s['per_trial_ms']:>10.1f} {ratio:>10.2f} "
               + " ".join(f"{s[p]:>10.1f}" for p in PHASES)
               + f" {s['trial']:>10.1f} {outside:>10.1f}")
-    print("\nthe first trial to finish (a fresh Ray worker: imports), phases in s")
+    print("\ntrial #0 (the first on a fresh Ray worker: imports), phases in s")
     for i, run in enumerate(runs, 1):
-        first = run["trials"][0]["metrics"]
+        first = next(t for t in run["trials"] if t["number"] == 0)["metrics"]
         print(f"{i:>4} | " + "  ".join(f"{p} {first.get(f'time/{p}_s', 0.0):.2f}"
                                         for p in (*PHASES, "trial")))
     print("\n'outside' = wall per trial x slots - time inside the trial function: Tune's trial "
