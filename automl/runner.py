@@ -186,6 +186,7 @@ def run_experiment(path: str | Path, *, address: str | None = None, db: str | No
     from automl.ray_session import check_local_resources
 
     from automl.trial.output_shape import check_architectures
+    from automl.trial.raw_augmentation import check_raw_inputs
 
     loading = time.monotonic()
     # The search (trials, best-trial choice, ensemble) gets ``data`` without test labels; only
@@ -194,6 +195,9 @@ def run_experiment(path: str | Path, *, address: str | None = None, db: str | No
     emit(DataLoaded(config.dataset.name, data.sizes(), time.monotonic() - loading))
     check_architectures(prepared.space.architectures, prepared.plugins.registry, data.x_train,
                         data.spec)
+    check_raw_inputs([name for name in config.augmentations if getattr(
+        prepared.plugins.registry.get("augmentation", name).cls, "inputs", "batch") == "raw"],
+        data.raw, config.dataset.name)
     check_artifacts_dir(prepared.artifacts_dir)
     if address is None:
         check_local_resources(config.resources.cpu, config.resources.gpu)

@@ -438,6 +438,11 @@ class DatasetConformance(_ComponentChecks):
         parts = [(loaded.x, loaded.y)] if isinstance(loaded, Examples) else [
             (loaded.x_train, loaded.y_train), (loaded.x_val, loaded.y_val),
             (loaded.x_test, loaded.y_test)]
+        if isinstance(loaded, Examples) and loaded.encoder is not None:  # raw inputs kept
+            assert loaded.x.ndim == 1, "raw inputs are a 1-D array (one per example)"
+            pickle.loads(pickle.dumps(loaded.encoder))  # the encoder travels to the workers
+            parts = [(loaded.encoder(list(loaded.x)), loaded.y),
+                     (loaded.encoder(list(loaded.x[:3])), loaded.y[:3])]
         for x, y in parts:
             assert x.shape[1:] == spec.input_shape
             assert len(x) == len(y)
