@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -100,7 +101,9 @@ class RoundTrip:
         transformers.logging.disable_progress_bar()
 
         try:
-            tokenizer = AutoTokenizer.from_pretrained(checkpoint, local_files_only=True)
+            with warnings.catch_warnings():  # Marian's tokenizer recommends sacremoses
+                warnings.simplefilter("ignore", UserWarning)
+                tokenizer = AutoTokenizer.from_pretrained(checkpoint, local_files_only=True)
             model = AutoModelForSeq2SeqLM.from_pretrained(checkpoint, local_files_only=True)
         except (OSError, ValueError) as exc:
             raise ConfigError(f"cannot load a seq2seq checkpoint from {checkpoint}: {exc}"
