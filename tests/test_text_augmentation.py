@@ -225,3 +225,51 @@ def test_automl_run_searches_eda_strengths(in_tmp, automl_cmd):
     synonym = {t["params"]["augmentation.eda.synonym"] for t in trials}
     assert len(synonym) == 2 and all(0.0 <= s <= 0.3 for s in synonym)
     assert all(t["params"]["augmentation.eda.enabled"] for t in trials)
+
+
+def test_the_raw_augmentation_plugin_example_works(tmp_path):
+    from automl.plugin_manager import load_plugins
+    from tests.test_docs import code_blocks, section
+
+    text = section("plugins.md", "#### Raw augmentations: text before tokenisation")
+    (block,) = code_blocks(text, "python")
+    (tmp_path / "shout.py").write_text(block)
+    registry = load_plugins(["shout.py"], base_dir=tmp_path, autoload=False).registry
+    shout = registry.create("augmentation", "shout")
+    assert shout.inputs == "raw"
+    out = shout.apply_raw([EN, ZH], {"p": 1.0}, rng(0))
+    assert out == [EN.upper(), ZH]
+
+
+def test_the_text_augmentation_yaml_example_validates_and_runs(marian, tmp_path):
+    from automl.runner import prepare
+    from tests.test_docs import code_blocks, section
+
+    text = section("experiment-yaml.md", "#### Text augmentation: EDA and back-translation")
+    (block,) = code_blocks(text, "yaml")
+    (tmp_path / "models").mkdir()
+    for name, checkpoint in zip(("opus-mt-en-de", "opus-mt-de-en"), marian):
+        (tmp_path / "models" / name).symlink_to(checkpoint)
+    pd.DataFrame({"text": [EN, ZH] * 5, "label": ["a", "b"] * 5}).to_csv(tmp_path / "t.csv",
+                                                                       index=False)
+    (tmp_path / "x.yaml").write_text(f"""
+name: t
+dataset:
+  name: text_csv
+  params: {{path: t.csv, tokenizer: "{minilm()}", max_length: 16}}
+architecture: transformer
+{block}""")
+    prepared = prepare(tmp_path / "x.yaml")
+    rows = dict(prepared.space.rows())
+    assert {"augmentation.eda.synonym", "augmentation.back_translation.forward",
+            "augmentation.token_dropout.p"} <= set(rows)
+    back = prepared.space.augmentations["back_translation"]
+    forward = back["forward"].value
+    assert Path(forward) == (tmp_path / "models" / "opus-mt-en-de").resolve()  # from the file
+    params = {"forward": forward, "backward": back["backward"].value, "forward_prefix": "",
+              "backward_prefix": "", "p": 0.5, "cache_dir": str(tmp_path / "cache"),
+              "batch_size": 4, "max_length": 12, "num_beams": 1}
+    registry = prepared.plugins.registry
+    out = registry.create("augmentation", "back_translation").apply_raw([EN, ZH] * 3, params,
+                                                                        rng(0))
+    assert len(out) == 6 and out != [EN, ZH] * 3
