@@ -19,7 +19,7 @@ import numpy as np
 import automl
 from automl.components import ParamDef, RawAugmentation
 from automl.errors import ConfigError
-from automl.params import Choice, Fixed, FloatRange
+from automl.params import Fixed, FloatRange
 from automl_plugins.augmentations.lexicons import (
     EmbeddingNeighbours, Lexicon, is_chinese, join_words, replaceable, words_of,
 )
@@ -116,7 +116,7 @@ class EDA(RawAugmentation):
         "deletion": ParamDef(FloatRange(0.0, 0.3), float,
                              "probability that a word is deleted (0: off)"),
         "p": ParamDef(FloatRange(0.2, 1.0), float, "probability that a text is augmented"),
-        "synonyms": ParamDef(Choice(("lexicon",)), str,
+        "synonyms": ParamDef(Fixed("lexicon"), str,
                              "synonym source: lexicon (WordNet, Cilin) or embedding "
                              "(neighbours in embedding_checkpoint's input embeddings)"),
         "embedding_checkpoint": ParamDef(Fixed(None), (str, type(None)),
