@@ -273,3 +273,45 @@ architecture: transformer
     out = registry.create("augmentation", "back_translation").apply_raw([EN, ZH] * 3, params,
                                                                         rng(0))
     assert len(out) == 6 and out != [EN, ZH] * 3
+
+
+KFOLD_TEXT = """
+name: kt
+seed: 0
+dataset:
+  name: text_csv
+  params: {{path: t.csv, tokenizer: "{tokenizer}", max_length: 12}}
+{validation}
+architecture:
+  transformer: {{pretrained: null, layers: 1, hidden: 64, heads: 2, dropout: 0.0}}
+augmentations: {{eda: {{enabled: true}}}}
+training: {{epochs: 2, fine_tune_epochs: 0, lr: 1.0e-3, batch_size: 16, optimizer: adam}}
+search: {{num_trials: 1, early_stopping: none}}
+"""
+
+
+@pytest.mark.parametrize("validation", [
+    pytest.param("validation: {kfold: {folds: 2, final: refit}}", id="kfold",
+                 marks=pytest.mark.slow),
+    pytest.param("", id="holdout")])
+def test_a_trial_with_eda_is_seeded_and_differs_from_one_without(tmp_path, validation):
+    from tests.test_kfold import run_one_trial
+
+    rows = [(f"the {w} was {a}", lab) for (a, lab) in (("great", "pos"), ("awful", "neg"))
+            for w in ("movie", "food", "service", "show", "hotel", "room") for _ in range(2)]
+    pd.DataFrame(rows, columns=["text", "label"]).to_csv(tmp_path / "t.csv", index=False)
+    text = KFOLD_TEXT.format(tokenizer=minilm(), validation=validation)
+    params = {"architecture": "transformer", "architecture.transformer.pretrained": None,
+              "architecture.transformer.layers": 1, "architecture.transformer.hidden": 64,
+              "architecture.transformer.heads": 2, "architecture.transformer.dropout": 0.0,
+              "architecture.transformer.freeze_base": False,
+              "architecture.transformer.trust_remote_code": False,
+              "training.lr": 1e-3, "training.batch_size": 16, "training.optimizer": "adam",
+              "training.weight_decay": 0.0, "training.momentum": 0.9,
+              "training.label_smoothing": 0.0}
+    eda = {"augmentation.eda.enabled": True, **{f"augmentation.eda.{k}": v
+                                                 for k, v in EDA_PARAMS.items()}}
+    losses = [[r["train/loss"] for r in run_one_trial(tmp_path, text, {**params, **extra})[2]
+               if "train/loss" in r] for extra in (eda, eda, {"augmentation.eda.enabled": False})]
+    assert losses[0] == losses[1]  # seeded: the same augmented texts each run
+    assert losses[0] != losses[2]  # the augmented texts were trained on
