@@ -197,7 +197,7 @@ def run_experiment(path: str | Path, *, address: str | None = None, db: str | No
                         data.spec)
     check_raw_inputs([name for name in config.augmentations if getattr(
         prepared.plugins.registry.get("augmentation", name).cls, "inputs", "batch") == "raw"],
-        data.raw, config.dataset.name)
+        data.raw, f"dataset '{config.dataset.name}'")
     check_artifacts_dir(prepared.artifacts_dir)
     if address is None:
         check_local_resources(config.resources.cpu, config.resources.gpu)

@@ -185,8 +185,9 @@ def test_raw_epochs_reencode_augmented_text_each_epoch():
     assert np.array_equal(one, epochs.inputs(1)) and not np.array_equal(one, two)
     assert not np.array_equal(one, encoder(list(train)))
     assert epochs.inputs(1, np.array([3, 0]), member=1).shape == (2, 16)  # k-fold rows
-    with pytest.raises(ConfigError, match="augmentation 'eda' transforms raw inputs"):
-        check_raw_inputs(["eda"], None, "digits")
+    with pytest.raises(ConfigError, match="augmentation 'eda' transforms raw inputs .* but "
+                                          "dataset 'digits' keeps none"):
+        check_raw_inputs(["eda"], None, "dataset 'digits'")
 
 
 TINY_TEXT = """

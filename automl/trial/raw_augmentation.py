@@ -30,10 +30,10 @@ def split_augmentations(augmentations: Sequence[tuple[Any, dict[str, Any]]]
 
 
 def check_raw_inputs(names: Sequence[str], raw: RawInputs | None, dataset: str) -> None:
-    """Refuse raw augmentations on data whose dataset keeps no raw inputs."""
+    """Refuse raw augmentations on data whose dataset (named ``dataset``) keeps no raw inputs."""
     if names and raw is None:
         raise ConfigError(f"augmentation '{names[0]}' transforms raw inputs (text before "
-                          f"tokenisation), but dataset '{dataset}' keeps none (its load() "
+                          f"tokenisation), but {dataset} keeps none (its load() "
                           "returns Examples without an encoder)", path=f"augmentations.{names[0]}")
 
 
@@ -84,6 +84,6 @@ def raw_epochs(augmentations: Sequence[tuple[Any, dict[str, Any]]], raw: RawInpu
     _, raw_augs = split_augmentations(augmentations)
     if not raw_augs:
         return None
-    check_raw_inputs([a.name for a, _ in raw_augs], raw, "of this experiment")
+    check_raw_inputs([a.name for a, _ in raw_augs], raw, "the experiment's dataset")
     assert raw is not None
     return RawEpochs(raw_augs, raw, seed)
