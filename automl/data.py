@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from automl.components import DataSpec, DataSplits, Examples, Task
+from automl.components import DataSpec, DataSplits, Examples, RawInputs, Task
 from automl.config.loader import locate
 from automl.config.models import Experiment
 from automl.errors import AutomlError, ConfigError, PluginError
@@ -49,7 +49,11 @@ def prepare_data(config: Experiment, registry: Registry, base_dir: Path | None =
         train, val, test = task.split(loaded.y, loaded.spec, config.dataset.split.val,
                                       config.dataset.split.test, config.seed)
         x, y = loaded.x, loaded.y
-        splits = DataSplits(x[train], y[train], x[val], y[val], x[test], y[test], loaded.spec)
+        if loaded.encoder is not None:
+            splits = encode_splits(x, y, (train, val, test), loaded, where)
+        else:
+            splits = DataSplits(x[train], y[train], x[val], y[val], x[test], y[test],
+                                loaded.spec)
     else:
         splits = loaded
         for part in ("train", "val", "test"):
@@ -60,6 +64,31 @@ def prepare_data(config: Experiment, registry: Registry, base_dir: Path | None =
     if splits.spec.kind == "tabular":
         splits = standardise(splits)
     return splits
+
+
+def encode_splits(x: np.ndarray, y: np.ndarray, parts: tuple[Any, Any, Any],
+                  loaded: Examples, where: str) -> DataSplits:
+    """The splits of a dataset that keeps raw inputs: each split encoded once (the same model
+    inputs as encoding them all at once), the raw training and validation inputs kept for raw
+    augmentations."""
+    encoder = loaded.encoder
+    assert encoder is not None
+    encoded = []
+    for rows in parts:
+        try:
+            model_inputs = encoder(list(x[rows]))
+        except AutomlError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise PluginError(f"{where}: its encoder raised {type(exc).__name__}: {exc}"
+                              ) from exc
+        if not isinstance(model_inputs, np.ndarray) or len(model_inputs) != len(rows):
+            raise PluginError(f"{where}: its encoder must return a numpy array with a row per "
+                              f"raw input; got {type(model_inputs).__name__}")
+        encoded.append(model_inputs)
+    train, val, test = parts
+    return DataSplits(encoded[0], y[train], encoded[1], y[val], encoded[2], y[test], loaded.spec,
+                      raw=RawInputs(x[train], x[val], encoder))
 
 
 def task_of(spec: DataSpec, registry: Registry, where: str) -> Task:

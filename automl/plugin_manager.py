@@ -73,6 +73,8 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "automl_plugins.augmentations.mixup",
     "automl_plugins.augmentations.feature_dropout",
     "automl_plugins.augmentations.token_dropout",
+    "automl_plugins.augmentations.eda",
+    "automl_plugins.augmentations.back_translation",
     "automl_plugins.pruners.magnitude",
     "automl_plugins.pruners.structured",
     "automl_plugins.quantizers.dynamic_int8",

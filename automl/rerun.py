@@ -257,4 +257,4 @@ def aligned_splits(data: DataSplits) -> SearchSplits:
 
     search, _ = separate(data)
     return SearchSplits(aligned(search.x_train), aligned(search.y_train), aligned(search.x_val),
-                        aligned(search.y_val), aligned(search.x_test), search.spec)
+                        aligned(search.y_val), aligned(search.x_test), search.spec, search.raw)

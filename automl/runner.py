@@ -211,6 +211,7 @@ def _load_data(prepared: Prepared, emit: Listener | None
     caller emits it, from its own thread)."""
     from automl.data import prepare_data
     from automl.trial.output_shape import check_architectures
+    from automl.trial.raw_augmentation import check_raw_inputs
 
     config = prepared.loaded.config
     loading = time.monotonic()
@@ -222,6 +223,9 @@ def _load_data(prepared: Prepared, emit: Listener | None
         emit(DataLoaded(config.dataset.name, data.sizes(), seconds))
     check_architectures(prepared.space.architectures, prepared.plugins.registry, data.x_train,
                         data.spec)
+    check_raw_inputs([name for name in config.augmentations if getattr(
+        prepared.plugins.registry.get("augmentation", name).cls, "inputs", "batch") == "raw"],
+        data.raw, f"dataset '{config.dataset.name}'")
     return data, labels, seconds
 
 

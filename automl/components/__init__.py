@@ -1,10 +1,10 @@
 """Base classes for every component kind a plugin can provide."""
 
 from automl.components.architecture import Architecture
-from automl.components.augmentation import Augmentation
+from automl.components.augmentation import Augmentation, RawAugmentation
 from automl.components.base import DATA_KINDS, Component, ParamDef
 from automl.components.callback import Callback
-from automl.components.dataset import DataSpec, DataSplits, Dataset, Examples
+from automl.components.dataset import DataSpec, DataSplits, Dataset, Encoder, Examples, RawInputs
 from automl.components.ensembler import Ensembler
 from automl.components.metric import EvalContext, Metric
 from automl.components.pruner import Pruner
@@ -13,6 +13,6 @@ from automl.components.task import Task
 
 __all__ = [
     "DATA_KINDS", "Architecture", "Augmentation", "Callback", "Component", "DataSpec", "DataSplits",
-    "Dataset", "Ensembler", "EvalContext", "Examples", "Metric", "NotQuantizable", "ParamDef",
-    "Pruner", "Quantizer", "Task",
+    "Dataset", "Encoder", "Ensembler", "EvalContext", "Examples", "Metric", "NotQuantizable",
+    "ParamDef", "Pruner", "Quantizer", "RawAugmentation", "RawInputs", "Task",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -20,7 +21,7 @@ class DataSpec:
 
     Args:
         kind: ``"image"`` (x is N x C x H x W float32), ``"tabular"`` (N x F float32) or
-            ``"text"`` (N x L int64 token ids).
+            ``"text"`` (N x L int64 token ids, as the dataset's encoder makes them from strings).
         input_shape: shape of one example, without the batch dimension.
         num_classes: number of classes (a classification task: labels are ints in
             ``range(num_classes)``); 0 for targets without classes.
@@ -48,13 +49,35 @@ class DataSpec:
             object.__setattr__(self, "output_size", self.num_classes)
 
 
+#: Raw inputs (a sequence of strings for text) to model inputs (an N x ... array).
+Encoder = Callable[[Sequence[Any]], np.ndarray]
+
+
 @dataclass
 class Examples:
-    """All examples of a dataset, before the platform splits them."""
+    """All examples of a dataset, before the platform splits them.
+
+    With an ``encoder``, ``x`` holds raw inputs (a 1-D object array of strings for text) and the
+    encoder turns any sequence of them into model inputs matching the spec (a picklable callable:
+    it travels to the trial workers). automl encodes the splits once and keeps the raw training
+    and validation inputs, so that raw augmentations
+    (:class:`automl.components.augmentation.RawAugmentation`) can transform them each epoch
+    before encoding.
+    """
 
     x: np.ndarray
     y: np.ndarray
     spec: DataSpec
+    encoder: Encoder | None = None
+
+
+@dataclass(frozen=True)
+class RawInputs:
+    """The raw training and validation inputs of a dataset that keeps them, with its encoder."""
+
+    train: np.ndarray
+    val: np.ndarray
+    encoder: Encoder
 
 
 @dataclass
@@ -70,6 +93,8 @@ class DataSplits:
     spec: DataSpec
     #: what automl fitted on the training split (standardisation statistics), by name
     fitted: dict[str, np.ndarray] = field(default_factory=dict)
+    #: the raw inputs behind ``x_train`` and ``x_val`` (datasets that keep them; see Examples)
+    raw: RawInputs | None = None
 
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.y_train), "val": len(self.y_val), "test": len(self.y_test)}

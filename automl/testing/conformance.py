@@ -25,7 +25,7 @@ import pytest
 
 from automl.components import (
     Architecture, Augmentation, Component, DataSpec, DataSplits, Dataset, Ensembler, EvalContext,
-    Examples, Metric, Pruner, Quantizer, Task,
+    Examples, Metric, Pruner, Quantizer, RawAugmentation, Task,
 )
 from automl.params import Choice, Fixed, FloatRange, IntRange
 from automl.registry import KINDS, Registry
@@ -215,9 +215,14 @@ class ArchitectureConformance(_BuildsForSpec):
 
 
 class AugmentationConformance(_BuildsForSpec):
-    """Checks for :class:`automl.components.Augmentation` plugins."""
+    """Checks for batch :class:`automl.components.Augmentation` plugins (raw ones:
+    :class:`RawAugmentationConformance`)."""
 
     kind = "augmentation"
+
+    def test_transforms_batches(self, component: type[Augmentation]) -> None:
+        assert component.inputs == "batch", \
+            "a raw augmentation is checked with RawAugmentationConformance"
 
     def _batch(self, spec: DataSpec) -> tuple[Any, Any]:
         import torch.nn.functional as F
@@ -257,6 +262,66 @@ class AugmentationConformance(_BuildsForSpec):
         x0, y0 = x.clone(), y.clone()
         component().apply(x, y, dict(sample_params(component)[1]), torch.Generator().manual_seed(0))
         assert torch.equal(x, x0) and torch.equal(y, y0)
+
+
+#: English and Chinese texts raw augmentations are checked on (an empty one included)
+EXAMPLE_TEXTS = (
+    "the movie was great and the actors were wonderful",
+    "the food was cold and the service was slow",
+    "这部电影非常好看，演员的表演很精彩",
+    "ok",
+    "",
+)
+
+
+class RawAugmentationConformance(_ComponentChecks):
+    """Checks for :class:`automl.components.RawAugmentation` plugins (text before encoding).
+
+    Optional fixtures: ``raw_inputs`` (default: :data:`EXAMPLE_TEXTS`, English and Chinese) and
+    ``required_params`` (values for parameters the experiment must set, such as checkpoint
+    paths; default none)."""
+
+    kind = "augmentation"
+
+    @pytest.fixture
+    def raw_inputs(self) -> list[Any]:
+        return list(EXAMPLE_TEXTS)
+
+    @pytest.fixture
+    def required_params(self) -> dict[str, Any]:
+        return {}
+
+    def _params(self, component: type[RawAugmentation], required: dict[str, Any]
+                ) -> list[dict[str, Any]]:
+        return [{**p, **required} for p in sample_params(component)]
+
+    def test_declares_raw_inputs(self, component: type[RawAugmentation]) -> None:
+        assert issubclass(component, RawAugmentation) and component.inputs == "raw"
+
+    def test_one_output_per_input_of_the_same_type(self, component: type[RawAugmentation],
+                                                   raw_inputs: list[Any],
+                                                   required_params: dict[str, Any]) -> None:
+        for params in self._params(component, required_params):
+            out = component().apply_raw(list(raw_inputs), dict(params),
+                                        np.random.default_rng(1))
+            assert len(out) == len(raw_inputs), f"params {params}"
+            assert all(type(o) is type(i) for o, i in zip(out, raw_inputs)), f"params {params}"
+
+    def test_deterministic_given_the_rng(self, component: type[RawAugmentation],
+                                         raw_inputs: list[Any],
+                                         required_params: dict[str, Any]) -> None:
+        params = self._params(component, required_params)[1]
+        runs = [component().apply_raw(list(raw_inputs), dict(params), np.random.default_rng(7))
+                for _ in range(2)]
+        assert runs[0] == runs[1]
+
+    def test_does_not_modify_its_input(self, component: type[RawAugmentation],
+                                       raw_inputs: list[Any],
+                                       required_params: dict[str, Any]) -> None:
+        given = list(raw_inputs)
+        component().apply_raw(given, dict(self._params(component, required_params)[1]),
+                              np.random.default_rng(0))
+        assert given == list(raw_inputs)
 
 
 class PrunerConformance(_ComponentChecks):
@@ -438,6 +503,11 @@ class DatasetConformance(_ComponentChecks):
         parts = [(loaded.x, loaded.y)] if isinstance(loaded, Examples) else [
             (loaded.x_train, loaded.y_train), (loaded.x_val, loaded.y_val),
             (loaded.x_test, loaded.y_test)]
+        if isinstance(loaded, Examples) and loaded.encoder is not None:  # raw inputs kept
+            assert loaded.x.ndim == 1, "raw inputs are a 1-D array (one per example)"
+            pickle.loads(pickle.dumps(loaded.encoder))  # the encoder travels to the workers
+            parts = [(loaded.encoder(list(loaded.x)), loaded.y),
+                     (loaded.encoder(list(loaded.x[:3])), loaded.y[:3])]
         for x, y in parts:
             assert x.shape[1:] == spec.input_shape
             assert len(x) == len(y)

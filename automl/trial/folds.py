@@ -65,6 +65,10 @@ def train_folds(config: dict[str, Any], context: TrialContext, data: SearchSplit
     train_s = 0.0
     for epoch in range(1, context.epochs + 1):
         tick = time.perf_counter()
+        if setup.raw_epochs is not None:  # raw augmentations, then encoding, every epoch
+            for i, ((member, _), (fit, _)) in enumerate(zip(members, pairs)):
+                member.x = torch.as_tensor(setup.raw_epochs.inputs(epoch, fit, i)
+                                           ).to(device.device)
         losses = [t.epoch(optimizer) for t, optimizer in members]
         train_s += time.perf_counter() - tick
         held_out = _held_out(members, pairs, x_all, context, setup)
@@ -92,7 +96,10 @@ def train_folds(config: dict[str, Any], context: TrialContext, data: SearchSplit
     if kfold.final == "refit":
         refit, optimizer = trainer(len(pairs), np.arange(len(y_all)))
         tick = time.perf_counter()
-        for _ in range(context.epochs):
+        for epoch in range(1, context.epochs + 1):
+            if setup.raw_epochs is not None:
+                refit.x = torch.as_tensor(setup.raw_epochs.inputs(
+                    epoch, np.arange(len(y_all)), len(pairs))).to(device.device)
             refit.epoch(optimizer)
         train_s += time.perf_counter() - tick
         params_before = sum(p.numel() for p in refit.model.parameters())

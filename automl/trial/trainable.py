@@ -65,6 +65,7 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Sear
     from automl.trial.evaluation import score
     from automl.trial.seeding import derive_seed, seed_everything
     from automl.trial.quantization import quantize_model
+    from automl.trial.raw_augmentation import raw_epochs, split_augmentations
     from automl.trial.training import Trainer, make_optimizer, predict
 
     started = time.perf_counter()
@@ -78,12 +79,13 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Sear
 
     spec = data.spec
     task = task_for(spec, registry)
+    augmentations = [(registry.create("augmentation", name), params)
+                     for name, params in plan.augmentations]
     setup = TrialSetup(plugins, registry, plan, seed, device, task, spec,
-                       [(registry.create("augmentation", name), params)
-                        for name, params in plan.augmentations],
+                       split_augmentations(augmentations)[0],
                        MetricGroups.of(context, registry, spec), started,
                        {"node": socket.gethostname(), "device": device.device, "seed": seed,
-                        "pid": os.getpid()})
+                        "pid": os.getpid()}, raw_epochs=raw_epochs(augmentations, data.raw, seed))
     if context.validation is not None:
         from automl.trial.folds import train_folds
 
@@ -102,6 +104,8 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Sear
     train_s = 0.0
     for epoch in range(1, context.epochs + 1):
         tick = time.perf_counter()
+        if setup.raw_epochs is not None:  # raw augmentations, then encoding, every epoch
+            trainer.x = torch.as_tensor(setup.raw_epochs.inputs(epoch)).to(device.device)
         loss = trainer.epoch(optimizer)
         train_s += time.perf_counter() - tick
         with timer.phase("epoch_eval"):
@@ -191,12 +195,15 @@ class TrialSetup:
     device: Any
     task: Any
     spec: Any
-    augmentations: list[tuple[Any, dict[str, Any]]]
+    augmentations: list[tuple[Any, dict[str, Any]]]  # batch augmentations
     metrics: MetricGroups
     started: float
     common: dict[str, Any]  # reported with every result: node, device, seed, pid
     #: seconds per phase, reported with the final metrics (``time/<phase>_s``)
     timer: PhaseTimer = field(default_factory=PhaseTimer)
+    #: each epoch's training inputs when the plan enables raw augmentations
+    #: (:class:`automl.trial.raw_augmentation.RawEpochs`), else None
+    raw_epochs: Any = None
 
     @property
     def trains_itself(self) -> bool:

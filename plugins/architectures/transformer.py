@@ -34,6 +34,7 @@ class TransformerClassifier(Architecture):
         import transformers
 
         transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()  # the library prints nothing
         pad = int(spec.extra.get("pad_token_id", 0))
         if params.get("pretrained"):
             path = Path(params["pretrained"])

@@ -1,4 +1,9 @@
-"""Text classification from a CSV file, tokenised with a Hugging Face tokenizer from a local path."""
+"""Text classification from a CSV file, tokenised with a Hugging Face tokenizer from a local path.
+
+The dataset keeps the raw strings (``Examples.x``) with a :class:`TextEncoder`: automl tokenises
+each split once, and the training texts again each epoch after raw augmentations (EDA,
+back-translation) when an experiment has some.
+"""
 
 from __future__ import annotations
 
@@ -52,7 +57,7 @@ class TextCSV(Dataset):
             raise ConfigError(f"max_length must be in 4..4096, got {max_length}",
                               path="dataset.params.max_length")
         tokenizer = load_tokenizer(params["tokenizer"])
-        ids = tokenize(tokenizer, frame[text].fillna("").astype(str).tolist(), max_length)
+        texts = np.asarray(frame[text].fillna("").astype(str).tolist() or [], dtype=object)
         y, names = encode_labels(frame[label], label)
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         spec = DataSpec("text", (max_length,), len(names), names, extra={
@@ -60,7 +65,7 @@ class TextCSV(Dataset):
             "mask_token_id": int(tokenizer.mask_token_id
                                  if tokenizer.mask_token_id is not None else pad),
             "tokenizer": str(params["tokenizer"])})
-        return Examples(ids, y, spec)
+        return Examples(texts, y, spec, encoder=TextEncoder(tokenizer, max_length))
 
     def preprocessing(self, params: dict[str, Any], spec: DataSpec) -> Preprocessing:
         """Raw input: strings, tokenised by the training tokenizer (its files are bundled with an
@@ -77,12 +82,26 @@ class TextCSV(Dataset):
     def encode(self, preprocessing: Preprocessing, raw: Any) -> np.ndarray:
         path = preprocessing.files["tokenizer"]
         if getattr(self, "_tokenizer_path", None) != path:
-            self._tokenizer, self._tokenizer_path = load_tokenizer(path), path
-        return tokenize(self._tokenizer, [str(t) for t in raw],
-                        int(preprocessing.settings["max_length"]))
+            self._encoder = TextEncoder(load_tokenizer(path),
+                                        int(preprocessing.settings["max_length"]))
+            self._tokenizer_path = path
+        return self._encoder([str(t) for t in raw])
+
+
+class TextEncoder:
+    """Strings to ``max_length`` token ids (truncated, padded), picklable for trial workers."""
+
+    def __init__(self, tokenizer: Any, max_length: int) -> None:
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+
+    def __call__(self, texts: Any) -> np.ndarray:
+        return tokenize(self.tokenizer, [str(t) for t in texts], self.max_length)
 
 
 def tokenize(tokenizer: Any, texts: list[str], max_length: int) -> np.ndarray:
+    if not texts:
+        return np.zeros((0, max_length), dtype=np.int64)
     encoded = tokenizer(texts, truncation=True, max_length=max_length, padding="max_length",
                         return_tensors="np")
     return encoded["input_ids"].astype(np.int64)
