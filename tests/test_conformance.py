@@ -11,7 +11,7 @@ from tests.conftest import optional_module
 from automl.testing import (
     ArchitectureConformance, AugmentationConformance, DatasetConformance,
     EnsemblerConformance, MetricConformance, PrunerConformance, QuantizerConformance,
-    TaskConformance,
+    StrategyConformance, TaskConformance,
 )
 
 REGISTRY = load_plugins(autoload=False).registry
@@ -40,6 +40,10 @@ class TestPruners(PrunerConformance):
 
 class TestQuantizers(QuantizerConformance):
     component = component_fixture("quantizer")
+
+
+class TestStrategies(StrategyConformance):
+    component = component_fixture("strategy")
 
 
 class TestEnsemblers(EnsemblerConformance):

@@ -11,13 +11,14 @@
 from automl.testing.conformance import (
     ArchitectureConformance, AugmentationConformance, DatasetConformance,
     EnsemblerConformance, MetricConformance, PrunerConformance, QuantizerConformance,
-    TaskConformance, example_spec, example_task_case, sample_params,
+    StrategyConformance, TaskConformance, example_spec, example_task_case, sample_params,
 )
 
 __all__ = [
     "ArchitectureConformance", "AugmentationConformance", "DatasetConformance",
     "EnsemblerConformance",
-    "MetricConformance", "PrunerConformance", "QuantizerConformance", "TaskConformance",
+    "MetricConformance", "PrunerConformance", "QuantizerConformance", "StrategyConformance",
+    "TaskConformance",
     "example_spec",
     "example_task_case", "sample_params",
 ]
