@@ -139,6 +139,10 @@ def _check_metric(cls: type[Component], where: str) -> None:
         raise PluginError(f"{where} recorded must be one of {list(RECORDED)}")
     if getattr(cls, "aggregate", None) not in AGGREGATES:
         raise PluginError(f"{where} aggregate must be one of {list(AGGREGATES)}")
+    fact = getattr(cls, "fact", None)
+    if fact is not None and not (isinstance(fact, str) and getattr(cls, "model_only", False)):
+        raise PluginError(f"{where} fact must be None or, for a model-only metric, the name of "
+                          "a training fact (a string)")
     if getattr(cls, "model_only", False) and getattr(cls, "tie_breaker", False):
         raise PluginError(f"{where} is model-only and cannot be the tie-breaker (it breaks ties "
                           "between predictions)")

@@ -326,6 +326,9 @@ def _build_space(config: Experiment, registry: Registry, base_dir: Path) -> Sear
     for index, name in enumerate(config.record):
         metric_entry(registry, name, task, targets, f"record[{index}]")
     constraints = constraint_specs(config.constraints, registry, task, targets)
+    _check_facts(config, registry, strategies,
+                 [o.metric for o in objectives] + list(config.record)
+                 + constrained_metrics(constraints))
     return SearchSpace(architectures, augmentations, pruners, training, objectives,
                        [] if targets else tie_breakers(registry, task),
                        recorded_metrics(objectives,
@@ -401,6 +404,26 @@ def _strategies(config: Experiment, registry: Registry, base_dir: Path,
             raise ConfigError(f"architecture '{self_fitting[0]}' trains itself (no gradient "
                               f"steps); strategy '{name}' does not apply to it", path=path)
     return strategies
+
+
+def _check_facts(config: Experiment, registry: Registry, strategies: Mapping[str, Any],
+                 metrics: Sequence[str]) -> None:
+    """A metric that reads a training fact (``epsilon``) needs every strategy the trials may
+    choose to record it."""
+    names = list(strategies) or [registry.default("strategy").name]
+    for metric in metrics:
+        fact = getattr(registry.get("metric", split_metric_name(metric)[1]).cls, "fact", None)
+        if fact is None:
+            continue
+        lacking = [n for n in names if fact not in registry.get("strategy", n).cls.facts]  # type: ignore[attr-defined]
+        if lacking:
+            recording = [e.name for e in registry if e.kind == "strategy"
+                         and fact in e.cls.facts]  # type: ignore[attr-defined]
+            raise ConfigError(
+                f"metric '{metric}' reads the training fact '{fact}', which strategy "
+                f"'{lacking[0]}' does not record{'' if config.strategy else ' (the default)'}; "
+                f"choose among strategies that do: {', '.join(recording) or '(none registered)'}",
+                path=f"strategy.{lacking[0]}" if config.strategy else "strategy")
 
 
 def metric_entry(registry: Registry, name: str, task: str, targets: Mapping[str, str],

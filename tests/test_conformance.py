@@ -43,7 +43,11 @@ class TestQuantizers(QuantizerConformance):
 
 
 class TestStrategies(StrategyConformance):
-    component = component_fixture("strategy")
+    @pytest.fixture(params=REGISTRY.names("strategy"))
+    def component(self, request):
+        if request.param == "dp_sgd":
+            optional_module("opacus", "dp_sgd needs Opacus (automl[privacy])")
+        return REGISTRY.get("strategy", request.param).cls
 
 
 class TestEnsemblers(EnsemblerConformance):

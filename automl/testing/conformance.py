@@ -467,9 +467,14 @@ class MetricConformance(_ComponentChecks):
         pytest.skip(f"no example case for tasks {tasks}; test the metric with your own")
 
     def test_returns_a_finite_float(self, component: type[Metric]) -> None:
+        from dataclasses import replace
+
         task, y, good, bad = self._case(component)
         noisy = (good + bad) / 2
-        value = component().compute(self._context(noisy, y, task))
+        ctx = self._context(noisy, y, task)
+        if component.fact is not None:  # a training fact, as a strategy records it
+            ctx = replace(ctx, facts={component.fact: 1.5})
+        value = component().compute(ctx)
         assert isinstance(value, float) and math.isfinite(value)
 
     def test_prefers_perfect_predictions(self, component: type[Metric]) -> None:
@@ -495,6 +500,9 @@ class MetricConformance(_ComponentChecks):
             assert component.aggregate != "predictions", (
                 "a model-only metric has no predictions to combine: aggregate 'sum' or 'none'")
             assert not component.tie_breaker, "a tie-breaker must score predictions"
+        assert component.fact is None or (component.model_only and isinstance(component.fact,
+                                                                              str)), \
+            "fact: None, or the training fact (a string) a model-only metric reads"
 
 
 class DatasetConformance(_ComponentChecks):

@@ -107,9 +107,10 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Sear
         with timer.phase("epoch_eval"):
             val_proba = predict(trainer.model, x_val, context.eval_batch_size, task, spec,  # type: ignore[arg-type]
                                 device.amp)
-            if model_values is None or setup.trains_itself:  # gradient steps keep the structure
+            facts = trainer.facts()  # change every epoch, as the structure of a self-fitted model
+            if model_values is None or setup.trains_itself or facts:
                 model_values = score(groups.epoch_model_only, data.y_val, np.empty(0),
-                                     _cpu_copy(trainer.model), spec, "val")
+                                     _cpu_copy(trainer.model), spec, "val", facts)
             epoch_metrics = {"train/loss": loss, **model_values,
                              **score(groups.epoch_per_split, data.y_val,
                                      val_proba.cpu().numpy(), None, spec, "val")}
@@ -138,7 +139,8 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Sear
         test_proba = predict(model, x_test.to(run_on), context.eval_batch_size, task, spec,  # type: ignore[arg-type]
                              amp).cpu().numpy()
         cpu_model = model.cpu().eval()
-        structure = score(groups.model_only, data.y_val, val_proba, cpu_model, spec, "val")
+        structure = score(groups.model_only, data.y_val, val_proba, cpu_model, spec, "val",
+                          trainer.facts())
         final = {**score(groups.per_split, data.y_val, val_proba, cpu_model, spec, "val"),
                  **structure}
     if plan.quantizer is not None:  # 0: the quantizer could not handle the model (not_applied)
