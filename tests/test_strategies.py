@@ -213,3 +213,45 @@ def test_batch_norm_is_refused_with_the_reason():
     with pytest.raises(NotTrainableError, match=r"strategy 'dp_sgd' cannot train architecture "
                                                 r"'cnn': Opacus .*BatchNorm"):
         train_and_evaluate(params, context, data, lambda m, d: None)
+
+
+# --------------------------------------------------------------------------------------------
+# end to end: a privacy budget, as a user runs it
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_private_search_end_to_end(in_tmp, automl_cmd):
+    """`automl run` of a DP-SGD search with accuracy and epsilon as objectives under an epsilon
+    budget: every trial records the epsilon it spent, the Pareto front holds only trials within
+    the budget, and the best trial's saved model predicts."""
+    import json
+    import subprocess
+
+    optional_module("opacus")
+    (in_tmp / "private.yaml").write_text(
+        "name: private\nseed: 1\ndataset: breast_cancer\n"
+        "objectives: [accuracy, {metric: epsilon, mode: min}]\n"
+        "constraints: {epsilon: {max: 3}}\n"
+        "architecture: {mlp: {depth: 1, width: 32, dropout: 0.0}}\n"
+        "strategy: {dp_sgd: {noise_multiplier: [0.6, 2.0], max_grad_norm: 1.0}}\n"
+        "training: {epochs: 3, lr: 0.005, batch_size: 64, optimizer: adam}\n"
+        "search: {num_trials: 4, max_concurrent: 2, sampler: random, early_stopping: none}\n"
+        "ensemble: false\n")
+    run = subprocess.run([*automl_cmd, "run", "private.yaml"], capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "Traceback" not in run.stdout + run.stderr
+    show = subprocess.run([*automl_cmd, "show", "private", "--json"], capture_output=True,
+                          text=True, timeout=120)
+    document = json.loads(show.stdout)
+    trials = {t["number"]: t for t in document["trials"]}
+    assert len(trials) == 4 and all(t["status"] == "completed" for t in trials.values())
+    spent = {n: t["metrics"]["model/epsilon"] for n, t in trials.items()}
+    noise = {n: t["params"]["strategy.dp_sgd.noise_multiplier"] for n, t in trials.items()}
+    # more noise, less privacy spent: the accountant's order
+    assert all(spent[a] > spent[b] for a in spent for b in spent if noise[a] < noise[b])
+    assert document["pareto_front"]
+    assert all(spent[n] <= 3 for n in document["pareto_front"])
+    best = document["best"]
+    assert best["metrics"]["model/epsilon"] <= 3

@@ -100,6 +100,7 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Sear
                           generator)
     timer.add("setup", time.perf_counter() - started)
     train_s = 0.0
+    reads_facts = any(metric.fact for _, metric, _ in groups.epoch_model_only)
     for epoch in range(1, context.epochs + 1):
         tick = time.perf_counter()
         loss = trainer.epoch()
@@ -107,7 +108,7 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Sear
         with timer.phase("epoch_eval"):
             val_proba = predict(trainer.model, x_val, context.eval_batch_size, task, spec,  # type: ignore[arg-type]
                                 device.amp)
-            facts = trainer.facts()  # change every epoch, as the structure of a self-fitted model
+            facts = trainer.facts() if reads_facts else {}  # change every epoch
             if model_values is None or setup.trains_itself or facts:
                 model_values = score(groups.epoch_model_only, data.y_val, np.empty(0),
                                      _cpu_copy(trainer.model), spec, "val", facts)

@@ -25,9 +25,11 @@ from automl.components import NotTrainable, ParamDef, Strategy, TrainingLoop, Tr
 from automl.params import Fixed, FloatRange
 
 ACCOUNTANTS = ("rdp", "prv")
-#: RDP orders searched for the tightest bound: Opacus's defaults extended to 255, as few epochs
-#: at little noise (a large epsilon) find their best order above Opacus's largest (63)
-RDP_ORDERS = [1 + x / 10.0 for x in range(1, 100)] + list(range(12, 256))
+#: RDP orders searched for the tightest bound: fewer fractional orders than Opacus's default
+#: (each costs a series; epsilon within 1% of the default's, 4x faster), and orders up to 256, as
+#: few epochs at little noise (a large epsilon) find their best order above Opacus's largest (63)
+RDP_ORDERS = [1.25, 1.5, 1.75, 2.0, 2.25, 2.5, 2.75, 3.0, 3.5, 4.0, 4.5, *range(5, 64),
+              80, 96, 128, 160, 192, 256]
 
 
 class DPSGD(Strategy):
@@ -99,6 +101,7 @@ class PrivateLoop(TrainingLoop):
         else:
             self.noise = float(params["noise_multiplier"])
         self.optimizer = self._optimizer(1.0)
+        self._spent: tuple[int, float] = (0, 0.0)  # (steps, epsilon after them)
 
     def _optimizer(self, lr_scale: float) -> Any:
         from opacus.optimizers import DPOptimizer
@@ -155,10 +158,11 @@ class PrivateLoop(TrainingLoop):
         self.optimizer = self._optimizer(lr_scale)  # the same accountant goes on counting
 
     def facts(self) -> dict[str, float]:
-        if not self.accountant.history:
-            return {"epsilon": 0.0}
-        return {"epsilon": float(self.accountant.get_epsilon(delta=self.delta,
-                                                              **self._orders()))}
+        steps = sum(entry[-1] for entry in self.accountant.history)  # (noise, rate, steps)
+        if steps and steps != self._spent[0]:  # the accountant's bound takes a while
+            self._spent = (steps, float(self.accountant.get_epsilon(delta=self.delta,
+                                                                   **self._orders())))
+        return {"epsilon": self._spent[1]}
 
     def _orders(self) -> dict[str, Any]:
         return {"alphas": RDP_ORDERS} if self.accountant.mechanism() == "rdp" else {}
