@@ -11,10 +11,13 @@ optimizer of the trial's ``training`` settings (and augmentations), FedProx addi
 weighted by their rows (buffers too). The reported loss is that weighted mean of the clients'
 last local epoch. Fine-tuning after pruning runs further rounds with the pruned model.
 
-The averaging runs inside the trial rather than in Flower (``flwr``): Flower's simulation engine
-starts its own Ray runtime and actors for the clients, which inside a Ray Tune trial would compete
-with Tune for the trial's reserved CPUs and outlive the trial's accounting; K simulated clients
-on one small data set need no more than a loop.
+The averaging runs inside the trial rather than in Flower (``flwr``): Flower's Ray-based
+``start_simulation`` (deprecated since Flower 1.13) calls ``ray.init`` itself and places one Ray
+actor per simulated client with its own ``client_resources``, and its replacement (``flwr run`` /
+``run_simulation``) starts a SuperLink and a simulation process of its own. Inside a Ray Tune
+trial either would compete with Tune for the trial's reserved CPUs (or GPU share) and escape its
+accounting; K simulated clients on one small data set need no more than this loop, which also
+keeps each round an epoch for ASHA.
 """
 
 from __future__ import annotations
