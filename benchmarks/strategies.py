@@ -14,8 +14,9 @@ predictions). The built-in ``mlp`` (2 x 128, dropout 0.1) with Adam (lr 2e-3, ba
 
     python -m benchmarks.strategies [--quick] [--seeds N] [--epochs E]
 
-Full mode (3 seeds, 30 epochs): about 6 minutes on 2 idle cores; ``--quick`` (1 seed, 3 epochs,
-digits federated IID and breast_cancer DP at epsilon 3 only): about 15 s.
+Full mode (3 seeds, 30 epochs): 14 minutes on the shared 2-core machine (load average 19);
+``--quick`` (1 seed, 3 epochs, digits federated IID and breast_cancer DP at epsilon 3 only):
+about 50 s under that load, most of it start-up.
 """
 
 from __future__ import annotations
@@ -96,10 +97,10 @@ def main() -> None:
                    f"{'FedAvg' if mu == '0.0' else 'FedProx mu=0.01'}",
                    FEDERATED.format(split=s, mu=mu)) for s, mu in splits]
     print("digits: federated (10 clients, 5 per round, 1 local epoch) vs centralised")
-    print(f"{'strategy':<34} {'test acc':>9} {'val acc':>8}")
+    print(f"{'strategy':<36} {'test acc':>9} {'val acc':>8}")
     for label, strategy in federated:
         rows = [run_trial("digits", strategy, epochs, seed) for seed in seeds]
-        print(f"{label:<34} {median(rows, 'test/accuracy'):>9.3f} "
+        print(f"{label:<36} {median(rows, 'test/accuracy'):>9.3f} "
               f"{median(rows, 'val/accuracy'):>8.3f}", flush=True)
 
     print("\nDP-SGD (clip 1.0, delta 1e-5, RDP) vs non-private")
