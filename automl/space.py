@@ -398,6 +398,9 @@ def _strategies(config: Experiment, registry: Registry, base_dir: Path,
         if config.validation.kfold is not None and not entry.cls.kfold:  # type: ignore[attr-defined]
             raise ConfigError(f"strategy '{name}' does not apply to k-fold validation; use "
                               "validation: holdout", path=path)
+        if set(config.pruning) - {NO_PRUNING} and not entry.cls.pruning:  # type: ignore[attr-defined]
+            raise ConfigError(f"strategy '{name}' does not fine-tune pruned models; use "
+                              "pruning: none or leave pruning out", path=path)
         self_fitting = [a for a in architectures
                         if registry.get("architecture", a).cls.trains_itself]  # type: ignore[attr-defined]
         if self_fitting:

@@ -92,6 +92,8 @@ def test_an_unknown_strategy_is_named():
     ("strategy: dp_sgd\nvalidation: kfold\n", "strategy.dp_sgd",
      "strategy 'dp_sgd' does not apply to k-fold validation"),
     ("strategy: {federated: {clients: 2.5}}\n", "strategy.federated.clients", "int"),
+    ("strategy: [standard, dp_sgd]\npruning: [none, magnitude]\n", "strategy.dp_sgd",
+     "strategy 'dp_sgd' does not fine-tune pruned models"),
 ])
 def test_what_a_strategy_cannot_do_is_a_config_error(yaml, path, message):
     with pytest.raises(ConfigError) as info:

@@ -89,11 +89,14 @@ class Strategy(Component):
             records a metric needing a fact (``Metric.fact``) must choose among strategies that
             record it.
         kfold: whether it applies to k-fold validation (``validation: kfold``).
+        pruning: whether it fine-tunes pruned models (``pruning:``); pruners leave masks or
+            smaller layers that a strategy's wrappers may not handle.
     """
 
     default: ClassVar[bool] = False
     facts: ClassVar[tuple[str, ...]] = ()
     kfold: ClassVar[bool] = True
+    pruning: ClassVar[bool] = True
 
     @abstractmethod
     def start(self, params: dict[str, Any], run: TrainingRun) -> TrainingLoop:

@@ -388,6 +388,7 @@ class StrategyConformance(_ComponentChecks):
         assert isinstance(component.facts, tuple) and all(isinstance(f, str)
                                                           for f in component.facts)
         assert isinstance(component.kfold, bool) and isinstance(component.default, bool)
+        assert isinstance(component.pruning, bool)
 
     def test_trains_in_place_and_fine_tunes(self, component: type[Strategy],
                                             task: Task) -> None:

@@ -38,6 +38,7 @@ class DPSGD(Strategy):
                    "Poisson-sampled batches; records epsilon")
     facts = ("epsilon",)
     kfold = False  # fold members share rows: their privacy composes in ways not accounted here
+    pruning = False  # Opacus has no per-sample gradients for pruning's masked layers (buffers)
     params = {
         "noise_multiplier": ParamDef(FloatRange(0.5, 2.0), float,
                                      "noise std / max_grad_norm (unused with target_epsilon)"),
@@ -68,7 +69,7 @@ class DPSGD(Strategy):
 def _refuse_unsupported(model: Any) -> None:
     from opacus.validators import ModuleValidator
 
-    errors = ModuleValidator.validate(model, strict=False)
+    errors = ModuleValidator.validate(model.train(), strict=False)
     if errors:
         raise NotTrainable("Opacus cannot compute per-sample gradients here: "
                            + "; ".join(dict.fromkeys(str(e).strip() for e in errors)))
