@@ -257,3 +257,22 @@ def test_private_search_end_to_end(in_tmp, automl_cmd):
     assert all(spent[n] <= 3 for n in document["pareto_front"])
     best = document["best"]
     assert best["metrics"]["model/epsilon"] <= 3
+
+
+def test_rounds_per_epoch_runs_that_many_rounds():
+    """Two rounds an epoch move the model as two one-round epochs do (same draws, same order)."""
+    import torch
+
+    from automl.testing.conformance import StrategyConformance as Kit
+    from automl_plugins.strategies.federated import Federated
+
+    task = REGISTRY.create("task", "classification")
+    params = {"clients": 3, "split": "iid", "alpha": 1.0, "client_fraction": 0.7,
+              "local_epochs": 1, "mu": 0.0}
+    twice = Federated().start({**params, "rounds_per_epoch": 2}, Kit._run(task, seed=2))
+    twice.epoch()
+    once = Federated().start({**params, "rounds_per_epoch": 1}, Kit._run(task, seed=2))
+    once.epoch()
+    once.epoch()
+    assert all(torch.equal(a, b) for a, b in zip(twice.model.state_dict().values(),
+                                                 once.model.state_dict().values()))

@@ -3,13 +3,15 @@ al. 2020, ``mu > 0``).
 
 The training rows are shared out once among ``clients`` simulated clients: at random in equal
 shares (``split: iid``) or, per class, in Dirichlet(``alpha``) proportions (``split:
-dirichlet``; alpha 0.1 leaves most clients with one or two classes). Each trial epoch is one
-round: a ``client_fraction`` of the clients (at least one, drawn from the trial's generator)
+dirichlet``; alpha 0.1 leaves most clients with one or two classes). Each trial epoch is
+``rounds_per_epoch`` rounds (default 1; the trial's rounds are epochs x rounds_per_epoch, so the
+number of rounds is searched while ASHA still steps once an epoch). In a round a
+``client_fraction`` of the clients (at least one, drawn from the trial's generator)
 each start from the global model, train ``local_epochs`` passes over their own rows with a fresh
 optimizer of the trial's ``training`` settings (and augmentations), FedProx adding
 ``mu/2 ||w - w_global||^2`` to their loss; the global model becomes the average of their models
 weighted by their rows (buffers too). The reported loss is that weighted mean of the clients'
-last local epoch. Fine-tuning after pruning runs further rounds with the pruned model.
+last local epoch, in the epoch's last round. Fine-tuning after pruning runs further rounds with the pruned model.
 
 The averaging runs inside the trial rather than in Flower (``flwr``): Flower's Ray-based
 ``start_simulation`` (deprecated since Flower 1.13) calls ``ray.init`` itself and places one Ray
@@ -48,6 +50,8 @@ class Federated(Strategy):
                                     "fraction of clients trained each round"),
         "local_epochs": ParamDef(IntRange(1, 3), int, "epochs each chosen client trains a round"),
         "mu": ParamDef(Choice((0.0, 0.01, 0.1)), float, "FedProx proximal weight (0: FedAvg)"),
+        "rounds_per_epoch": ParamDef(Fixed(1), int, "federated rounds per trial epoch (the "
+                                     "trial's rounds: epochs x this)"),
     }
 
     def start(self, params: dict[str, Any], run: TrainingRun) -> TrainingLoop:
@@ -57,6 +61,8 @@ class Federated(Strategy):
             raise ValueError("clients must be at least 1 and alpha positive")
         if not 0 < float(params["client_fraction"]) <= 1 or float(params["mu"]) < 0:
             raise ValueError("client_fraction must lie in (0, 1] and mu be >= 0")
+        if int(params.get("rounds_per_epoch", 1)) < 1:
+            raise ValueError("rounds_per_epoch must be at least 1")
         return FederatedLoop(params, run)
 
 
@@ -103,6 +109,12 @@ class FederatedLoop(TrainingLoop):
         self.per_round = max(1, round(float(params["client_fraction"]) * len(shares)))
 
     def epoch(self) -> float:
+        for _ in range(int(self.params.get("rounds_per_epoch", 1))):
+            loss = self.round()
+        return loss
+
+    def round(self) -> float:
+        """One round of federated averaging; returns the clients' weighted mean loss."""
         import torch
 
         from automl.trial.training import make_optimizer
