@@ -88,6 +88,16 @@ def automl_register_quantizers(registrar: "Registrar") -> None:
 
 
 @hookspec
+def automl_register_strategies(registrar: "Registrar") -> None:
+    """Register training strategy components (:class:`automl.components.Strategy` subclasses):
+    the loop that trains a trial's model (federated averaging, differentially private SGD).
+
+    Args:
+        registrar: call ``registrar.add(MyStrategy)``.
+    """
+
+
+@hookspec
 def automl_register_ensemblers(registrar: "Registrar") -> None:
     """Register ensembler components (:class:`automl.components.Ensembler` subclasses).
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from automl.components import (
     Architecture, Augmentation, Callback, Component, Dataset, Ensembler, Metric, ParamDef, Pruner,
-    Quantizer, Task,
+    Quantizer, Strategy, Task,
 )
 from automl.components.base import DATA_KINDS
 from automl.errors import ConfigError, PluginError, did_you_mean, valid_names
@@ -32,6 +32,7 @@ KINDS: dict[str, tuple[type[Component], str]] = {
     "metric": (Metric, "automl_register_metrics"),
     "task": (Task, "automl_register_tasks"),
     "callback": (Callback, "automl_register_callbacks"),
+    "strategy": (Strategy, "automl_register_strategies"),
 }
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -117,6 +118,16 @@ class Registry:
     def create(self, kind: str, name: str) -> Component:
         return self.get(kind, name).create()
 
+    def default(self, kind: str) -> Registered:
+        """The one registered component of ``kind`` that declares ``default = True`` (the
+        strategy of an experiment without ``strategy:``)."""
+        declared = [e for e in self._items[kind].values() if getattr(e.cls, "default", False)]
+        if len(declared) != 1:
+            named = ", ".join(f"'{e.name}' (plugin '{e.plugin}')" for e in declared) or "none"
+            raise PluginError(f"exactly one registered {kind} must declare default = True; "
+                              f"declared: {named}")
+        return declared[0]
+
 
 def _check_metric(cls: type[Component], where: str) -> None:
     """What a metric declares for the core (see :class:`automl.components.Metric`)."""
@@ -128,6 +139,10 @@ def _check_metric(cls: type[Component], where: str) -> None:
         raise PluginError(f"{where} recorded must be one of {list(RECORDED)}")
     if getattr(cls, "aggregate", None) not in AGGREGATES:
         raise PluginError(f"{where} aggregate must be one of {list(AGGREGATES)}")
+    fact = getattr(cls, "fact", None)
+    if fact is not None and not (isinstance(fact, str) and getattr(cls, "model_only", False)):
+        raise PluginError(f"{where} fact must be None or, for a model-only metric, the name of "
+                          "a training fact (a string)")
     if getattr(cls, "model_only", False) and getattr(cls, "tie_breaker", False):
         raise PluginError(f"{where} is model-only and cannot be the tie-breaker (it breaks ties "
                           "between predictions)")

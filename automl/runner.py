@@ -140,8 +140,8 @@ def search_hash(config: Any) -> str:
         document.pop(key, None)
     for key in RESUMABLE_SEARCH_CHANGES:
         document["search"].pop(key, None)
-    for key in ("record", "multitask", "constraints", "quantization"):  # added later: unset
-        # keeps the hashes of files written before
+    for key in ("record", "multitask", "constraints", "quantization", "strategy"):  # added later:
+        # unset keeps the hashes of files written before
         if not document.get(key):
             document.pop(key, None)
     if document.get("validation") == "holdout":  # added later: the default keeps older hashes

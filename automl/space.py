@@ -7,6 +7,8 @@ chose it, and an augmentation's strengths only where it is enabled. Sampled valu
 * ``augmentation.<name>.enabled`` and ``augmentation.<name>.<param>``
 * ``pruning`` and ``pruning.<name>.<param>`` (``pruning: none`` means no pruning)
 * ``quantization`` and ``quantization.<name>.<param>`` (``none``: the model stays float32)
+* ``strategy`` and ``strategy.<name>.<param>`` (only with ``strategy:``; without it the trial
+  trains with the registered default strategy and nothing is sampled)
 * ``training.<param>``
 """
 
@@ -80,6 +82,8 @@ class SearchSpace:
     constraints: list["ConstraintSpec"] = field(default_factory=list)
     #: quantizers to choose among after pruning (``quantization:``; ``none`` keeps float32)
     quantizers: dict[str, dict[str, Param]] = field(default_factory=dict)
+    #: training strategies to choose among (``strategy:``); empty: the default strategy
+    strategies: dict[str, dict[str, Param]] = field(default_factory=dict)
 
     def define(self, trial: "optuna.Trial") -> dict[str, Any]:
         """Suggest one configuration; returns the fixed values, as OptunaSearch expects."""
@@ -107,6 +111,10 @@ class SearchSpace:
             quantizer = take("quantization", Choice(tuple(self.quantizers)))
             for key, param in self.quantizers.get(quantizer, {}).items():
                 take(f"quantization.{quantizer}.{key}", param)
+        if self.strategies:  # an experiment without it samples as before
+            strategy = take("strategy", Choice(tuple(self.strategies)))
+            for key, param in self.strategies[strategy].items():
+                take(f"strategy.{strategy}.{key}", param)
         for key, param in self.training.items():
             take(f"training.{key}", param)
         if self.task_params:  # weights are sampled for fixed weighting, learned otherwise
@@ -131,6 +139,10 @@ class SearchSpace:
             out.append(("quantization", Choice(tuple(self.quantizers)).describe()))
             for quantizer, params in self.quantizers.items():
                 out += [(f"quantization.{quantizer}.{k}", p.describe()) for k, p in params.items()]
+        if self.strategies:
+            out.append(("strategy", Choice(tuple(self.strategies)).describe()))
+            for strategy, params in self.strategies.items():
+                out += [(f"strategy.{strategy}.{k}", p.describe()) for k, p in params.items()]
         out += [(f"training.{k}", p.describe()) for k, p in self.training.items()]
         out += [(f"multitask.{k}", p.describe()) for k, p in self.task_params.items()]
         return out
@@ -151,6 +163,9 @@ class TrialPlan:
     #: the quantizer applied after pruning (None: the model stays float32)
     quantizer: str | None = None
     quantizer_params: dict[str, Any] = field(default_factory=dict)
+    #: the training strategy (None: the registered default strategy)
+    strategy: str | None = None
+    strategy_params: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_flat(cls, flat: Mapping[str, Any], order: Sequence[str] = ()) -> "TrialPlan":
@@ -169,6 +184,7 @@ class TrialPlan:
         pruner = None if pruner in (None, NO_PRUNING) else pruner
         quantizer = flat.get("quantization")
         quantizer = None if quantizer in (None, NO_QUANTIZATION) else quantizer
+        strategy = flat.get("strategy")
         return cls(
             architecture=arch,
             architecture_params=_section(flat, f"architecture.{arch}."),
@@ -177,6 +193,8 @@ class TrialPlan:
             pruner_params=_section(flat, f"pruning.{pruner}.") if pruner else {},
             quantizer=quantizer,
             quantizer_params=_section(flat, f"quantization.{quantizer}.") if quantizer else {},
+            strategy=strategy,
+            strategy_params=_section(flat, f"strategy.{strategy}.") if strategy else {},
             training=_section(flat, "training."),
             task_params=_section(flat, "multitask."),
         )
@@ -284,6 +302,8 @@ def _build_space(config: Experiment, registry: Registry, base_dir: Path) -> Sear
         raise ConfigError("quantization does not apply to k-fold trials yet (their fold models "
                           "are kept in float32); use validation: holdout", path="quantization")
 
+    strategies = _strategies(config, registry, base_dir, architectures)
+
     training = {}
     raw_training = config.training.model_dump()
     for key, spec in _TRAINING_PARAMS.items():
@@ -306,12 +326,15 @@ def _build_space(config: Experiment, registry: Registry, base_dir: Path) -> Sear
     for index, name in enumerate(config.record):
         metric_entry(registry, name, task, targets, f"record[{index}]")
     constraints = constraint_specs(config.constraints, registry, task, targets)
+    _check_facts(config, registry, strategies,
+                 [o.metric for o in objectives] + list(config.record)
+                 + constrained_metrics(constraints))
     return SearchSpace(architectures, augmentations, pruners, training, objectives,
                        [] if targets else tie_breakers(registry, task),
                        recorded_metrics(objectives,
                                         [*config.record, *constrained_metrics(constraints)],
                                         registry, task, targets),
-                       task, task_params, targets, constraints, quantizers)
+                       task, task_params, targets, constraints, quantizers, strategies)
 
 
 def constraint_specs(constraints: Mapping[str, Any], registry: Registry, task: str,
@@ -360,6 +383,50 @@ def _optional_steps(section: Mapping[str, Any], name_of_section: str, kind: str,
         entry = registry.get(kind, name, path=path)
         steps[name] = _component_params(entry.cls.params, overrides, path, base_dir)
     return steps
+
+
+def _strategies(config: Experiment, registry: Registry, base_dir: Path,
+                architectures: Mapping[str, Any]) -> dict[str, dict[str, Param]]:
+    """The ``strategy:`` section: strategies to choose among and their parameter spaces."""
+    strategies: dict[str, dict[str, Param]] = {}
+    for name, overrides in config.strategy.items():
+        path = f"strategy.{name}"
+        entry = registry.get("strategy", name, path=path)
+        strategies[name] = _component_params(entry.cls.params, overrides, path, base_dir)
+        if entry.cls.default:  # type: ignore[attr-defined]
+            continue
+        if config.validation.kfold is not None and not entry.cls.kfold:  # type: ignore[attr-defined]
+            raise ConfigError(f"strategy '{name}' does not apply to k-fold validation; use "
+                              "validation: holdout", path=path)
+        if set(config.pruning) - {NO_PRUNING} and not entry.cls.pruning:  # type: ignore[attr-defined]
+            raise ConfigError(f"strategy '{name}' does not fine-tune pruned models; use "
+                              "pruning: none or leave pruning out", path=path)
+        self_fitting = [a for a in architectures
+                        if registry.get("architecture", a).cls.trains_itself]  # type: ignore[attr-defined]
+        if self_fitting:
+            raise ConfigError(f"architecture '{self_fitting[0]}' trains itself (no gradient "
+                              f"steps); strategy '{name}' does not apply to it", path=path)
+    return strategies
+
+
+def _check_facts(config: Experiment, registry: Registry, strategies: Mapping[str, Any],
+                 metrics: Sequence[str]) -> None:
+    """A metric that reads a training fact (``epsilon``) needs every strategy the trials may
+    choose to record it."""
+    names = list(strategies) or [registry.default("strategy").name]
+    for metric in metrics:
+        fact = getattr(registry.get("metric", split_metric_name(metric)[1]).cls, "fact", None)
+        if fact is None:
+            continue
+        lacking = [n for n in names if fact not in registry.get("strategy", n).cls.facts]  # type: ignore[attr-defined]
+        if lacking:
+            recording = [e.name for e in registry if e.kind == "strategy"
+                         and fact in e.cls.facts]  # type: ignore[attr-defined]
+            raise ConfigError(
+                f"metric '{metric}' reads the training fact '{fact}', which strategy "
+                f"'{lacking[0]}' does not record{'' if config.strategy else ' (the default)'}; "
+                f"choose among strategies that do: {', '.join(recording) or '(none registered)'}",
+                path=f"strategy.{lacking[0]}" if config.strategy else "strategy")
 
 
 def metric_entry(registry: Registry, name: str, task: str, targets: Mapping[str, str],

@@ -11,7 +11,7 @@ from tests.conftest import optional_module
 from automl.testing import (
     ArchitectureConformance, AugmentationConformance, DatasetConformance,
     EnsemblerConformance, MetricConformance, PrunerConformance, QuantizerConformance,
-    RawAugmentationConformance, TaskConformance,
+    RawAugmentationConformance, StrategyConformance, TaskConformance,
 )
 
 REGISTRY = load_plugins(autoload=False).registry
@@ -67,6 +67,14 @@ class TestPruners(PrunerConformance):
 
 class TestQuantizers(QuantizerConformance):
     component = component_fixture("quantizer")
+
+
+class TestStrategies(StrategyConformance):
+    @pytest.fixture(params=REGISTRY.names("strategy"))
+    def component(self, request):
+        if request.param == "dp_sgd":
+            optional_module("opacus", "dp_sgd needs Opacus (automl[privacy])")
+        return REGISTRY.get("strategy", request.param).cls
 
 
 class TestEnsemblers(EnsemblerConformance):

@@ -9,10 +9,12 @@ from automl.components.ensembler import Ensembler
 from automl.components.metric import EvalContext, Metric
 from automl.components.pruner import Pruner
 from automl.components.quantizer import NotQuantizable, Quantizer
+from automl.components.strategy import NotTrainable, Strategy, TrainingLoop, TrainingRun
 from automl.components.task import Task
 
 __all__ = [
     "DATA_KINDS", "Architecture", "Augmentation", "Callback", "Component", "DataSpec", "DataSplits",
     "Dataset", "Encoder", "Ensembler", "EvalContext", "Examples", "Metric", "NotQuantizable",
-    "ParamDef", "Pruner", "Quantizer", "RawAugmentation", "RawInputs", "Task",
+    "NotTrainable", "ParamDef", "Pruner", "Quantizer", "RawAugmentation", "RawInputs", "Strategy",
+    "Task", "TrainingLoop", "TrainingRun",
 ]

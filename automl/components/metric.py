@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
@@ -28,6 +29,8 @@ class EvalContext:
         model: the final model (for size or latency metrics), on CPU in eval mode.
         spec: the data spec.
         split: ``"val"`` or ``"test"``.
+        facts: what the trial's training strategy recorded about how the model was trained
+            (``epsilon``: the privacy spent), for metrics that declare ``fact``.
     """
 
     y_true: np.ndarray
@@ -35,6 +38,7 @@ class EvalContext:
     model: "nn.Module | None"
     spec: DataSpec
     split: str
+    facts: Mapping[str, float] = field(default_factory=dict)
 
 
 #: ``Metric.recorded`` values: every trial records the metric, or only when the experiment asks
@@ -66,6 +70,9 @@ class Metric(Component):
         tasks: the tasks whose predictions the metric reads (``("classification",)``), or None
             for every task (model-only metrics). An experiment that names a metric for another
             task is a config error.
+        fact: the training fact a model-only metric reads from ``ctx.facts`` (``"epsilon"``),
+            or None. An experiment recording it must choose only training strategies that
+            record the fact (``Strategy.facts``).
     """
 
     direction: ClassVar[str] = "max"
@@ -75,6 +82,7 @@ class Metric(Component):
     aggregate: ClassVar[str] = "predictions"
     tie_breaker: ClassVar[bool] = False
     tasks: ClassVar[tuple[str, ...] | None] = None
+    fact: ClassVar[str | None] = None
 
     @abstractmethod
     def compute(self, ctx: EvalContext) -> float:

@@ -228,6 +228,9 @@ class Experiment(Strict):
     quantization: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="quantizers to choose among after pruning; 'none' "
         "among them allows keeping float32")
+    strategy: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="training strategies to choose among (standard, "
+        "federated, dp_sgd, ...); absent: the default strategy, nothing sampled")
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     search: SearchConfig = Field(default_factory=SearchConfig)
     resources: Resources = Field(default_factory=Resources)
@@ -260,7 +263,7 @@ class Experiment(Strict):
         return value
 
     @field_validator("architecture", "augmentations", "pruning", "quantization", "callbacks",
-                     mode="before")
+                     "strategy", mode="before")
     @classmethod
     def _components(cls, value: Any) -> Any:
         if value is None:

@@ -11,14 +11,15 @@
 from automl.testing.conformance import (
     ArchitectureConformance, AugmentationConformance, DatasetConformance,
     EnsemblerConformance, MetricConformance, PrunerConformance, QuantizerConformance,
-    RawAugmentationConformance, TaskConformance, example_spec, example_task_case, sample_params,
+    RawAugmentationConformance, StrategyConformance, TaskConformance, example_spec,
+    example_task_case, sample_params,
 )
 
 __all__ = [
     "ArchitectureConformance", "AugmentationConformance", "DatasetConformance",
     "EnsemblerConformance",
     "MetricConformance", "PrunerConformance", "QuantizerConformance",
-    "RawAugmentationConformance", "TaskConformance",
+    "RawAugmentationConformance", "StrategyConformance", "TaskConformance",
     "example_spec",
     "example_task_case", "sample_params",
 ]

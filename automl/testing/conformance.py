@@ -25,7 +25,7 @@ import pytest
 
 from automl.components import (
     Architecture, Augmentation, Component, DataSpec, DataSplits, Dataset, Ensembler, EvalContext,
-    Examples, Metric, Pruner, Quantizer, RawAugmentation, Task,
+    Examples, Metric, Pruner, Quantizer, RawAugmentation, Strategy, Task,
 )
 from automl.params import Choice, Fixed, FloatRange, IntRange
 from automl.registry import KINDS, Registry
@@ -414,6 +414,90 @@ class QuantizerConformance(_ComponentChecks):
         assert handled, f"{component.name} quantized neither the small MLP nor the small CNN"
 
 
+class StrategyConformance(_ComponentChecks):
+    """Checks for :class:`automl.components.Strategy` plugins, on a small MLP learning a
+    separable 3-class problem with the ``task`` fixture (default: the registered
+    ``classification`` task): at each corner of its parameters the loop trains the model in
+    place (a plain module of the same structure, finite losses, changed weights), records only
+    the facts it declares, fine-tunes a replaced model, and repeats itself for the same seed."""
+
+    kind = "strategy"
+
+    @pytest.fixture
+    def task(self) -> Task:
+        from automl.plugin_manager import plugin_source, rebuild_plugins
+
+        registry = rebuild_plugins(plugin_source([], autoload=False)).registry
+        return registry.create("task", "classification")  # type: ignore[return-value]
+
+    @staticmethod
+    def _run(task: Task, seed: int = 0) -> Any:
+        import torch
+        from torch import nn
+
+        from automl.components import TrainingRun
+        from automl.trial.device import DevicePlan
+
+        torch.manual_seed(seed)
+        spec = example_spec("tabular")
+        g = torch.Generator().manual_seed(seed)
+        y = torch.arange(120) % 3
+        x = torch.randn(120, 5, generator=g) * 0.5 + nn.functional.one_hot(y, 5).float() * 2
+        model = nn.Sequential(nn.Linear(5, 16), nn.ReLU(), nn.Linear(16, 3))
+        training = {"lr": 1e-2, "batch_size": 16, "optimizer": "adam", "weight_decay": 0.0,
+                    "momentum": 0.9, "label_smoothing": 0.0}
+        return TrainingRun(model, x, y, task, spec, training, [], DevicePlan("cpu", False, 1),
+                           torch.Generator().manual_seed(seed), epochs=3, fine_tune_epochs=1)
+
+    def test_declares_what_the_core_needs(self, component: type[Strategy]) -> None:
+        assert isinstance(component.facts, tuple) and all(isinstance(f, str)
+                                                          for f in component.facts)
+        assert isinstance(component.kfold, bool) and isinstance(component.default, bool)
+        assert isinstance(component.pruning, bool)
+
+    def test_trains_in_place_and_fine_tunes(self, component: type[Strategy],
+                                            task: Task) -> None:
+        import copy
+        import math as _math
+
+        import torch
+
+        for params in sample_params(component)[:3]:
+            run = self._run(task)
+            before = copy.deepcopy(run.model.state_dict())
+            loop = component().start(dict(params), run)
+            losses = [loop.epoch() for _ in range(run.epochs)]
+            assert all(isinstance(v, float) and _math.isfinite(v) for v in losses), losses
+            assert type(loop.model) is torch.nn.Sequential, \
+                "loop.model must stay the plain module (unwrap what the strategy wraps)"
+            after = loop.model.state_dict()
+            assert set(after) == set(before), "the model's structure changed"
+            assert any(not torch.equal(before[k], after[k]) for k in before), \
+                f"{component.name} at {params} left the weights unchanged"
+            facts = dict(loop.facts())
+            assert set(facts) <= set(component.facts), \
+                f"facts {sorted(facts)} not declared in {component.name}.facts"
+            assert all(_math.isfinite(float(v)) for v in facts.values()), facts
+            replaced = copy.deepcopy(loop.model)
+            loop.fine_tune(replaced, 0.1)
+            assert _math.isfinite(loop.epoch())
+            assert loop.model is replaced, "fine_tune continues with the model it is given"
+
+    def test_same_seed_same_weights(self, component: type[Strategy], task: Task) -> None:
+        import torch
+
+        params = dict(sample_params(component)[0])
+        states = []
+        for _ in range(2):
+            run = self._run(task, seed=3)
+            loop = component().start(dict(params), run)
+            for _ in range(2):
+                loop.epoch()
+            states.append(loop.model.state_dict())
+        assert all(torch.equal(states[0][k], states[1][k]) for k in states[0]), \
+            f"{component.name} is not deterministic for a given seed"
+
+
 class MetricConformance(_ComponentChecks):
     """Checks for :class:`automl.components.Metric` plugins."""
 
@@ -449,9 +533,14 @@ class MetricConformance(_ComponentChecks):
         pytest.skip(f"no example case for tasks {tasks}; test the metric with your own")
 
     def test_returns_a_finite_float(self, component: type[Metric]) -> None:
+        from dataclasses import replace
+
         task, y, good, bad = self._case(component)
         noisy = (good + bad) / 2
-        value = component().compute(self._context(noisy, y, task))
+        ctx = self._context(noisy, y, task)
+        if component.fact is not None:  # a training fact, as a strategy records it
+            ctx = replace(ctx, facts={component.fact: 1.5})
+        value = component().compute(ctx)
         assert isinstance(value, float) and math.isfinite(value)
 
     def test_prefers_perfect_predictions(self, component: type[Metric]) -> None:
@@ -477,6 +566,9 @@ class MetricConformance(_ComponentChecks):
             assert component.aggregate != "predictions", (
                 "a model-only metric has no predictions to combine: aggregate 'sum' or 'none'")
             assert not component.tie_breaker, "a tie-breaker must score predictions"
+        assert component.fact is None or (component.model_only and isinstance(component.fact,
+                                                                              str)), \
+            "fact: None, or the training fact (a string) a model-only metric reads"
 
 
 class DatasetConformance(_ComponentChecks):

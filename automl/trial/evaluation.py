@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -16,10 +16,12 @@ MODEL = "model"
 
 
 def score(metrics: Sequence[tuple[str, Metric, str]], y_true: np.ndarray, proba: np.ndarray,
-          model: object, spec: DataSpec, split: str) -> dict[str, float]:
+          model: object, spec: DataSpec, split: str, facts: Mapping[str, float] | None = None
+          ) -> dict[str, float]:
     """Return ``{"<split>/<metric>": value}``, ``model/<metric>`` for a model-only metric;
-    a metric plugin that raises is named."""
-    ctx = EvalContext(y_true=y_true, proba=proba, model=model, spec=spec, split=split)  # type: ignore[arg-type]
+    a metric plugin that raises is named. ``facts``: the training strategy's facts."""
+    ctx = EvalContext(y_true=y_true, proba=proba, model=model, spec=spec, split=split,  # type: ignore[arg-type]
+                      facts=dict(facts or {}))
     out: dict[str, float] = {}
     for name, metric, plugin in metrics:
         try:

@@ -54,7 +54,7 @@ def train_folds(config: dict[str, Any], context: TrialContext, data: SearchSplit
     x_all = torch.as_tensor(np.concatenate([data.x_train, data.x_val])).to(device.device)
     y_tensor = torch.as_tensor(y_all).to(device.device)
 
-    def trainer(index: int, rows: np.ndarray) -> tuple[Any, Any]:
+    def trainer(index: int, rows: np.ndarray) -> Any:
         generator = torch.Generator(device=device.device).manual_seed(setup.seed + index)
         index_rows = torch.as_tensor(rows, device=x_all.device)
         return new_trainer(setup, context, build_model(setup, x_all), x_all[index_rows],
@@ -66,15 +66,15 @@ def train_folds(config: dict[str, Any], context: TrialContext, data: SearchSplit
     for epoch in range(1, context.epochs + 1):
         tick = time.perf_counter()
         if setup.raw_epochs is not None:  # raw augmentations, then encoding, every epoch
-            for i, ((member, _), (fit, _)) in enumerate(zip(members, pairs)):
-                member.x = torch.as_tensor(setup.raw_epochs.inputs(epoch, fit, i)
-                                           ).to(device.device)
-        losses = [t.epoch(optimizer) for t, optimizer in members]
+            for i, (member, (fit, _)) in enumerate(zip(members, pairs)):
+                member.set_inputs(torch.as_tensor(setup.raw_epochs.inputs(epoch, fit, i)
+                                                  ).to(device.device))
+        losses = [t.epoch() for t in members]
         train_s += time.perf_counter() - tick
         held_out = _held_out(members, pairs, x_all, context, setup)
         if model_values is None or setup.trains_itself:  # gradient steps keep the structure
             model_values = score(groups.epoch_model_only, y_all, np.empty(0),
-                                 _cpu_copy(_fold_ensemble([t.model for t, _ in members], setup)),
+                                 _cpu_copy(_fold_ensemble([t.model for t in members], setup)),
                                  spec, "val")
         epoch_metrics = {"train/loss": float(np.mean(losses)), **model_values,
                          **_mean([score(groups.epoch_per_split, y_all[held], proba, None, spec,
@@ -83,24 +83,24 @@ def train_folds(config: dict[str, Any], context: TrialContext, data: SearchSplit
                            epoch=epoch, metrics=dict(epoch_metrics))
         report({**epoch_metrics, **setup.common, "epoch": epoch}, None)
 
-    params_before = sum(p.numel() for t, _ in members for p in t.model.parameters())
-    for t, _ in members:
+    params_before = sum(p.numel() for t in members for p in t.model.parameters())
+    for t in members:
         model, fine_tune_s = prune_and_fine_tune(setup, t, context)
         t.model = model.to(device.device)
         train_s += fine_tune_s
     held_out = _held_out(members, pairs, x_all, context, setup)
     fold_scores = _mean([score(groups.per_split, y_all[held], proba, _cpu_copy(t.model), spec,
                                "val")
-                         for proba, (_, held), (t, _) in zip(held_out, pairs, members)])
+                         for proba, (_, held), t in zip(held_out, pairs, members)])
     x_test = torch.as_tensor(data.x_test).to(device.device)
     if kfold.final == "refit":
-        refit, optimizer = trainer(len(pairs), np.arange(len(y_all)))
+        refit = trainer(len(pairs), np.arange(len(y_all)))
         tick = time.perf_counter()
         for epoch in range(1, context.epochs + 1):
             if setup.raw_epochs is not None:
-                refit.x = torch.as_tensor(setup.raw_epochs.inputs(
-                    epoch, np.arange(len(y_all)), len(pairs))).to(device.device)
-            refit.epoch(optimizer)
+                refit.set_inputs(torch.as_tensor(setup.raw_epochs.inputs(
+                    epoch, np.arange(len(y_all)), len(pairs))).to(device.device))
+            refit.epoch()
         train_s += time.perf_counter() - tick
         params_before = sum(p.numel() for p in refit.model.parameters())
         model, fine_tune_s = prune_and_fine_tune(setup, refit, context)
@@ -108,7 +108,7 @@ def train_folds(config: dict[str, Any], context: TrialContext, data: SearchSplit
         test_proba = _predict(model.to(device.device), x_test, context, setup)
         final_model = model.cpu().eval()
     else:
-        models = [t.model for t, _ in members]
+        models = [t.model for t in members]
         test_proba = task.combine(np.full(len(models), 1.0 / len(models)),
                                   [_predict(m, x_test, context, setup) for m in models])
         final_model = _fold_ensemble([m.cpu() for m in models], setup).eval()
@@ -131,13 +131,13 @@ def _predict(model: Any, x: Any, context: TrialContext, setup: TrialSetup) -> np
                    setup.device.amp).cpu().numpy()
 
 
-def _held_out(members: list[tuple[Any, Any]], pairs: list[tuple[np.ndarray, np.ndarray]],
+def _held_out(members: list[Any], pairs: list[tuple[np.ndarray, np.ndarray]],
               x_all: Any, context: TrialContext, setup: TrialSetup) -> list[np.ndarray]:
     """Each fold model's predictions on the rows its fold holds out."""
     import torch
 
     return [_predict(t.model, x_all[torch.as_tensor(held, device=x_all.device)], context, setup)
-            for (t, _), (_, held) in zip(members, pairs)]
+            for t, (_, held) in zip(members, pairs)]
 
 
 def _fold_ensemble(models: list[Any], setup: TrialSetup) -> Any:

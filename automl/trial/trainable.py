@@ -66,7 +66,7 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Sear
     from automl.trial.seeding import derive_seed, seed_everything
     from automl.trial.quantization import quantize_model
     from automl.trial.raw_augmentation import raw_epochs, split_augmentations
-    from automl.trial.training import Trainer, make_optimizer, predict
+    from automl.trial.training import predict
 
     started = time.perf_counter()
     plugins = rebuild_plugins(context.plugins)
@@ -98,22 +98,25 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Sear
     groups = setup.metrics
     timer = setup.timer
     model_values: dict[str, float] | None = None
-    trainer, optimizer = new_trainer(setup, context, build_model(setup, x_train), x_train,
-                                     y_train, generator)
+    trainer = new_trainer(setup, context, build_model(setup, x_train), x_train, y_train,
+                          generator)
     timer.add("setup", time.perf_counter() - started)
     train_s = 0.0
+    reads_facts = any(metric.fact for _, metric, _ in groups.epoch_model_only)
     for epoch in range(1, context.epochs + 1):
         tick = time.perf_counter()
         if setup.raw_epochs is not None:  # raw augmentations, then encoding, every epoch
-            trainer.x = torch.as_tensor(setup.raw_epochs.inputs(epoch)).to(device.device)
-        loss = trainer.epoch(optimizer)
+            trainer.set_inputs(torch.as_tensor(setup.raw_epochs.inputs(epoch)
+                                               ).to(device.device))
+        loss = trainer.epoch()
         train_s += time.perf_counter() - tick
         with timer.phase("epoch_eval"):
             val_proba = predict(trainer.model, x_val, context.eval_batch_size, task, spec,  # type: ignore[arg-type]
                                 device.amp)
-            if model_values is None or setup.trains_itself:  # gradient steps keep the structure
+            facts = trainer.facts() if reads_facts else {}  # change every epoch
+            if model_values is None or setup.trains_itself or facts:
                 model_values = score(groups.epoch_model_only, data.y_val, np.empty(0),
-                                     _cpu_copy(trainer.model), spec, "val")
+                                     _cpu_copy(trainer.model), spec, "val", facts)
             epoch_metrics = {"train/loss": loss, **model_values,
                              **score(groups.epoch_per_split, data.y_val,
                                      val_proba.cpu().numpy(), None, spec, "val")}
@@ -142,7 +145,8 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Sear
         test_proba = predict(model, x_test.to(run_on), context.eval_batch_size, task, spec,  # type: ignore[arg-type]
                              amp).cpu().numpy()
         cpu_model = model.cpu().eval()
-        structure = score(groups.model_only, data.y_val, val_proba, cpu_model, spec, "val")
+        structure = score(groups.model_only, data.y_val, val_proba, cpu_model, spec, "val",
+                          trainer.facts())
         final = {**score(groups.per_split, data.y_val, val_proba, cpu_model, spec, "val"),
                  **structure}
     if plan.quantizer is not None:  # 0: the quantizer could not handle the model (not_applied)
@@ -206,6 +210,13 @@ class TrialSetup:
     raw_epochs: Any = None
 
     @property
+    def strategy(self) -> Any:
+        """The registered strategy the plan names, or the default strategy."""
+        if self.plan.strategy is None:
+            return self.registry.default("strategy")
+        return self.registry.get("strategy", self.plan.strategy)
+
+    @property
     def trains_itself(self) -> bool:
         """The architecture fits its models itself (no gradient steps)."""
         return bool(self.registry.get("architecture", self.plan.architecture).cls.trains_itself)
@@ -220,20 +231,31 @@ class TrialSetup:
 
 
 def new_trainer(setup: TrialSetup, context: TrialContext, model: Any, x: Any, y: Any,
-                generator: Any) -> tuple[Any, Any]:
-    """The trainer of ``model`` on rows ``x``/``y`` and its optimizer: gradient steps
-    (:class:`~automl.trial.training.Trainer`), or the architecture's own ``fit`` for one that
-    trains itself (:class:`~automl.trial.training.SelfFitting`, no optimizer)."""
-    from automl.trial.training import SelfFitting, Trainer, make_optimizer
+                generator: Any) -> Any:
+    """The training loop of ``model`` on rows ``x``/``y``: the plan's strategy (the default
+    strategy without one), or the architecture's own ``fit`` for one that trains itself
+    (:class:`~automl.trial.training.SelfFitting`)."""
+    from automl.components import NotTrainable, TrainingRun
+    from automl.trial.training import SelfFitting
 
     plan = setup.plan
     if setup.trains_itself:
         arch = setup.registry.get("architecture", plan.architecture)
         return SelfFitting(arch.create(), f"plugin '{arch.plugin}', architecture '{arch.name}'",
                            dict(plan.architecture_params), model, x, y, setup.task, setup.spec,
-                           plan.training, context.epochs, generator.initial_seed()), None
-    return (Trainer(model, x, y, setup.task, setup.spec, plan.training, setup.augmentations,
-                    setup.device, generator), make_optimizer(model, plan.training))
+                           plan.training, context.epochs, generator.initial_seed())
+    entry = setup.strategy
+    run = TrainingRun(model, x, y, setup.task, setup.spec, plan.training, setup.augmentations,
+                      setup.device, generator, context.epochs,
+                      context.fine_tune_epochs if plan.pruner else 0)
+    try:
+        return _call(entry.plugin, f"strategy '{entry.name}'", "start", entry.create().start,
+                     dict(plan.strategy_params), run)
+    except PluginError as exc:
+        if isinstance(exc.__cause__, NotTrainable):
+            raise NotTrainableError(f"strategy '{entry.name}' cannot train architecture "
+                                    f"'{plan.architecture}': {exc.__cause__}") from None
+        raise
 
 
 def build_model(setup: TrialSetup, x_check: Any) -> Any:
@@ -256,8 +278,6 @@ def prune_and_fine_tune(setup: TrialSetup, trainer: Any, context: TrialContext
                         ) -> tuple[Any, float]:
     """Prune the trainer's model when the plan names a pruner, fine-tune and finalise it;
     returns the model and the seconds spent fine-tuning."""
-    from automl.trial.training import make_optimizer
-
     model, plan, train_s = trainer.model, setup.plan, 0.0
     if plan.pruner is None or setup.trains_itself:  # trees are kept whole (see not_applied)
         return model, train_s
@@ -267,11 +287,10 @@ def prune_and_fine_tune(setup: TrialSetup, trainer: Any, context: TrialContext
     model = _call(pruner_entry.plugin, where, "prune", pruner.prune, model,  # type: ignore[attr-defined]
                   dict(plan.pruner_params))
     model = model.to(setup.device.device)
-    trainer.model = model
-    fine_tune = make_optimizer(model, plan.training, lr_scale=context.fine_tune_lr_factor)
+    trainer.fine_tune(model, context.fine_tune_lr_factor)
     for _ in range(context.fine_tune_epochs):
         tick = time.perf_counter()
-        trainer.epoch(fine_tune)
+        trainer.epoch()
         train_s += time.perf_counter() - tick
     return _call(pruner_entry.plugin, where, "finalize", pruner.finalize, model), train_s
 
@@ -301,6 +320,10 @@ def finish(setup: TrialSetup, context: TrialContext, report: Reporter, cpu_model
                 "train_s": train_s, "trial_s": time.perf_counter() - setup.started,
                 **setup.timer.as_metrics()}, Path(tmp))
     return {**final, **model_facts}
+
+
+class NotTrainableError(PluginError):
+    """The trial's strategy cannot train the trial's model (the message says why)."""
 
 
 def _cpu_copy(model: Any) -> Any:

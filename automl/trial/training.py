@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from automl.components import Augmentation, DataSpec, Task
+from automl.components import Augmentation, DataSpec, Task, TrainingLoop
 from automl.trial.device import DevicePlan
 
 
@@ -78,7 +78,34 @@ class Trainer:
         return mean
 
 
-class SelfFitting:
+class GradientLoop(TrainingLoop):
+    """A :class:`Trainer` and its optimizer as a training loop: one epoch per step; fine-tuning
+    starts a new optimizer at the scaled learning rate."""
+
+    def __init__(self, trainer: Trainer) -> None:
+        self.trainer = trainer
+        self.optimizer = make_optimizer(trainer.model, trainer.training)
+
+    @property  # type: ignore[override]
+    def model(self) -> nn.Module:
+        return self.trainer.model
+
+    @model.setter
+    def model(self, model: nn.Module) -> None:
+        self.trainer.model = model
+
+    def epoch(self) -> float:
+        return self.trainer.epoch(self.optimizer)
+
+    def fine_tune(self, model: nn.Module, lr_scale: float) -> None:
+        self.trainer.model = model
+        self.optimizer = make_optimizer(model, self.trainer.training, lr_scale=lr_scale)
+
+    def set_inputs(self, x: torch.Tensor) -> None:
+        self.trainer.x = x
+
+
+class SelfFitting(TrainingLoop):
     """The :class:`Trainer` interface for an architecture that trains itself (declares
     ``trains_itself``): each epoch takes the next model its ``fit`` yields; the optimizer is
     unused, augmentations do not apply. The loss reported is the task's loss on the training
@@ -96,7 +123,7 @@ class SelfFitting:
         self._fits = architecture.fit(dict(params), spec, x.cpu().numpy(),
                                       self.targets.cpu().numpy(), epochs, seed)
 
-    def epoch(self, optimizer: Any = None) -> float:
+    def epoch(self) -> float:
         from automl.errors import PluginError
 
         try:
@@ -107,6 +134,9 @@ class SelfFitting:
             self.model = fitted.to(self.x.device).eval()
         with torch.no_grad():
             return float(self.task.loss(self.model(self.x), self.targets, self.training))
+
+    def fine_tune(self, model: nn.Module, lr_scale: float) -> None:
+        raise NotImplementedError("a self-fitting architecture is not pruned or fine-tuned")
 
 
 @torch.no_grad()

@@ -1,0 +1,117 @@
+"""Training strategies: the loop that trains a trial's model (one reported step at a time)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from automl.components.base import Component
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from automl.components.augmentation import Augmentation
+    from automl.components.dataset import DataSpec
+    from automl.components.task import Task
+
+
+@dataclass
+class TrainingRun:
+    """What a strategy trains, as the trial prepared it.
+
+    Args:
+        model: a fresh model of the trial's architecture with the task's heads, on the device.
+        x: the training inputs, on the device.
+        y: the training targets as the dataset gave them, on the device
+            (``task.training_targets(y, spec)`` gives what the loss takes).
+        task: the task (loss, predictions).
+        spec: the data spec.
+        training: the sampled ``training.*`` values (``lr``, ``batch_size``, ``optimizer``, ...).
+        augmentations: the enabled augmentations and their sampled strengths, in order.
+        device: the trial's device plan (``device.device``, ``device.amp``).
+        generator: the trial's seeded generator (on the device); draw all randomness from it.
+        epochs: how many times the trial will call :meth:`TrainingLoop.epoch` before pruning.
+        fine_tune_epochs: how many more calls follow :meth:`TrainingLoop.fine_tune` (0: the
+            trial does not prune).
+    """
+
+    model: "nn.Module"
+    x: "torch.Tensor"
+    y: "torch.Tensor"
+    task: "Task"
+    spec: "DataSpec"
+    training: dict[str, Any]
+    augmentations: Sequence[tuple["Augmentation", dict[str, Any]]]
+    device: Any
+    generator: "torch.Generator"
+    epochs: int
+    fine_tune_epochs: int = 0
+
+
+class TrainingLoop(ABC):
+    """One model being trained; the trial calls :meth:`epoch` once per reported step and scores
+    :attr:`model` after each.
+
+    Attributes:
+        model: the model being trained: a plain ``nn.Module`` of the architecture's structure
+            (the trial predicts with it, prunes it, saves it), never a wrapper; the trial may
+            set it to the finalised model after pruning.
+    """
+
+    model: "nn.Module"
+
+    @abstractmethod
+    def epoch(self) -> float:
+        """One reported step (an epoch, a federated round); returns the mean training loss."""
+
+    @abstractmethod
+    def fine_tune(self, model: "nn.Module", lr_scale: float) -> None:
+        """Continue with ``model`` (the pruned model) at the learning rate times ``lr_scale``;
+        the trial then calls :meth:`epoch` ``fine_tune_epochs`` times."""
+
+    def set_inputs(self, x: "torch.Tensor") -> None:
+        """Train on ``x`` from the next epoch on: the same training rows, re-encoded (raw
+        augmentations such as ``eda`` change the texts before tokenisation every epoch).
+        Default: refused, for a loop that cannot take new inputs."""
+        raise NotImplementedError(
+            f"{type(self).__name__} cannot take new training inputs each epoch, which raw "
+            "augmentations (eda, back_translation) need; use the 'standard' strategy with them")
+
+    def facts(self) -> Mapping[str, float]:
+        """What the loop knows about how the model was trained so far, for model-only metrics
+        that declare ``fact`` (``epsilon``: the privacy spent). Default: nothing."""
+        return {}
+
+
+class Strategy(Component):
+    """A training strategy plugin: owns the loop that trains a trial's model (augmentations,
+    pruning, quantization, metrics and export around it stay the same).
+
+    Attributes:
+        default: the strategy of an experiment without ``strategy:``. Exactly one registered
+            strategy declares it (the built-in ``standard``).
+        facts: the facts (:meth:`TrainingLoop.facts`) its loops record; an experiment that
+            records a metric needing a fact (``Metric.fact``) must choose among strategies that
+            record it.
+        kfold: whether it applies to k-fold validation (``validation: kfold``).
+        pruning: whether it fine-tunes pruned models (``pruning:``); pruners leave masks or
+            smaller layers that a strategy's wrappers may not handle.
+    """
+
+    default: ClassVar[bool] = False
+    facts: ClassVar[tuple[str, ...]] = ()
+    kfold: ClassVar[bool] = True
+    pruning: ClassVar[bool] = True
+
+    @abstractmethod
+    def start(self, params: dict[str, Any], run: TrainingRun) -> TrainingLoop:
+        """The loop training ``run.model`` with this strategy's sampled ``params``. Raise
+        :class:`NotTrainable` for a model the strategy cannot train."""
+
+
+class NotTrainable(Exception):
+    """Raised by ``Strategy.start`` for a model the strategy cannot train (a layer it cannot
+    handle); the message is the reason the trial records."""

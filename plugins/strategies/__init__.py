@@ -1,0 +1,1 @@
+"""Built-in training strategies: the standard loop, federated averaging, DP-SGD."""
