@@ -2,8 +2,11 @@
 
 Images: integrated gradients on the input pixels (baseline: an all-zero input) and occlusion
 (patches set to zero, the change of the prediction measured). Texts: integrated gradients on
-the token embeddings (:class:`captum.attr.LayerIntegratedGradients`; baseline: every token the
-padding token), summed over the embedding dimensions per token. An ensemble is explained through
+the token embeddings (:class:`captum.attr.LayerIntegratedGradients`), summed over the embedding
+dimensions per token; the baseline is every token replaced by the mask token (the spec's
+``extra["mask_token_id"]``, else the padding token ``extra["pad_token_id"]``), padding kept
+where it is, so a model that derives its attention mask from the padding sees the same mask
+along the whole path. An ensemble is explained through
 its weighted predictions: for a text ensemble every member's token embedding is interpolated at
 once. The attributions are for the prediction column each example's prediction picks (its
 predicted class; a single value for regression).
@@ -115,8 +118,10 @@ def explain_texts(subject: "Subject", rows: Sequence[int], columns: np.ndarray,
 
     ids = torch.as_tensor(subject.data.x_val[list(rows)]).long()
     pad = int(subject.spec.extra.get("pad_token_id", 0))
+    reference = int(subject.spec.extra.get("mask_token_id", pad))
     layers = token_embeddings(subject.module, ids[:2])
-    baseline = torch.full_like(ids, pad)
+    # the padding stays (a model masks it by its id), every other token becomes the reference
+    baseline = torch.where(ids == pad, ids, torch.full_like(ids, reference))
     gradients = LayerIntegratedGradients(subject.module, layers if len(layers) > 1 else layers[0])
     found, delta = gradients.attribute(ids, baselines=baseline,
                                        target=torch.as_tensor(columns[list(rows)]),
@@ -178,7 +183,6 @@ def _token_names(subject: "Subject", ids: "torch.Tensor") -> list[list[str]]:
 
 
 def _describe(subject: "Subject", row: int, column: int, proba: np.ndarray) -> dict[str, Any]:
-    names = subject.columns
     y = subject.data.y_val[row]
     value = float(proba[row, column])
     if subject.spec.class_names:
@@ -187,14 +191,14 @@ def _describe(subject: "Subject", row: int, column: int, proba: np.ndarray) -> d
             target = str(classes[int(y)])
         else:
             target = ", ".join(str(classes[i]) for i in np.flatnonzero(np.asarray(y) >= 0.5))
-        predicted = str(classes[column])
+        predicted = explained = str(classes[column])
         title = f"true {target}, predicted {predicted} ({value:.2f})"
     else:
         target = f"{float(np.ravel(y)[0]):.4g}"
-        predicted = f"{value:.4g}"
+        predicted, explained = f"{value:.4g}", str(subject.columns[column])
         title = f"true {target}, predicted {predicted}"
     return {"title": title, "fields": {"target": target, "predicted": predicted, "score": value,
-                                       "explained": str(names[column])}}
+                                       "explained": explained}}
 
 
 def _window(shape: tuple[int, ...]) -> tuple[int, ...]:

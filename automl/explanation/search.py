@@ -12,7 +12,8 @@ from automl.store import ExperimentRecord
 def hyperparameter_importances(exp: ExperimentRecord
                                ) -> tuple[dict[str, dict[str, dict[str, float]]], list[str]]:
     """Evaluator name -> objective key -> parameter -> importance (summing to 1), and notes on
-    what could not be assessed (too few trials, nothing searched, Optuna's warnings)."""
+    what could not be assessed (too few trials, nothing searched, Optuna's warnings), each
+    beginning "hyperparameter importance"."""
     from optuna.importance import FanovaImportanceEvaluator, PedAnovaImportanceEvaluator
 
     from automl.report.gather import gather
@@ -39,9 +40,10 @@ def hyperparameter_importances(exp: ExperimentRecord
                 values, said = importances_of(done, distributions, objective.key,
                                               objective.mode, evaluator)
             except (ValueError, RuntimeError) as exc:
-                notes.append(f"{name}, {objective.key}: Optuna could not assess importances: "
-                             f"{exc}")
+                notes.append(f"hyperparameter importance ({name}, {objective.key}): Optuna "
+                             f"could not assess it: {exc}")
                 continue
-            notes += [f"{name}, {objective.key}: {text}" for text in said]
+            notes += [f"hyperparameter importance ({name}, {objective.key}): {text}"
+                      for text in said]
             found.setdefault(name, {})[objective.key] = {k: float(v) for k, v in values.items()}
     return found, notes

@@ -21,6 +21,8 @@ from automl.explanation.result import Example, Explanation
 from automl.report.gather import ReportData, metric_label
 from automl.report.section import Html, Section, fmt, note, table
 
+#: how the notes of the hyperparameter importance begin (automl.explanation.search)
+SEARCH_NOTE = "hyperparameter importance"
 #: features drawn in the bar chart (the table lists all)
 TOP_FEATURES = 20
 
@@ -53,7 +55,8 @@ def explanations_section(data: ReportData) -> Section | None:
 
 def explanation_sections(explanation: Explanation, directory: Path) -> list[Section]:
     """The sections of one explanation; figures are read from ``directory``."""
-    summary = [note(text) for text in explanation.notes]
+    # the search's notes are said in its own section
+    summary = [note(text) for text in explanation.notes if not text.startswith(SEARCH_NOTE)]
     overview = Section(
         "explained", f"What is explained: {explanation.subject}",
         f"{_what(explanation)}; {explanation.rows} rows of the validation split (never the "
@@ -156,7 +159,7 @@ def _hyperparameters(explanation: Explanation) -> Section:
     if not found:
         return Section.empty_because(
             "hyperparameters", title,
-            "; ".join(n for n in explanation.notes if n.startswith("hyperparameter"))
+            "; ".join(n for n in explanation.notes if n.startswith(SEARCH_NOTE))
             or "No importances.")
     figures: list[Any] = []
     for evaluator, by_metric in found.items():
