@@ -280,8 +280,49 @@ def test_the_documented_python_example_prints_what_the_docs_show(tabular, capsys
             line = "NAME" + line[line.index(": "):]
         line = re.sub(r"(hyperparameter is )\S+", r"\1PARAM", line)
         pattern = re.escape(line)
-        pattern = re.sub(r"\d+(\\\.\d+)?", number, pattern)
+        pattern = re.sub(r"\d+(\\\.\d+)?", lambda _: number, pattern)
         patterns.append(pattern.replace("NAME", ".+").replace("PARAM", r"\S+"))
     assert len(printed) == len(patterns), printed
     for line, pattern in zip(printed, patterns):
         assert re.fullmatch(pattern, line), (line, pattern)
+
+
+# ---- other tasks: a regression works, several targets are refused -------------------------
+
+REGRESSION = """
+name: regression
+seed: 0
+dataset: diabetes
+objectives: [{metric: rmse, mode: min}]
+architecture: {mlp: {depth: 1, width: 32}}
+training: {epochs: 5, fine_tune_epochs: 0, lr: 0.01}
+ensemble: {enabled: false}
+""" + SEARCH % 1
+
+MULTITASK = """
+name: multitask
+seed: 0
+dataset:
+  name: wine
+  params: {targets: {kind: {column: target, task: classification},
+                     alcohol: {column: alcohol, task: regression}}}
+objectives: [{metric: kind/accuracy, mode: max}, {metric: alcohol/rmse, mode: min}]
+architecture: {mlp: {depth: 1, width: 16}}
+training: {epochs: 1, fine_tune_epochs: 0}
+ensemble: {enabled: false}
+""" + SEARCH % 1
+
+
+def test_a_regression_is_explained_in_its_metric_and_several_targets_are_refused(tmp_path):
+    regression = run_experiment(tmp_path / "regression", REGRESSION)
+    explanation = automl.explain(regression.record, out=tmp_path / "r")
+    best = select_trial(regression.record, "best")
+    assert explanation.metric == "val/rmse" and explanation.mode == "min"
+    assert explanation.baseline_score == pytest.approx(best.metrics["val/rmse"], rel=1e-6)
+    # rmse lost (grown) when the most important column is shuffled: positive
+    assert explanation.features[0].mean > 0 and len(explanation.features) == 10
+
+    several = run_experiment(tmp_path / "multitask", MULTITASK)
+    with pytest.raises(ConfigError, match="several targets at once"):
+        automl.explain(several.record, out=tmp_path / "m")
+    assert not (tmp_path / "m").exists()

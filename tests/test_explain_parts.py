@@ -123,3 +123,26 @@ def test_a_file_that_is_not_an_explanation_is_refused(tmp_path):
     (tmp_path / files.JSON_FILE).write_text('{"format": "something"}')
     with pytest.raises(StoreError, match="not an explanation this automl reads"):
         files.read(tmp_path)
+
+
+def test_the_report_finds_saved_explanations_and_says_which_it_cannot_read(tmp_path):
+    pytest.importorskip("plotly")
+    from types import SimpleNamespace
+
+    from automl.report.explanation import explanations_section
+
+    exp = SimpleNamespace(name="e", artifacts_dir=str(tmp_path))
+    data = SimpleNamespace(experiment=exp)
+    assert explanations_section(data) is None  # nothing explained: no section
+    files.write(files.default_directory(exp, 2), lambda staging: explanation())
+    files.write(files.default_directory(exp, None),
+                lambda staging: explanation(subject="ensemble", trial=None))
+    broken = files.explanations_root(exp) / "trial-5"
+    broken.mkdir()
+    (broken / files.JSON_FILE).write_text("{")
+    section = explanations_section(data)
+    html = "".join(section.parts[i] for i in range(len(section.parts))
+                   if isinstance(section.parts[i], str))
+    assert "cannot read" in html and "trial-5" in html
+    assert html.index("<h3>trial 2</h3>") < html.index("<h3>ensemble</h3>")
+    assert "bread" in html

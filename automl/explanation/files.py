@@ -98,12 +98,18 @@ def read(directory: Path) -> Explanation:
         raise StoreError(f"{path} does not hold a whole explanation: {exc}") from None
 
 
-def saved_explanations(exp: ExperimentRecord) -> list[Explanation]:
+def saved_explanations(exp: ExperimentRecord) -> tuple[list[Explanation], list[str]]:
     """The experiment's explanations in their default place (trials by number, then the
-    ensemble); none when nothing was explained there."""
+    ensemble), and why any folder there could not be read."""
     root = explanations_root(exp)
     if root is None or not root.is_dir():
-        return []
-    found = [read(d) for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")
-             and (d / JSON_FILE).is_file()]
-    return sorted(found, key=lambda e: (e.trial is None, e.trial or 0))
+        return [], []
+    found, problems = [], []
+    for directory in sorted(root.iterdir()):
+        if directory.is_dir() and not directory.name.startswith(".") \
+                and (directory / JSON_FILE).is_file():
+            try:
+                found.append(read(directory))
+            except StoreError as exc:
+                problems.append(str(exc))
+    return sorted(found, key=lambda e: (e.trial is None, e.trial or 0)), problems

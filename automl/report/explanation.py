@@ -37,10 +37,10 @@ def explanations_section(data: ReportData) -> Section | None:
     """The report's section of the experiment's saved explanations; None when there is none."""
     from automl.explanation.files import saved_explanations
 
-    found = saved_explanations(data.experiment)
-    if not found:
+    found, problems = saved_explanations(data.experiment)
+    if not found and not problems:
         return None
-    parts: list[Any] = []
+    parts: list[Any] = [note(problem) for problem in problems]
     for explanation in found:
         assert explanation.directory is not None
         parts.append(Html(f"<h3>{escape(explanation.subject)}</h3>"))
