@@ -146,3 +146,49 @@ def test_the_report_finds_saved_explanations_and_says_which_it_cannot_read(tmp_p
     assert "cannot read" in html and "trial-5" in html
     assert html.index("<h3>trial 2</h3>") < html.index("<h3>ensemble</h3>")
     assert "bread" in html
+
+
+def test_a_text_ensemble_interpolates_every_members_token_embedding_at_once():
+    """Two real (untrained) token models combined as an ensemble is: integrated gradients through
+    both embeddings together add up to the ensemble's prediction minus the baseline's."""
+    pytest.importorskip("captum")
+    import torch
+    from torch import nn
+
+    from automl.components import DataSpec, DataSplits
+    from automl.explanation.attributions import explain_texts, predictions, token_embeddings
+    from automl.explanation.subject import Subject
+    from automl.multitask import task_for
+    from automl.plugin_manager import load_plugins
+    from automl.results import ObjectiveSpec
+    from automl.weighted_models import weighted_models
+
+    class Bag(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.tokens = nn.Embedding(20, 8)
+            self.head = nn.Linear(8, 2)
+
+        def forward(self, ids: torch.Tensor) -> torch.Tensor:
+            mask = (ids != 0).float().unsqueeze(-1)
+            pooled = (self.tokens(ids) * mask).sum(1) / mask.sum(1).clamp(min=1)
+            return self.head(torch.tanh(pooled))
+
+    torch.manual_seed(0)
+    registry = load_plugins(autoload=False).registry
+    spec = DataSpec("text", (5,), 2, ("a", "b"), extra={"pad_token_id": 0, "mask_token_id": 1})
+    members = [Bag(), Bag()]
+    module = weighted_models(members, [0.25, 0.75], task_for(spec, registry), spec).eval()
+    ids = np.array([[2, 5, 7, 0, 0], [3, 3, 9, 11, 0], [4, 6, 0, 0, 0]], dtype=np.int64)
+    assert token_embeddings(module, torch.as_tensor(ids)) == [m.tokens for m in members]
+    data = DataSplits(ids, np.array([0, 1, 0]), ids, np.array([0, 1, 1]), ids, np.array([0, 1, 0]),
+                      spec)
+    subject = Subject("ensemble", "ensemble", None, [1, 2], [0.25, 0.75], module, spec, data,
+                      registry, ObjectiveSpec("accuracy", "max"), None)
+    proba = predictions(module, ids)
+    columns = proba.argmax(axis=1)
+    found = explain_texts(subject, [0, 1, 2], columns, proba)
+    for example, row in zip(found, ids):
+        assert [t for t, _ in example.tokens] == [f"#{i}" for i in row if i != 0]
+        assert abs(example.convergence_delta) < 1e-3
+        assert example.explained == example.predicted

@@ -17,6 +17,7 @@ the smallest and largest errors), half each.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -122,7 +123,10 @@ def explain_texts(subject: "Subject", rows: Sequence[int], columns: np.ndarray,
     layers = token_embeddings(subject.module, ids[:2])
     # the padding stays (a model masks it by its id), every other token becomes the reference
     baseline = torch.where(ids == pad, ids, torch.full_like(ids, reference))
-    gradients = LayerIntegratedGradients(subject.module, layers if len(layers) > 1 else layers[0])
+    with warnings.catch_warnings():  # the members' embeddings do not feed each other
+        warnings.filterwarnings("ignore", message="Multiple layers provided")
+        gradients = LayerIntegratedGradients(subject.module,
+                                             layers if len(layers) > 1 else layers[0])
     found, delta = gradients.attribute(ids, baselines=baseline,
                                        target=torch.as_tensor(columns[list(rows)]),
                                        n_steps=STEPS, internal_batch_size=BATCH,
