@@ -70,9 +70,11 @@ def explain(experiment: "str | ExperimentRecord", *, trial: str | int | None = N
     from automl.explanation.subject import load_subject
 
     started = time.perf_counter()
+    chosen = Path(out).expanduser().absolute() if out is not None else None
+    if chosen is not None:
+        files.check_target(chosen)  # before the model and the data are loaded
     subject = load_subject(exp, trial, ensemble)
-    target = Path(out).expanduser().absolute() if out is not None \
-        else files.default_directory(exp, subject.trial)
+    target = chosen if chosen is not None else files.default_directory(exp, subject.trial)
     files.check_target(target)
 
     def fill(staging: Path) -> Explanation:
