@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 hookimpl = pluggy.HookimplMarker("automl")
 
 if TYPE_CHECKING:
+    from automl.explanation import Explanation
     from automl.predictor import Predictor
     from automl.runner import RunResult
 
@@ -35,4 +36,14 @@ def load_model(path: str) -> "Predictor":
     return load(path)
 
 
-__all__ = ["__version__", "hookimpl", "load_model", "run"]
+def explain(experiment: Any, **options: Any) -> "Explanation":
+    """Explain a trial's model or the ensemble of ``experiment`` (a name or a stored record) on
+    validation rows and write it to files; keyword options mirror ``automl explain`` flags
+    (``trial``, ``ensemble``, ``out``, ``db``, ``examples``). Prints nothing; see
+    :mod:`automl.explanation`."""
+    from automl.explanation import explain as explain_model
+
+    return explain_model(experiment, **options)
+
+
+__all__ = ["__version__", "explain", "hookimpl", "load_model", "run"]

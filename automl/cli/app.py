@@ -2,7 +2,8 @@
 
 The commands are plain functions in :mod:`automl.cli.experiment` (``run``, ``validate``,
 ``plugins``), :mod:`automl.cli.records` (``ls``, ``show``, ``rm``), :mod:`automl.cli.dashboard`,
-:mod:`automl.cli.report` (``report``) and :mod:`automl.cli.models`
+:mod:`automl.cli.report` (``report``), :mod:`automl.cli.explain` (``explain``) and
+:mod:`automl.cli.models`
 (``ensemble``, ``export``, ``predict``, ``rerun``), each a thin layer over a library call; the heavy modules
 (Ray, torch, the store) are imported inside them.
 """
@@ -15,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from automl.cli import dashboard, experiment, models, records, report
+from automl.cli import dashboard, experiment, explain, models, records, report
 from automl.errors import AutomlError
 
 #: (command name, function), in the order ``automl --help`` lists them
@@ -25,6 +26,7 @@ COMMANDS = (
     ("dashboard", dashboard.dashboard), ("ensemble", models.ensemble),
     ("export", models.export), ("predict", models.predict),
     ("rerun", models.rerun), ("rm", records.rm), ("report", report.report),
+    ("explain", explain.explain),
 )
 
 

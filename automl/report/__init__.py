@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from automl.errors import AutomlError
 
 if TYPE_CHECKING:
+    from automl.report.gather import ReportData
     from automl.report.section import Section
     from automl.store import ExperimentRecord
 
@@ -39,7 +40,7 @@ def _require_plotly() -> None:
 
 def report_sections(experiment: "ExperimentRecord") -> list["Section"]:
     """The report's sections, in page order (each holds figures and tables, or why it is
-    empty)."""
+    empty); the explanations' section only when the experiment was explained."""
     _require_plotly()
     from automl.report.gather import gather
     from automl.report.history import curves_section, history_section
@@ -51,10 +52,19 @@ def report_sections(experiment: "ExperimentRecord") -> list["Section"]:
     from automl.report.trials import failures_section, trials_section
 
     data = gather(experiment)
-    return [builder(data) for builder in (
+    sections = [builder(data) for builder in (
         experiment_section, trials_section, history_section, importance_section,
         scores_section, curves_section, tradeoffs_section, ensemble_section,
         evaluation_section, failures_section)]
+    explained = _explanations(data)
+    return sections if explained is None else [*sections, explained]
+
+
+def _explanations(data: "ReportData") -> "Section | None":
+    """The section of the experiment's saved explanations (``automl explain``), if any."""
+    from automl.report.explanation import explanations_section
+
+    return explanations_section(data)
 
 
 def build_report(experiment: "ExperimentRecord") -> str:

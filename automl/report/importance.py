@@ -25,8 +25,7 @@ MIN_TRIALS = 5
 def importance_section(data: ReportData) -> Section:
     title = "Parameter importances"
     anchor = "importance"
-    keys = [o.key for o in data.objectives]
-    done = [t for t in data.completed() if all(k in t.metrics for k in keys)]
+    done = scored_trials(data)
     if len(done) < MIN_TRIALS:
         return Section.empty_because(
             anchor, title, f"{len(done)} completed trial(s) with every objective; importances "
@@ -62,10 +61,17 @@ def importance_section(data: ReportData) -> Section:
                    "Conditional parameters are assessed among the trials that have them.", parts)
 
 
+def scored_trials(data: ReportData) -> list[TrialView]:
+    """The completed trials that recorded every objective: the ones importances assess."""
+    keys = [o.key for o in data.objectives]
+    return [t for t in data.completed() if all(k in t.metrics for k in keys)]
+
+
 def importances_of(trials: Sequence[TrialView], distributions: dict[str, Any], key: str,
-                   mode: str) -> tuple[dict[str, float], list[str]]:
+                   mode: str, evaluator: Any = None) -> tuple[dict[str, float], list[str]]:
     """The normalised importance of every assessed parameter for the metric ``key`` optimised
-    in ``mode``, and what Optuna warned. The study minimises: a maximised value is negated."""
+    in ``mode``, and what Optuna warned. The study minimises: a maximised value is negated.
+    ``evaluator`` is an Optuna importance evaluator (default: PED-ANOVA)."""
     import optuna
     from optuna.importance import PedAnovaImportanceEvaluator, get_param_importances
 
@@ -78,7 +84,8 @@ def importances_of(trials: Sequence[TrialView], distributions: dict[str, Any], k
         value=sign * float(t.metrics[key])) for t in trials])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        importances = get_param_importances(study, evaluator=PedAnovaImportanceEvaluator())
+        importances = get_param_importances(
+            study, evaluator=evaluator if evaluator is not None else PedAnovaImportanceEvaluator())
     return importances, list(dict.fromkeys(str(w.message) for w in caught))
 
 
