@@ -418,6 +418,17 @@ def _ensemble_members(exp: ExperimentRecord, members: Sequence[int] | None,
     return chosen, record
 
 
+def trained_model(exp: ExperimentRecord, trial: TrialRecord, registry: "Registry",
+                  spec: DataSpec) -> tuple["nn.Module", bool]:
+    """A trial's final model rebuilt from its checkpoint (pruned, quantized or a k-fold trial's
+    fold models as the export rebuilds them), in eval mode on the CPU, and whether it returns
+    the task's predictions (a fold ensemble) rather than raw outputs."""
+    directory = checkpoint_dir(exp, trial)
+    entry = _model_entry(_Member(trial, directory, 1.0), registry, str(directory / MODEL_FILE))
+    return (build_model(registry, entry, spec, directory / MODEL_FILE).eval(),
+            bool(entry.get("folds")))
+
+
 def _copy_quantized(checkpoint: Path, directory: Path) -> None:
     """A quantized trial's int8 ``state_dict``, beside its float weights."""
     if (checkpoint / QUANTIZED_FILE).is_file():
