@@ -88,8 +88,10 @@ def _resolve(config: Experiment, space: SearchSpace, registry: Registry
         raise ConfigError(f"task '{space.task}' (plugin '{task.plugin}') does not implement "
                           "soft_loss(), the loss a student learns its teacher's predictions "
                           "with", path="distillation")
-    own = constraint_specs(section.constraints, registry, space.task, {}) \
-        if section.constraints else []
+    try:
+        own = constraint_specs(section.constraints, registry, space.task, {})
+    except ConfigError as exc:
+        raise ConfigError(exc.detail, path=f"distillation.{exc.path}") from None
     students = config.model_copy(update={
         "architecture": section.architecture or config.architecture,
         "constraints": {**section.constraints, **config.constraints}})
