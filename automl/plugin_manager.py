@@ -76,6 +76,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "automl_plugins.pruners.structured",
     "automl_plugins.quantizers.dynamic_int8",
     "automl_plugins.quantizers.static_int8",
+    "automl_plugins.quantizers.fp16",
     "automl_plugins.ensemblers.greedy",
     "automl_plugins.ensemblers.weighted",
     "automl_plugins.metrics.classification",

@@ -30,6 +30,7 @@ EXPECTED = {
     "tracking": "epoch ms median",
     "small_data_baselines": "goal (automl final median",
     "quantization": "target static int8 CNN",
+    "distillation": "gap closed",
 }
 
 

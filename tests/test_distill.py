@@ -297,7 +297,7 @@ def test_students_learn_from_the_ensemble_and_are_scored_and_exported(in_tmp, au
     best_student = show["best_student"]
     assert best_student["number"] in (3, 4)
     assert best_student["metrics"]["val/accuracy"] > 0.5  # 12 hidden units, 6 epochs
-    subjects = show["final_evaluation"]["subjects"]
+    subjects = show["final_evaluation"]["scored"]
     distilled = [s for s in subjects if s["roles"] == ["distilled"]]
     assert len(distilled) == 1 and distilled[0]["trial"] == best_student["number"]
     assert 0 < distilled[0]["metrics"]["test/accuracy"] <= 1
