@@ -308,7 +308,9 @@ class QuantizerConformance(_ComponentChecks):
     """Checks for :class:`automl.components.Quantizer` plugins (on a small MLP and CNN): each
     model is quantized, or the quantizer says why not (``check`` or ``NotQuantizable``); a
     quantized model gives the float model's outputs within int8 rounding, and its ``state_dict``
-    loads with ``weights_only=True`` into ``rebuild``'s structure and predicts the same."""
+    loads with ``weights_only=True`` into ``rebuild``'s structure and predicts the same. A
+    quantizer for CUDA (``device = "cuda"``) on a machine without it is checked on the CPU, past
+    its ``check`` (which refuses a model on the CPU), where torch has the kernels."""
 
     kind = "quantizer"
 
@@ -326,7 +328,8 @@ class QuantizerConformance(_ComponentChecks):
             x, _ = example_batch(spec, n=32)
             params = dict(sample_params(component)[1])
             quantizer = component()
-            reason = quantizer.check(model)
+            stand_in = component.device == "cuda" and not torch.cuda.is_available()
+            reason = None if stand_in else quantizer.check(model)
             if reason is not None:
                 assert isinstance(reason, str) and reason, "check() returns a reason or None"
                 continue
