@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from automl.components import DataSpec
-from automl.distill.settings import ALPHA, TEACHER, TEMPERATURE, resolve_distillation
+from automl.distill.settings import ALPHA, TEACHER, TEMPERATURE
 from automl.distill.student import StudentLabels, StudentTask, pack
 from automl.distill.teacher import choose_teacher
 from automl.evaluate.stage import plan_subjects

@@ -178,8 +178,8 @@ def print_experiment(console: Console, exp: ExperimentRecord) -> None:
     quantized = any("quantization" in t.params for t in exp.trials)
     students = students_of(exp)
     student_constraints = student_constraints_of(exp)
-    for col in ("#", *(["kind"] if students else []), "status", "architecture", *keys, *extra, "pruning",
-                *(["quantization"] if quantized else []), "s",
+    for col in ("#", *(["kind"] if students else []), "status", "architecture", *keys, *extra,
+                "pruning", *(["quantization"] if quantized else []), "s",
                 *(["feasible"] if constraints or student_constraints else [])):
         if col == "status":
             _status_column(table)

@@ -2,12 +2,13 @@
 
 What it scores: the best trial (chosen on validation), every member of the Pareto front of a
 multi-objective run, the experiment's latest ensemble, and the best student of the distillation
-stage (chosen on validation among the students, :func:`automl.results.best_student_of`). Each is scored with the experiment's
-prediction metrics (those its trials recorded on validation, and the ensemble's metric) on the
-test predictions the trials stored, against the test labels, which reach this module only (see
-:mod:`automl.search_data`): from the runner after the stages before it returned, or loaded from
-the data through :func:`load_test_labels`. The result is one row per scored thing in the store's
-``automl_evaluations`` table; evaluations are numbered and never replaced.
+stage (chosen on validation among the students, :func:`automl.results.best_student_of`). Each is
+scored with the experiment's prediction metrics (those its trials recorded on validation, and the
+ensemble's metric) on the test predictions the trials stored, against the test labels, which
+reach this module only (see :mod:`automl.search_data`): from the runner after the stages before
+it returned, or loaded from the data through :func:`load_test_labels`. The result is one row per
+scored thing in the store's ``automl_evaluations`` table; evaluations are numbered and never
+replaced.
 """
 
 from __future__ import annotations
