@@ -327,3 +327,12 @@ def test_students_learn_from_the_ensemble_and_are_scored_and_exported(in_tmp, au
     assert math.isclose(float((proba.argmax(1) == data.y_test).mean()),
                         distilled[0]["metrics"]["test/accuracy"], abs_tol=1e-6)
     assert automl.__version__
+
+
+def test_rerun_refuses_a_student():
+    from automl.errors import StoreError
+    from automl.rerun import rerun_trial
+
+    exp = _experiment([_trial(0, 0.9, 9000), _trial(1, 0.8, 600, "distilled")])
+    with pytest.raises(StoreError, match="trial 1 of experiment 'x' is a distilled student"):
+        rerun_trial(exp, 1)
