@@ -562,6 +562,28 @@ class TaskConformance(_ComponentChecks):
         combined = task.combine(np.array([0.5, 0.5]), [predictions.numpy()] * 2)
         np.testing.assert_allclose(combined, predictions.numpy(), rtol=1e-6)
 
+    def test_a_soft_loss_is_least_at_the_teachers_predictions(self, component: type[Task],
+                                                              task_case: Any) -> None:
+        """A task that can be distilled (implements ``soft_loss``): the loss of a student whose
+        predictions are its teacher's is below that of another student, at any temperature,
+        and it has gradients."""
+        import torch
+
+        if not component.distills():
+            pytest.skip(f"task '{component.name}' implements no soft_loss (not distillable)")
+        task, spec, y = self._prepared(component, task_case)
+        torch.manual_seed(0)
+        raw = torch.randn((len(y), spec.output_size)) * 2
+        teacher = task.predict(raw, spec).float()
+        for temperature in (1.0, 4.0):
+            student = raw.clone().requires_grad_(True)
+            same = task.soft_loss(student, teacher, temperature)
+            other = task.soft_loss(torch.zeros_like(raw), teacher, temperature)
+            assert same.dim() == 0 and torch.isfinite(same)
+            assert float(same) < float(other), "the teacher's own outputs must fit it best"
+            task.soft_loss(student * 0.5, teacher, temperature).backward()
+            assert student.grad is not None and student.grad.abs().sum() > 0
+
 
 def example_task_case(name: str) -> tuple[DataSpec, np.ndarray]:
     """A spec and 60 valid targets for each built-in task."""
