@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -336,3 +337,46 @@ def test_rerun_refuses_a_student():
     exp = _experiment([_trial(0, 0.9, 9000), _trial(1, 0.8, 600, "distilled")])
     with pytest.raises(StoreError, match="trial 1 of experiment 'x' is a distilled student"):
         rerun_trial(exp, 1)
+
+
+@pytest.mark.slow
+def test_a_kfold_experiment_distils_from_its_fold_models(in_tmp):
+    """A k-fold teacher (the trees' and MLPs' fold models, averaged) teaches a linear student
+    validated on the validation split; its row records the teacher; the final evaluation scores
+    it."""
+    import automl
+    from automl.data import prepare_data
+    from automl.ensemble.predictions import read_split
+    from automl.plugin_manager import build_plugins
+    from automl.recorded import recorded_config
+    from automl.store import Store
+    from automl.distill.teacher import teacher_predictions
+
+    path = write_experiment(in_tmp, """\
+name: kfold-distilled
+dataset: breast_cancer
+validation: {kfold: {folds: 2}}
+architecture: {mlp: {depth: 1, width: 32}, hist_gbt: {}}
+training: {epochs: 3, fine_tune_epochs: 0, lr: 0.01}
+search: {num_trials: 2, sampler: random, early_stopping: none, max_concurrent: 2}
+ensemble: false
+distillation: {trials: 1, architecture: [linear], alpha: 0.7, temperature: 2.0}
+""")
+    result = automl.run(str(path))
+    assert result.status == "completed"
+    with Store(result.db_url, create=False) as store:
+        exp = store.experiment("kfold-distilled")
+    (student,) = [t for t in exp.trials if t.kind == "distilled"]
+    assert student.status == "completed" and student.params["architecture"] == "linear"
+    best = best_of(exp)
+    assert student.params[TEACHER] == f"best trial #{best.number}"
+    assert (student.params[TEMPERATURE], student.params[ALPHA]) == (2.0, 0.7)
+    assert exp.evaluation.distilled().trial == student.number
+    # the teacher rebuilt from its fold models predicts as the trial's fold ensemble did: its
+    # stored test predictions (the average of the fold models' predictions)
+    registry = build_plugins(plugin_source([], autoload=False)).registry
+    data = prepare_data(recorded_config(exp), registry)
+    rebuilt = teacher_predictions(exp, registry, choose_teacher(exp), data.x_test, data.spec)
+    with np.load(Path(best.checkpoint) / "predictions.npz") as stored:
+        np.testing.assert_allclose(rebuilt, stored["test_proba"], atol=1e-4)
+    assert read_split(best.checkpoint)[0].shape[0] == len(data.y_train) + len(data.y_val)
