@@ -380,3 +380,36 @@ distillation: {trials: 1, architecture: [linear], alpha: 0.7, temperature: 2.0}
     with np.load(Path(best.checkpoint) / "predictions.npz") as stored:
         np.testing.assert_allclose(rebuilt, stored["test_proba"], atol=1e-4)
     assert read_split(best.checkpoint)[0].shape[0] == len(data.y_train) + len(data.y_val)
+
+
+def test_the_report_and_show_mark_the_students_and_the_best_one(tmp_path, capsys):
+    from tests.conftest import optional_module
+
+    optional_module("plotly", "plotly is not installed (pip install -e '.[report]')")
+    from rich.console import Console
+
+    from automl.cli.render import print_experiment
+    from automl.report import report_sections
+    from automl.store import Store
+    from benchmarks.report_speed import write_synthetic_experiment
+
+    url = f"sqlite:///{tmp_path}/automl.db"
+    write_synthetic_experiment(url, "exp", 12)
+    with Store(url) as store:  # the synthetic experiment's id is 1, its trials 0..11
+        for number, accuracy in ((12, 0.80), (13, 0.86)):
+            store.start_trial(1, number, f"s{number}", {"architecture": "mlp", TEACHER: "x"},
+                              kind="distilled")
+            store.finish_trial(1, number, status=TrialStatus.COMPLETED,
+                               metrics={"val/accuracy": accuracy, "model/params": 500.0},
+                               history=[], seed=0, node=None, device="cpu",
+                               checkpoint=None, error=None)
+        exp = store.experiment("exp")
+    assert best_student_of(exp).number == 13 and best_of(exp).kind == "search"
+    table = str(next(s for s in report_sections(exp) if s.anchor == "trials").parts[1])
+    assert table.count('data-sort="distilled"') == 2
+    assert table.count('data-sort="best student"') == 1
+    assert '<td data-sort="13">13</td><td data-sort="distilled">' in table
+    console = Console(width=200, record=True)
+    print_experiment(console, exp)
+    text = console.export_text()
+    assert "best student #13 (distilled from the x" in text and "distilled" in text
