@@ -90,6 +90,3 @@ class StudentTask:
         if self.alpha < 1:
             loss = loss + (1 - self.alpha) * self.task.loss(outputs, hard, training)
         return loss
-
-    def stratify(self, y: np.ndarray) -> np.ndarray | None:
-        return self.task.stratify(y)
