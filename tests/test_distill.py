@@ -212,6 +212,20 @@ def test_the_students_space_is_the_experiments_with_their_architectures_and_loss
 
 
 BAD = "name: bad\ndataset: digits\narchitecture: mlp\n"
+def test_validate_prints_the_students_space(in_tmp, monkeypatch, capsys):
+    write_experiment(in_tmp, STUDENTS)
+    status, output = run_main(["validate", "exp.yaml", "--json"], monkeypatch, capsys)
+    assert status == 0, output
+    students = json.loads(output)["distillation"]
+    assert students["trials"] == 3
+    assert students["space"]["architecture.mlp.width"] == "one of 8, 16"
+    assert students["space"][ALPHA] == "0.5"
+    assert [c["metric"] for c in students["constraints"]] == ["latency_ms", "params"]
+    status, output = run_main(["validate", "exp.yaml"], monkeypatch, capsys)
+    assert status == 0 and "distillation: 3 student trials" in output
+    assert "student constraints: latency_ms <= 50, params <= 2000" in output
+
+
 DISTILL_CASES = [
     ("trains-itself", BAD.replace("digits", "wine")
      + "distillation: {trials: 2, architecture: [hist_gbt]}\n",
