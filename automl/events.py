@@ -169,6 +169,34 @@ class EnsembleSkipped(Event):
 
 
 @dataclass(frozen=True)
+class DistillationStarted(Event):
+    """The distillation stage has the teacher's predictions on the training split and starts
+    its student trials (:mod:`automl.distill`)."""
+
+    teacher: str  # "best trial #3", "ensemble (id 1) of trials #3, #5"
+    trials: int
+    teacher_s: float  # seconds to rebuild the teacher and predict the training inputs
+
+
+@dataclass(frozen=True)
+class DistillationFinished(Event):
+    """The student trials have finished; ``best`` is the best feasible student (or None)."""
+
+    best: int | None
+    value: float | None  # its validation value of the first objective
+    key: str  # that objective's key
+    completed: int
+    elapsed_s: float
+
+
+@dataclass(frozen=True)
+class DistillationSkipped(Event):
+    """The distillation stage ran no student: no teacher, or its trials already ran."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
 class EvaluationFinished(Event):
     """The final evaluation scored the best trial, the Pareto front members and the ensemble on
     the test split and stored the result (:mod:`automl.evaluate`)."""

@@ -59,7 +59,7 @@ from automl.components import DataSpec
 from automl.errors import AutomlError, ConfigError, PluginError, StoreError
 from automl.multitask import task_for
 from automl.recorded import recorded_config, recorded_plugins
-from automl.results import best_of, objectives_of
+from automl.results import best_of, best_student_of, objectives_of
 from automl.space import TrialPlan
 from automl.store import EnsembleRecord, ExperimentRecord, TrialRecord
 from automl.trial.artifacts import MODEL_FILE, QUANTIZED_FILE, TRIAL_FILE
@@ -87,11 +87,18 @@ __all__ = ["export_model", "load_model", "predict_proba", "read_manifest"]
 
 
 def select_trial(exp: ExperimentRecord, which: str | int) -> TrialRecord:
-    """The trial ``which`` names (``"best"`` or a number), refusing one without a final model."""
+    """The trial ``which`` names (``"best"``, ``"distilled"``: the best student of the
+    distillation stage, or a number), refusing one without a final model."""
     if which == "best":
         trial = best_of(exp)
         if trial is None:
             raise StoreError(f"experiment '{exp.name}' has no completed trial")
+        return trial
+    if which == "distilled":
+        trial = best_student_of(exp)
+        if trial is None:
+            raise StoreError(f"experiment '{exp.name}' has no completed student that meets the "
+                             "constraints (distillation: in its experiment file)")
         return trial
     number = _trial_number(which)
     trial = next((t for t in exp.trials if t.number == number), None)
@@ -109,7 +116,8 @@ def _trial_number(which: str | int) -> int:
     try:
         return int(which)
     except (TypeError, ValueError):
-        raise ConfigError(f"--trial must be 'best' or a trial number, got '{which}'") from None
+        raise ConfigError(f"--trial must be 'best', 'distilled' or a trial number, got "
+                          f"'{which}'") from None
 
 
 def checkpoint_dir(exp: ExperimentRecord, trial: TrialRecord) -> Path:
@@ -176,7 +184,8 @@ def export_model(exp: ExperimentRecord, out: str | Path, *, trial: str | int = "
     Args:
         exp: the experiment, as :meth:`automl.store.Store.experiment` returns it.
         out: the directory to create; it must not exist or be empty.
-        trial: ``"best"`` (the best completed trial on validation) or a trial number.
+        trial: ``"best"`` (the best completed trial on validation), ``"distilled"`` (the best
+            student of the distillation stage) or a trial number.
         ensemble: export the latest ensemble instead (every member and its weight).
         members: with ``ensemble``, export these trials instead of the stored ensemble's members
             (with ``weights``; mainly for tests and hand-picked blends).
@@ -416,6 +425,17 @@ def _ensemble_members(exp: ExperimentRecord, members: Sequence[int] | None,
         trial = select_trial(exp, number)
         chosen.append(_Member(trial, checkpoint_dir(exp, trial), float(weight) / total))
     return chosen, record
+
+
+def trained_model(exp: ExperimentRecord, trial: TrialRecord, registry: "Registry",
+                  spec: DataSpec) -> tuple["nn.Module", bool]:
+    """A trial's final model rebuilt from its checkpoint (pruned, quantized or a k-fold trial's
+    fold models as the export rebuilds them), in eval mode on the CPU, and whether it returns
+    the task's predictions (a fold ensemble) rather than raw outputs."""
+    directory = checkpoint_dir(exp, trial)
+    entry = _model_entry(_Member(trial, directory, 1.0), registry, str(directory / MODEL_FILE))
+    return (build_model(registry, entry, spec, directory / MODEL_FILE).eval(),
+            bool(entry.get("folds")))
 
 
 def _copy_quantized(checkpoint: Path, directory: Path) -> None:

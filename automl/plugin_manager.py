@@ -82,6 +82,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "automl_plugins.strategies.standard",
     "automl_plugins.strategies.federated",
     "automl_plugins.strategies.dp_sgd",
+    "automl_plugins.quantizers.fp16",
     "automl_plugins.ensemblers.greedy",
     "automl_plugins.ensemblers.weighted",
     "automl_plugins.metrics.classification",

@@ -27,7 +27,7 @@ from typing import Any
 
 from automl.components import DataSplits, DataSpec, EvalContext
 from automl.search_data import SearchSplits, separate
-from automl.errors import AutomlError, ConfigError, PluginError
+from automl.errors import AutomlError, ConfigError, PluginError, StoreError
 from automl.export import select_trial
 from automl.multitask import split_metric_name, task_for
 from automl.recorded import recorded_config, recorded_plugin_source
@@ -111,6 +111,10 @@ def rerun_trial(exp: ExperimentRecord, number: int, *, on_epoch: EpochCallback |
 
     started = time.perf_counter()
     trial = select_trial(exp, number)
+    if trial.kind != "search":
+        raise StoreError(f"trial {number} of experiment '{exp.name}' is a {trial.kind} student of "
+                         "the distillation stage; automl rerun trains the search's trials again "
+                         "(a student also needs its teacher's predictions)")
     config = recorded_config(exp)
     source = recorded_plugin_source(exp)
     plugins = rebuild_plugins(source)

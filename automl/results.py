@@ -2,6 +2,8 @@
 
 Both use validation values only; test values are reported, never used to choose. Both consider
 feasible trials only: those that meet the experiment's constraints (:mod:`automl.constraints`).
+Both are chosen among the search's trials; the distillation stage's students
+(:mod:`automl.distill`) have their own best, :func:`best_student_of`.
 """
 
 from __future__ import annotations
@@ -11,6 +13,33 @@ from collections.abc import Sequence
 from automl.constraints import ConstraintSpec, is_feasible
 from automl.space import ObjectiveSpec
 from automl.store import ExperimentRecord, TrialRecord
+
+
+#: the kinds of trial rows: the search's, and the distillation stage's students
+SEARCH, DISTILLED = "search", "distilled"
+
+
+def search_trials(trials: Sequence[TrialRecord]) -> list[TrialRecord]:
+    """The trials the search ran (not the distillation stage's students)."""
+    return [t for t in trials if t.kind == SEARCH]
+
+
+def students_of(experiment: ExperimentRecord) -> list[TrialRecord]:
+    """The distillation stage's students, in the order they started."""
+    return [t for t in experiment.trials if t.kind == DISTILLED]
+
+
+def student_constraints_of(experiment: ExperimentRecord) -> list[ConstraintSpec]:
+    """What a student must meet: the experiment's constraints and ``distillation.constraints``
+    (recorded with the experiment, marked ``distillation``)."""
+    return [ConstraintSpec.from_row(o) for o in experiment.objectives if o.get("constraint")]
+
+
+def best_student_of(experiment: ExperimentRecord) -> TrialRecord | None:
+    """The completed student that meets :func:`student_constraints_of` with the best
+    validation value of the first objective (ties as :func:`best_trial` breaks them)."""
+    return best_trial(students_of(experiment), objectives_of(experiment),
+                      tie_breakers_of(experiment), student_constraints_of(experiment))
 
 
 def objectives_of(experiment: ExperimentRecord) -> list[ObjectiveSpec]:
@@ -28,30 +57,35 @@ def tie_breakers_of(experiment: ExperimentRecord) -> list[ObjectiveSpec]:
 
 def constraints_of(experiment: ExperimentRecord) -> list[ConstraintSpec]:
     """The experiment's hard constraints (``constraints:``), as recorded at its start."""
-    return [ConstraintSpec.from_row(o) for o in experiment.objectives if o.get("constraint")]
+    return [ConstraintSpec.from_row(o) for o in experiment.objectives
+            if o.get("constraint") and not o.get("distillation")]
 
 
 def objectives_row(objectives: Sequence[ObjectiveSpec], tie_breakers: Sequence[ObjectiveSpec],
-                   constraints: Sequence[ConstraintSpec] = ()) -> list[dict[str, object]]:
+                   constraints: Sequence[ConstraintSpec] = (),
+                   student_constraints: Sequence[ConstraintSpec] = ()) -> list[dict[str, object]]:
     """The experiment row's ``objectives``: the objectives, then the tie-breakers and the
-    constraints, each marked."""
+    constraints, each marked; then the constraints only the distillation stage's students must
+    also meet (``distillation.constraints``), marked ``distillation``."""
     return ([{"metric": o.metric, "mode": o.mode,
               **({"scope": o.scope} if o.scope != "val" else {})} for o in objectives]
             + [{"metric": o.metric, "mode": o.mode, "tie_breaker": True} for o in tie_breakers
                if o.metric not in {x.metric for x in objectives}]
-            + [c.as_row() for c in constraints])
+            + [c.as_row() for c in constraints]
+            + [{**c.as_row(), "distillation": True} for c in student_constraints])
 
 
 def best_of(experiment: ExperimentRecord) -> TrialRecord | None:
     """:func:`best_trial` of a stored experiment, with its recorded tie-breakers and
     constraints."""
-    return best_trial(experiment.trials, objectives_of(experiment), tie_breakers_of(experiment),
-                      constraints_of(experiment))
+    return best_trial(search_trials(experiment.trials), objectives_of(experiment),
+                      tie_breakers_of(experiment), constraints_of(experiment))
 
 
 def pareto_of(experiment: ExperimentRecord) -> list[TrialRecord]:
     """:func:`pareto_front` of a stored experiment, over its feasible trials."""
-    return pareto_front(experiment.trials, objectives_of(experiment), constraints_of(experiment))
+    return pareto_front(search_trials(experiment.trials), objectives_of(experiment),
+                        constraints_of(experiment))
 
 
 def best_trial(trials: Sequence[TrialRecord], objectives: Sequence[ObjectiveSpec],

@@ -30,7 +30,7 @@ from automl.lifecycle import ExperimentInfo, TrialInfo
 from automl.plugin_manager import Plugins, plugin_source, build_plugins
 from automl.recorded import plugins_record, resolved_config
 from automl.space import ObjectiveSpec, SearchSpace, build_space, metric_entry
-from automl.results import best_trial, objectives_row
+from automl.results import best_trial, objectives_row, search_trials
 from automl.search_data import SearchSplits, TestLabels, separate
 from automl.store import (
     FINISHED, EvaluationRecord, ExperimentStatus, Store, TrialRecord, TrialStatus,
@@ -40,6 +40,7 @@ from automl.store import (
 
 
 if TYPE_CHECKING:
+    from automl.distill import DistillationSettings
     from automl.search.warm_start import WarmStart
 
 
@@ -62,7 +63,8 @@ class RunResult:
 
     @property
     def best(self) -> TrialRecord | None:
-        return best_trial(self.trials, self.objectives, self.tie_breakers, self.constraints)
+        return best_trial(search_trials(self.trials), self.objectives, self.tie_breakers,
+                          self.constraints)
 
 
 @dataclass
@@ -76,6 +78,8 @@ class Prepared:
     artifacts_dir: Path | str  # a local directory or a storage URI
     ensemble: EnsembleSettings | None = None
     callbacks: list[EnabledCallback] = field(default_factory=list)
+    #: the distillation stage's settings; None when it runs no student
+    distillation: "DistillationSettings | None" = None
 
 
 def prepare(path: str | Path, *, overrides: dict[str, Any] | None = None,
@@ -98,9 +102,15 @@ def prepare(path: str | Path, *, overrides: dict[str, Any] | None = None,
         callbacks = resolve_callbacks(config.callbacks, plugins.registry, loaded.base_dir)
     except ConfigError as exc:
         raise locate(exc, config) from None
+    distillation = None
+    if config.distillation.trials:
+        from automl.distill import resolve_distillation
+
+        distillation = resolve_distillation(config, space, plugins.registry)
     db_url = db or config.storage.db or default_db_url()
     artifacts_dir = artifacts_location(artifacts or config.storage.artifacts or "runs")
-    return Prepared(loaded, plugins, space, db_url, artifacts_dir, ensemble, callbacks)
+    return Prepared(loaded, plugins, space, db_url, artifacts_dir, ensemble, callbacks,
+                    distillation)
 
 
 def artifacts_location(value: str) -> Path | str:
@@ -124,7 +134,8 @@ def check_artifacts_dir(location: Path | str) -> None:
 
 
 #: Sections that may change between a run and its ``--resume`` (budgets, placement, reporting).
-RESUMABLE_CHANGES = ("description", "storage", "resources", "ensemble", "callbacks")
+RESUMABLE_CHANGES = ("description", "storage", "resources", "ensemble", "callbacks",
+                     "distillation")
 #: ``warm_start`` only seeds a new study: a resumed one already holds what it carried over.
 RESUMABLE_SEARCH_CHANGES = ("num_trials", "max_concurrent", "time_budget_s", "max_failures",
                             "warm_start")
@@ -263,11 +274,12 @@ def _check_resume(store: Store, config: Any) -> Resume | None:
                          "training setup; --resume continues only the same experiment (budgets, "
                          "resources and storage may change). Run it under a new --name instead.")
     experiment_id, interrupted = store.reopen_experiment(config.name)
-    trials = store.experiment(config.name).trials
+    everything = store.experiment(config.name).trials
+    trials = search_trials(everything)  # interrupted students: the distillation stage's own
     finished = sum(1 for t in trials if t.status in FINISHED)
     return Resume(experiment_id, finished,
                   [t for t in trials if t.number in set(interrupted)],
-                  max((t.number for t in trials), default=-1) + 1)
+                  max((t.number for t in everything), default=-1) + 1)
 
 
 def _run(prepared: Prepared, data: SearchSplits, labels: TestLabels, store: Store,
@@ -292,7 +304,9 @@ def _run(prepared: Prepared, data: SearchSplits, labels: TestLabels, store: Stor
                 config_hash=search_hash(config),
                 objectives=objectives_row(prepared.space.objectives,
                                           prepared.space.tie_breakers,
-                                          prepared.space.constraints),
+                                          prepared.space.constraints,
+                                          prepared.distillation.constraints
+                                          if prepared.distillation else ()),
                 plugins=plugins_record(prepared.plugins),
                 automl_version=automl.__version__, artifacts_dir=str(prepared.artifacts_dir),
                 data_sizes=data.sizes())
@@ -321,6 +335,11 @@ def _run(prepared: Prepared, data: SearchSplits, labels: TestLabels, store: Stor
             if prepared.ensemble is not None:
                 ensemble_stage(store, config.name, prepared.plugins.registry, prepared.ensemble,
                                emit, data.spec)
+            if prepared.distillation is not None:  # students of the ensemble (or best trial)
+                from automl.distill import distillation_stage
+
+                distillation_stage(prepared, prepared.distillation, data, store, experiment_id,
+                                   info, emit)
             # the search and the ensemble stage have returned: the test split, once
             evaluation = final_evaluation(store, config.name, prepared.plugins.registry,
                                           labels, data.spec, emit)
@@ -340,7 +359,7 @@ def _run(prepared: Prepared, data: SearchSplits, labels: TestLabels, store: Stor
             store.finish_experiment(experiment_id, status, error)
             trials = store.experiment(config.name).trials
             objectives = prepared.space.objectives
-            best = best_trial(trials, objectives, prepared.space.tie_breakers,
+            best = best_trial(search_trials(trials), objectives, prepared.space.tie_breakers,
                               prepared.space.constraints)
             best_info = (TrialInfo(best.number, best.tune_trial_id, best.status, best.params,
                                    best.metrics, checkpoint=best.checkpoint) if best else None)
@@ -373,7 +392,7 @@ def _reconcile_study(prepared: Prepared, store: Store) -> None:
 
     name = prepared.loaded.config.name
     fail_stale_trials(prepared.db_url, name)
-    rows = [(t.status, t.params, t.metrics) for t in store.experiment(name).trials
+    rows = [(t.status, t.params, t.metrics) for t in search_trials(store.experiment(name).trials)
             if t.status in FINISHED]
     add_missing_trials(prepared.db_url, name, prepared.space.define,
                        [o.key for o in prepared.space.objectives], rows)
@@ -426,7 +445,7 @@ def _search(prepared: Prepared, data: Any, store: Store, experiment_id: int,
     recorder = StoreRecorder(store, experiment_id, info, prepared.plugins, first_number,
                              reuse={t.number: t.params for t in rerun},
                              after_finish=study_storage.write_finished)
-    earlier = store.experiment(config.name).trials if resumed is not None else []
+    earlier = search_trials(store.experiment(config.name).trials) if resumed is not None else []
     progress = ProgressEvents(recorder, space.objectives, budget, emit, earlier,
                               space.constraints)
     # A resumed sampler gets a fresh seed: replaying the first run's random draws would propose

@@ -31,6 +31,7 @@ EXPECTED = {
     "small_data_baselines": "goal (automl final median",
     "quantization": "target static int8 CNN",
     "strategies": "recorded eps",
+    "distillation": "gap closed",
 }
 
 

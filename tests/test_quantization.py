@@ -224,3 +224,74 @@ def test_a_search_with_quantization_saves_reloads_and_exports_the_quantized_mode
     assert refused.returncode != 0 and "Traceback" not in refused.stderr
     assert "--format onnx cannot hold a torch.ao quantized model" in refused.stdout + refused.stderr
     assert not (in_tmp / "onnx").exists()
+
+
+# ---- half precision (fp16) ------------------------------------------------------------------
+
+def test_fp16_on_a_cpu_trial_keeps_float32_with_the_reason(registry) -> None:
+    """Without CUDA the trial's model is on the CPU: fp16 is not applied, never an error."""
+    model = mlp()
+    done = quantize_model(registry, plan("fp16"), model, torch.randn(32, 64), 16)
+    assert done.quantizer is None and done.model is model and done.device is None
+    assert done.skipped == ("quantizer 'fp16': half precision needs a CUDA device; this trial's "
+                            "model is on the cpu (float16 on the CPU is slower than float32)")
+
+
+def test_an_fp16_checkpoint_halves_the_model_and_reloads_as_an_export_rebuilds_it(
+        registry, tmp_path: Path) -> None:
+    """The conversion a CUDA trial makes, run on the CPU's float16 kernels: the saved state is
+    half the float one, and the export's rebuild (``automl.export.build_model``: the float
+    architecture, then the fp16 structure with the saved float16 state) predicts as the
+    converted model did, close to the float model."""
+    from automl.export import build_model
+    from automl.trial.artifacts import write_trial_artifacts
+
+    spec = DataSpec("tabular", (64,), 10)
+    params = {"depth": 2, "width": 256, "dropout": 0.0, "activation": "relu"}
+    torch.manual_seed(0)
+    task = registry.create("task", "classification")
+    float_model = task.wrap(registry.create("architecture", "mlp").build(params, spec), spec,
+                            {}).eval()
+    half = registry.create("quantizer", "fp16").quantize(float_model, {}, [])
+    assert {p.dtype for p in half.parameters()} == {torch.float16}
+    assert {p.dtype for p in float_model.parameters()} == {torch.float32}  # a copy was halved
+    x = torch.randn(128, 64, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        got = half(x)
+        expected = float_model(x)
+    assert got.dtype == torch.float32  # float32 in and out
+    assert (torch.softmax(got, 1) - torch.softmax(expected, 1)).abs().max() < 5e-3
+    write_trial_artifacts(tmp_path, float_model, {"val_proba": np.zeros((1, 10), np.float32)},
+                          {}, half)
+    sizes = {f: (tmp_path / f).stat().st_size for f in (MODEL_FILE, QUANTIZED_FILE)}
+    assert sizes[QUANTIZED_FILE] < 0.55 * sizes[MODEL_FILE]
+    entry = {"architecture": "mlp", "architecture_params": params, "params": {},
+             "quantizer": "fp16", "quantizer_params": {}}
+    rebuilt = build_model(registry, entry, spec, tmp_path / MODEL_FILE)
+    with torch.no_grad():
+        assert torch.equal(rebuilt(x), got)
+
+
+@pytest.mark.slow
+def test_a_cpu_search_with_fp16_completes_and_records_why_it_stayed_float32(
+        in_tmp: Path) -> None:
+    import automl
+
+    path = write_experiment(in_tmp, textwrap.dedent("""
+        name: half
+        dataset: digits
+        architecture: {mlp: {depth: 1, width: 32}}
+        quantization: [fp16]
+        training: {epochs: 1, fine_tune_epochs: 0}
+        search: {num_trials: 1, early_stopping: none}
+        ensemble: false
+        """))
+    result = automl.run(str(path))
+    assert result.status == "completed"
+    (trial,) = result.trials
+    assert trial.status == "completed" and trial.metrics["model/quantized"] == 0.0
+    record = json.loads((Path(trial.checkpoint) / TRIAL_FILE).read_text())
+    assert record["not_applied"] == [
+        "quantizer 'fp16': half precision needs a CUDA device; this trial's model is on the cpu "
+        "(float16 on the CPU is slower than float32)"]
+    assert not (Path(trial.checkpoint) / QUANTIZED_FILE).exists()

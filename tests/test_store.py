@@ -374,3 +374,30 @@ def test_a_version_2_database_gains_the_rows_per_split_and_keeps_its_experiments
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT value FROM automl_meta").fetchall() == [
             (str(SCHEMA_VERSION),)]
+
+
+def test_a_version_3_database_gains_trial_kinds_and_keeps_its_trials(tmp_path):
+    """3 -> 4 adds ``automl_trials.kind``: ``search`` for every trial run before, as recorded
+    for what runs after (the distillation stage's ``distilled`` students)."""
+    import sqlite3
+
+    from automl.store.schema import SCHEMA_VERSION
+
+    path = tmp_path / "v3.db"
+    url = f"sqlite:///{path}"
+    with Store(url) as store:
+        eid = store.create_experiment(name="before", seed=0, config={}, objectives=[],
+                                      plugins={}, automl_version="0", artifacts_dir="runs")
+        store.start_trial(eid, 0, "t0", {"architecture": "mlp"})
+    with sqlite3.connect(path) as conn:  # as a version-3 automl left it
+        conn.execute("ALTER TABLE automl_trials DROP COLUMN kind")
+        conn.execute("UPDATE automl_meta SET value = '3' WHERE key = 'schema_version'")
+    with Store(url) as store:
+        assert [t.kind for t in store.experiment("before").trials] == ["search"]
+        store.start_trial(eid, 1, "t1", {"architecture": "mlp"}, kind="distilled")
+        assert [(t.number, t.kind) for t in store.experiment("before").trials] == [
+            (0, "search"), (1, "distilled")]
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT value FROM automl_meta").fetchall() == [
+            (str(SCHEMA_VERSION),)]
+        assert SCHEMA_VERSION == 4

@@ -75,10 +75,17 @@ def validate(experiment: Path = typer.Argument(..., help="experiment YAML file")
     prepared = prepare(experiment)
     rows = prepared.space.rows()
     config = prepared.loaded.config
+    students = prepared.distillation
     if as_json:
         typer.echo(json.dumps({"name": config.name, "space": dict(rows),
                                "objectives": [o.__dict__ for o in prepared.space.objectives],
-                               "constraints": [c.as_row() for c in prepared.space.constraints]},
+                               "constraints": [c.as_row() for c in prepared.space.constraints],
+                               **({"distillation": {
+                                   "trials": students.trials,
+                                   "space": dict(students.space.rows()),
+                                   "constraints": [c.as_row()
+                                                   for c in students.space.constraints]}}
+                                  if students else {})},
                               indent=2))
         return
     out = console()
@@ -95,6 +102,17 @@ def validate(experiment: Path = typer.Argument(..., help="experiment YAML file")
     if prepared.space.constraints:
         out.print("constraints: " + ", ".join(c.describe() for c in prepared.space.constraints),
                   markup=False)
+    if students is not None:
+        table = Table(title=f"distillation: {students.trials} student trials",
+                      title_justify="left")
+        table.add_column("parameter")
+        table.add_column("values")
+        for key, desc in students.space.rows():
+            table.add_row(key, escape(desc))
+        out.print(table)
+        if students.space.constraints:
+            out.print("student constraints: " + ", ".join(
+                c.describe() for c in students.space.constraints), markup=False)
 
 
 def plugins(plugin_file: list[str] = typer.Option(

@@ -9,7 +9,8 @@ from rich.markup import escape
 
 from automl.cli.render import status_text, subject_label
 from automl.events import (
-    BudgetSpent, DataLoaded, EnsembleFinished, EnsembleSkipped, EvaluationFinished,
+    BudgetSpent, DataLoaded, DistillationFinished, DistillationSkipped, DistillationStarted,
+    EnsembleFinished, EnsembleSkipped, EvaluationFinished,
     EvaluationSkipped, Event, RayStarting,
     ResumeStartsAnew, RunFinished, RunResumed, RunStarted, RunWarning, TrialFinished,
     TrialsRunning, WarmStarted,
@@ -112,6 +113,23 @@ class EventPrinter:
         self._print(f"ensemble ({escape(record.ensembler)}, {event.candidates} candidates, "
                     f"{event.elapsed_s:.1f}s): members {members}; {key} {ens:.4g} vs best "
                     f"single #{record.best_single} {single:.4g} ({ens - single:+.4g})")
+
+    @__call__.register
+    def _distilling(self, event: DistillationStarted) -> None:
+        self._print(f"distillation: {event.trials} student trials learn from the "
+                    f"{escape(event.teacher)} (its training-split predictions in "
+                    f"{event.teacher_s:.1f}s)")
+
+    @__call__.register
+    def _distilled(self, event: DistillationFinished) -> None:
+        best = (f"best student #{event.best} {event.key}={event.value:.4g}"
+                if event.best is not None else "no completed student meets the constraints")
+        self._print(f"distillation: {event.completed} students completed in "
+                    f"{event.elapsed_s:.1f}s; {best}")
+
+    @__call__.register
+    def _not_distilled(self, event: DistillationSkipped) -> None:
+        self._print(f"distillation: skipped ({escape(event.reason)})")
 
     @__call__.register
     def _evaluated(self, event: EvaluationFinished) -> None:

@@ -44,7 +44,8 @@ def export(name: str = typer.Argument(..., help="experiment name"),
            out_dir: Path = typer.Option(..., "--out", help="directory to create (or an "
                                                            "empty one)"),
            trial: Optional[str] = typer.Option(
-               None, help="'best' (on validation; the default) or a trial number"),
+               None, help="'best' (on validation; the default), 'distilled' (the best student "
+               "of the distillation stage) or a trial number"),
            ensemble: bool = typer.Option(False, "--ensemble",
                                          help="export the experiment's latest ensemble"),
            format: str = typer.Option("native", "--format",

@@ -10,7 +10,10 @@ from rich.table import Table
 from rich.text import Text
 
 from automl.constraints import ConstraintSpec, verdict, violated
-from automl.results import best_of, constraints_of, objectives_of, pareto_of
+from automl.results import (
+    DISTILLED, best_of, best_student_of, constraints_of, objectives_of, pareto_of,
+    student_constraints_of, students_of,
+)
 from automl.store import (
     EnsembleRecord, EvaluationRecord, ExperimentRecord, TrialRecord, TrialStatus,
 )
@@ -48,8 +51,11 @@ def experiment_json(exp: ExperimentRecord) -> dict[str, Any]:
             "counts": _counts(exp.trials),
         },
         "constraints": [c.as_row() for c in constraints],
-        "trials": [{**trial_json(t), **_feasibility(t, constraints)} for t in exp.trials],
+        "trials": [{**trial_json(t), **_feasibility(
+            t, student_constraints_of(exp) if t.kind == DISTILLED else constraints)}
+            for t in exp.trials],
         "best": trial_json(best) if best else None,
+        "best_student": trial_json(student) if (student := best_student_of(exp)) else None,
         "pareto_front": [t.number for t in front],
         "ensemble": ensemble_json(exp.ensemble) if exp.ensemble else None,
         # test-split scores exist only here: the latest final evaluation, and every one made
@@ -112,7 +118,8 @@ def print_ensemble(console: Console, record: EnsembleRecord) -> None:
 
 def trial_json(trial: TrialRecord) -> dict[str, Any]:
     return {
-        "number": trial.number, "status": trial.status, "params": trial.params,
+        "number": trial.number, "kind": trial.kind, "status": trial.status,
+        "params": trial.params,
         "metrics": validation_metrics(trial), "seed": trial.seed, "node": trial.node,
         "node_id": trial.node_id, "device": trial.device, "started_at": _iso(trial.started_at),
         "finished_at": _iso(trial.finished_at), "duration_s": trial.duration_s,
@@ -169,13 +176,15 @@ def print_experiment(console: Console, exp: ExperimentRecord) -> None:
     epochs = (exp.config.get("training") or {}).get("epochs")
     table = Table(title="trials", title_justify="left")
     quantized = any("quantization" in t.params for t in exp.trials)
-    for col in ("#", "status", "architecture", *keys, *extra, "pruning",
-                *(["quantization"] if quantized else []), "s",
-                *(["feasible"] if constraints else [])):
+    students = students_of(exp)
+    student_constraints = student_constraints_of(exp)
+    for col in ("#", *(["kind"] if students else []), "status", "architecture", *keys, *extra,
+                "pruning", *(["quantization"] if quantized else []), "s",
+                *(["feasible"] if constraints or student_constraints else [])):
         if col == "status":
             _status_column(table)
         else:
-            table.add_column(col, justify="left" if col in ("architecture", "pruning")
+            table.add_column(col, justify="left" if col in ("kind", "architecture", "pruning")
                              else "right")
     live = False
     for t in exp.trials:
@@ -187,11 +196,13 @@ def print_experiment(console: Console, exp: ExperimentRecord) -> None:
             cells = [Text(_fmt(latest.get(k)), style="dim") for k in keys + extra]
             duration = Text(f"epoch {latest.get('epoch', len(t.history))}", style="dim")
             live = True
-        table.add_row(str(t.number), status_text(t.status),
+        table.add_row(str(t.number), *([t.kind] if students else []), status_text(t.status),
                       str(t.params.get("architecture", "")), *cells,
                       _pruning(t, epochs),
                       *([_quantization(t)] if quantized else []), duration,
-                      *([_feasible_text(t, constraints)] if constraints else []))
+                      *([_feasible_text(t, student_constraints if t.kind == DISTILLED
+                                        else constraints)]
+                        if constraints or student_constraints else []))
     console.print(table)
     if live:
         console.print("[dim]running trials show their latest epoch's values[/dim]")
@@ -226,6 +237,8 @@ def print_experiment(console: Console, exp: ExperimentRecord) -> None:
     console.print(params)
     if exp.ensemble is not None:
         print_ensemble(console, exp.ensemble)
+    if students:
+        print_student(console, exp)
     if len(objectives) > 1:
         front = pareto_of(exp)
         console.print("[bold]Pareto front[/bold] (validation): " + ", ".join(
@@ -237,10 +250,31 @@ def print_experiment(console: Console, exp: ExperimentRecord) -> None:
         console.print("final evaluation: not made yet (no test-split scores)", soft_wrap=True)
 
 
+def print_student(console: Console, exp: ExperimentRecord) -> None:
+    """The distillation stage's best student: what it learned from and how."""
+    student = best_student_of(exp)
+    key = objectives_of(exp)[0].key
+    extra = [c.describe() for c in student_constraints_of(exp) if c not in constraints_of(exp)]
+    bounds = f", within {', '.join(extra)}" if extra else ""
+    if student is None:
+        console.print(f"distillation: no completed student meets the constraints{bounds}",
+                      soft_wrap=True, markup=False)
+        return
+    params = student.params
+    console.print(f"[bold]best student[/bold] #{student.number} (distilled from the "
+                  f"{escape(str(params.get('distill.teacher', 'teacher')))}, temperature "
+                  f"{_fmt(params.get('distill.temperature'))}, alpha "
+                  f"{_fmt(params.get('distill.alpha'))}{escape(bounds)}): {key} "
+                  f"{_fmt(student.metrics.get(key))}, params "
+                  f"{_fmt(student.metrics.get('model/params'))}", soft_wrap=True)
+
+
 def subject_label(subject: Any) -> str:
     """``best trial #3``, ``Pareto front #5``, ``ensemble (id 2)``."""
     if subject.subject == "ensemble":
         return f"ensemble (id {subject.ensemble_id})"
+    if "distilled" in subject.roles:
+        return f"distilled student #{subject.trial}"
     role = "best trial" if "best" in subject.roles else "Pareto front"
     front = ", Pareto front" if "best" in subject.roles and "pareto" in subject.roles else ""
     return f"{role} #{subject.trial}{front}"

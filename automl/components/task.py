@@ -76,6 +76,18 @@ class Task(Component):
              training: dict[str, Any]) -> "torch.Tensor":
         """The mean loss of a batch; ``training`` holds the trial's training parameters."""
 
+    def soft_loss(self, outputs: "torch.Tensor", teacher: "torch.Tensor",
+                  temperature: float) -> "torch.Tensor":
+        """The mean loss of a batch's raw outputs against a teacher's predictions (the
+        distillation stage's students, :mod:`automl.distill`), softened by ``temperature``.
+        A task that does not override it cannot be distilled (the stage refuses it)."""
+        raise NotImplementedError
+
+    @classmethod
+    def distills(cls) -> bool:
+        """Whether the task implements :meth:`soft_loss`."""
+        return cls.soft_loss is not Task.soft_loss
+
     @abstractmethod
     def predict(self, outputs: "torch.Tensor", spec: DataSpec) -> "torch.Tensor":
         """Predictions (N x ``len(prediction_columns)``) from raw outputs."""

@@ -208,6 +208,29 @@ class Bound(Strict):
         return self
 
 
+class DistillationConfig(Strict):
+    """The distillation stage after the search and the ensemble (see docs/experiment-yaml.md):
+    students learn from the teacher's predictions on the training split."""
+
+    trials: int = Field(0, ge=0, le=1_000_000,
+                        description="student trials (Ray Tune trials); 0: no distillation")
+    architecture: dict[str, dict[str, Any]] | None = Field(
+        None, description="the students' architectures and their parameter spaces, as the "
+        "experiment's architecture section (default: the experiment's)")
+    temperature: Any = Field({"low": 1.0, "high": 8.0},
+                             description="softening of the teacher's predictions (searched)")
+    alpha: Any = Field({"low": 0.3, "high": 0.9}, description="weight of the soft (teacher) "
+                       "loss; 1 - alpha weighs the labels' loss (searched)")
+    constraints: dict[str, Bound] = Field(
+        default_factory=dict, description="bounds the students must meet besides the "
+        "experiment's constraints (e.g. params: {max: 5000})")
+
+    @field_validator("architecture", mode="before")
+    @classmethod
+    def _components(cls, value: Any) -> Any:
+        return None if value is None else _component_mapping(value)
+
+
 class Experiment(Strict):
     name: str = Field(pattern=NAME_PATTERN)
     description: str = ""
@@ -240,6 +263,7 @@ class Experiment(Strict):
         default_factory=dict, description="callbacks that follow the run (experiment tracking): "
         "registered callback name -> options")
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
+    distillation: DistillationConfig = Field(default_factory=DistillationConfig)
     multitask: dict[str, Any] = Field(
         default_factory=dict, description="a multi-task dataset's loss: weighting (fixed, "
         "uncertainty) and per-target weight spaces")

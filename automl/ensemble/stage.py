@@ -27,7 +27,7 @@ from automl.errors import ConfigError, PluginError, did_you_mean
 from automl.multitask import create_metric, split_metric_name, targets_of, task_for
 from automl.registry import Registry
 from automl.constraints import ConstraintSpec, is_feasible, within_budget
-from automl.results import best_of, constraints_of, objectives_of
+from automl.results import best_of, constraints_of, objectives_of, search_trials
 from automl.space import ObjectiveSpec, applies_to, tie_breakers
 from automl.store import EnsembleRecord, ExperimentRecord, TrialRecord
 from automl.store.store import now
@@ -87,14 +87,15 @@ def run_ensemble_stage(experiment: ExperimentRecord, registry: Registry,
     objectives = objectives_of(experiment)
     best = best_of(experiment)
     constraints = constraints_of(experiment)
-    chosen = select_candidates(experiment.trials, objectives[0], settings, constraints)
+    searched = search_trials(experiment.trials)  # never the distillation stage's students
+    chosen = select_candidates(searched, objectives[0], settings, constraints)
     if best is None or len(chosen) < 2:
         return EnsembleOutcome(None, "fewer than two completed trials with predictions"
                                + (" that meet the constraints together" if constraints else ""))
     if best.number not in [c.number for c in chosen]:
         chosen = [best, *chosen[:-1]]
         if not within_budget([t.metrics for t in chosen], constraints):
-            chosen = select_candidates(experiment.trials, objectives[0], settings, constraints,
+            chosen = select_candidates(searched, objectives[0], settings, constraints,
                                        lead=best)
             if len(chosen) < 2:
                 return EnsembleOutcome(None, "fewer than two completed trials with predictions "

@@ -1,12 +1,14 @@
 """The final evaluation: the test split scored once, after the search and the ensemble stage.
 
 What it scores: the best trial (chosen on validation), every member of the Pareto front of a
-multi-objective run, and the experiment's latest ensemble. Each is scored with the experiment's
-prediction metrics (those its trials recorded on validation, and the ensemble's metric) on the
-test predictions the trials stored, against the test labels, which reach this module only (see
-:mod:`automl.search_data`): from the runner after the stages before it returned, or loaded from
-the data through :func:`load_test_labels`. The result is one row per scored thing in the store's
-``automl_evaluations`` table; evaluations are numbered and never replaced.
+multi-objective run, the experiment's latest ensemble, and the best student of the distillation
+stage (chosen on validation among the students, :func:`automl.results.best_student_of`). Each is
+scored with the experiment's prediction metrics (those its trials recorded on validation, and the
+ensemble's metric) on the test predictions the trials stored, against the test labels, which
+reach this module only (see :mod:`automl.search_data`): from the runner after the stages before
+it returned, or loaded from the data through :func:`load_test_labels`. The result is one row per
+scored thing in the store's ``automl_evaluations`` table; evaluations are numbered and never
+replaced.
 """
 
 from __future__ import annotations
@@ -20,17 +22,18 @@ from automl.components import DataSpec, EvalContext
 from automl.errors import PluginError, StoreError
 from automl.multitask import create_metric, split_metric_name, task_for
 from automl.registry import Registry
-from automl.results import best_of, objectives_of, pareto_of
+from automl.results import best_of, best_student_of, objectives_of, pareto_of
 from automl.search_data import TestLabels, separate
 from automl.store import EvaluatedSubject, ExperimentRecord, TrialRecord
 from automl.trial.artifacts import PREDICTIONS_FILE
 
-BEST, PARETO, ENSEMBLE = "best", "pareto", "ensemble"
+BEST, PARETO, ENSEMBLE, DISTILLED = "best", "pareto", "ensemble", "distilled"
 
 
 def plan_subjects(exp: ExperimentRecord) -> list[tuple[str, int | None, int | None, list[str]]]:
     """What the evaluation of ``exp`` scores, in order: ``(subject, trial, ensemble_id, roles)``
-    for the best trial, the other Pareto front members, and the latest ensemble."""
+    for the best trial, the other Pareto front members, the latest ensemble and the best
+    student."""
     best = best_of(exp)
     if best is None:
         return []
@@ -41,6 +44,9 @@ def plan_subjects(exp: ExperimentRecord) -> list[tuple[str, int | None, int | No
     planned += [("trial", n, None, [PARETO]) for n in front if n != best.number]
     if exp.ensemble is not None:
         planned.append(("ensemble", None, exp.ensemble.id, [ENSEMBLE]))
+    student = best_student_of(exp)
+    if student is not None:
+        planned.append(("trial", student.number, None, [DISTILLED]))
     return planned
 
 

@@ -14,7 +14,10 @@ from datetime import datetime
 from typing import Any
 
 from automl.constraints import ConstraintSpec
-from automl.results import best_of, constraints_of, objectives_of, pareto_of
+from automl.results import (
+    DISTILLED, best_of, best_student_of, constraints_of, objectives_of, pareto_of,
+    student_constraints_of,
+)
 from automl.space import NO_PRUNING, ObjectiveSpec
 from automl.store import ExperimentRecord, TrialRecord, TrialStatus
 
@@ -87,6 +90,15 @@ class ReportData:
     generated_at: datetime = field(default_factory=datetime.now)
     #: the experiment's hard constraints; a trial outside them is never chosen
     constraints: list[ConstraintSpec] = field(default_factory=list)
+    #: the distillation stage's best student (None without students)
+    best_student: TrialRecord | None = None
+    #: what a student must meet: the experiment's constraints and ``distillation.constraints``
+    student_constraints: list[ConstraintSpec] = field(default_factory=list)
+
+    @property
+    def distilled(self) -> bool:
+        """Whether the experiment has students (the distillation stage ran)."""
+        return any(t.record.kind == DISTILLED for t in self.trials)
 
     @property
     def name(self) -> str:
@@ -131,7 +143,8 @@ def gather(experiment: ExperimentRecord) -> ReportData:
         augmentations=_ordered(name for v in views for name in v.augmentations),
         pruning_param=named[0] if len(named) == 1 else ("amount" if named else None),
         model_keys=model_keys, planned_epochs=epochs if isinstance(epochs, int) else None,
-        constraints=constraints_of(experiment))
+        constraints=constraints_of(experiment), best_student=best_student_of(experiment),
+        student_constraints=student_constraints_of(experiment))
 
 
 def _ordered(values: Any) -> list[str]:

@@ -74,7 +74,8 @@ def evaluation_section(data: ReportData) -> Section:
                "store." if len(data.experiment.evaluations) > 1 else "")
     return Section("evaluation", title,
                    f"The test split, scored once on {record.created_at:%Y-%m-%d %H:%M:%S} UTC "
-                   "for the trial chosen on validation (and the Pareto front, the ensemble); "
+                   "for the trial chosen on validation (and the Pareto front, the ensemble, the "
+                   "distillation stage's best student); "
                    "nothing was chosen with these numbers." + earlier,
                    [figure, table(["scored", *names], rows)])
 
@@ -82,5 +83,7 @@ def evaluation_section(data: ReportData) -> Section:
 def _label(subject: Any) -> str:
     if subject.subject == "ensemble":
         return f"ensemble (id {subject.ensemble_id})"
+    if "distilled" in subject.roles:
+        return f"distilled student #{subject.trial}"
     role = "best trial" if "best" in subject.roles else "Pareto front"
     return f"{role} #{subject.trial}"

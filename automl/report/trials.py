@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 from automl.report.gather import ReportData, TrialView, error_parts, metric_label
 from automl.report.section import Html, Section, fmt, table
 from automl.constraints import verdict
+from automl.results import DISTILLED
 from automl.store import TrialStatus
 
 
@@ -20,16 +21,19 @@ def trials_section(data: ReportData) -> Section:
     keys = [o.key for o in data.objectives]
     keys += [k for k in data.model_keys if k not in keys]
     keys += [c.key for c in data.constraints if c.key not in keys]
-    headers = ["#", "status", "chosen", "architecture", *[metric_label(k) for k in keys],
+    constrained = bool(data.constraints or data.student_constraints)
+    headers = ["#", *(["kind"] if data.distilled else []), "status", "chosen", "architecture",
+               *[metric_label(k) for k in keys],
                "pruning", "augmentations", "epochs", "seconds", "error",
-               *(["feasible"] if data.constraints else [])]
+               *(["feasible"] if constrained else [])]
     rows = []
     for trial in data.trials:
         metrics = trial.metrics
-        feasible = _feasible(data, trial) if data.constraints else ""
+        feasible = _feasible(data, trial) if constrained else ""
         rows.append("<tr" + _attrs(trial) + ">" + "".join(
             _cell(value, sort) for value, sort in [
                 (str(trial.number), trial.number),
+                *([(escape(trial.record.kind), trial.record.kind)] if data.distilled else []),
                 (f'<span class="status {escape(trial.status)}">{escape(trial.status)}</span>',
                  trial.status),
                 (escape(_chosen(data, trial)), _chosen(data, trial)),
@@ -41,7 +45,7 @@ def trials_section(data: ReportData) -> Section:
                 (str(trial.epochs), trial.epochs),
                 (escape(fmt(trial.record.duration_s, 3)), trial.record.duration_s),
                 (escape(error_parts(trial.record.error).kind or ""), None),
-                *([(escape(feasible), feasible)] if data.constraints else []),
+                *([(escape(feasible), feasible)] if constrained else []),
             ]) + "</tr>")
     head = "".join(f'<th title="click to sort">{escape(h)}</th>' for h in headers)
     filters = Html(
@@ -59,6 +63,10 @@ def trials_section(data: ReportData) -> Section:
              "the final evaluation); chosen: the best trial, chosen on validation, and with "
              "several objectives the Pareto front. Click a column to sort; choose a status or an "
              "architecture to filter.")
+    if data.distilled:
+        intro += (" Kind distilled: the distillation stage's students, which learned from the "
+                  "ensemble's (or best trial's) predictions; the best student is chosen on "
+                  "validation among them and is never the best trial.")
     return Section("trials", title, intro, [filters, html])
 
 
@@ -66,7 +74,8 @@ def _feasible(data: ReportData, trial: TrialView) -> str:
     """``yes``, or ``no:`` and what a completed trial breaks (empty before it has values)."""
     if trial.status != TrialStatus.COMPLETED:
         return ""
-    return verdict(trial.record.metrics, data.constraints)
+    return verdict(trial.record.metrics, data.student_constraints
+                   if trial.record.kind == DISTILLED else data.constraints)
 
 
 def _chosen(data: ReportData, trial: TrialView) -> str:
@@ -76,6 +85,8 @@ def _chosen(data: ReportData, trial: TrialView) -> str:
         marks.append("best")
     if trial.number in data.pareto:
         marks.append("Pareto front")
+    if data.best_student is not None and data.best_student.number == trial.number:
+        marks.append("best student")
     return ", ".join(marks)
 
 

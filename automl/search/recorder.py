@@ -40,8 +40,10 @@ class StoreRecorder(Callback):
                  plugins: Plugins, first_number: int = 0,
                  reuse: dict[int, dict[str, Any]] | None = None,
                  after_finish: Callable[[], Any] | None = None,
-                 flush_interval_s: float = FLUSH_INTERVAL_S) -> None:
-        """``reuse`` maps the numbers of interrupted trials to their parameters: a new trial with
+                 flush_interval_s: float = FLUSH_INTERVAL_S, kind: str = "search") -> None:
+        """``kind`` is what the trials' rows record (``distilled``: the distillation stage's
+        students). ``reuse`` maps the numbers of interrupted trials to their parameters: a new
+        trial with
         the same parameters takes over that row (``--resume``). ``after_finish`` runs after each
         finished trial's row is written (the runner writes the Optuna study's finished trials
         there, so the store is always the first to know)."""
@@ -59,6 +61,7 @@ class StoreRecorder(Callback):
         self.disk_full = False  # a trial failed for want of disk space: stop the search
         self._after_finish = after_finish
         self.flush_interval_s = flush_interval_s
+        self.kind = kind
         self._unwritten: set[str] = set()  # trial ids whose history has epochs not in the store
         self._flushed_at = time.monotonic()
 
@@ -101,7 +104,7 @@ class StoreRecorder(Callback):
         self._numbers[trial.trial_id] = number
         self._history[trial.trial_id] = []
         params = dict(trial.config)
-        self.store.start_trial(self.experiment_id, number, trial.trial_id, params)
+        self.store.start_trial(self.experiment_id, number, trial.trial_id, params, self.kind)
         self._hook("automl_trial_started", experiment=self.experiment,
                    trial=TrialInfo(number, trial.trial_id, TrialStatus.RUNNING, params))
         return number

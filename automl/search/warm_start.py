@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from automl.errors import ConfigError, StoreError, did_you_mean
-from automl.results import objectives_of, ranked_trials, tie_breakers_of
+from automl.results import objectives_of, ranked_trials, search_trials, tie_breakers_of
 from automl.store import Store, TrialRecord, TrialStatus, safe_url
 
 if TYPE_CHECKING:
@@ -79,8 +79,9 @@ def plan_warm_start(store: Store, name: str, settings: "WarmStartConfig",
             raise ConfigError(f"no experiment '{source}' in {safe_url(store.url)}"
                               f"{did_you_mean(source, known)}; experiments there: {listed}",
                               path=where) from None
-        plan.carried.append(_carry(source, experiment.trials, objectives_of(experiment),
-                                   tie_breakers_of(experiment), settings, space, plan))
+        plan.carried.append(_carry(source, search_trials(experiment.trials),
+                                   objectives_of(experiment), tie_breakers_of(experiment),
+                                   settings, space, plan))
     return plan
 
 

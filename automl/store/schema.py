@@ -17,9 +17,10 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 #: 2: the final evaluation's table (``automl_evaluations``); 3: the experiment's rows per split
-#: (``automl_experiments.data_sizes``). :mod:`automl.store.upgrade` brings an older database up to
-#: date when it is opened.
-SCHEMA_VERSION = 3
+#: (``automl_experiments.data_sizes``); 4: each trial's kind (``automl_trials.kind``: ``search`` or
+#: ``distilled``). :mod:`automl.store.upgrade` brings an older database up to date when it is
+#: opened.
+SCHEMA_VERSION = 4
 
 _FLOAT_TAG = "$float"
 _NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
@@ -146,6 +147,9 @@ class TrialRow(Base):
     duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     checkpoint: Mapped[str | None] = mapped_column(Text, nullable=True)
     error: Mapped[str | None] = mapped_column(CleanText, nullable=True)
+    #: what made the trial: ``search`` (the search stage) or ``distilled`` (a student of the
+    #: distillation stage, :mod:`automl.distill`); ``search`` for rows from before version 4
+    kind: Mapped[str] = mapped_column(String(20), default="search", server_default="search")
 
     experiment: Mapped[ExperimentRow] = relationship(back_populates="trials")
 

@@ -75,6 +75,8 @@ class TrialRecord:
     checkpoint: str | None = None
     error: str | None = None
     tune_trial_id: str = ""
+    #: ``search`` (a trial of the search) or ``distilled`` (a student of the distillation stage)
+    kind: str = "search"
 
 
 @dataclass
@@ -98,7 +100,7 @@ class EvaluatedSubject:
     subject: str  # "trial" or "ensemble"
     trial: int | None  # the trial number (a trial)
     ensemble_id: int | None  # the ensemble's id (an ensemble)
-    roles: list[str]  # "best", "pareto" (a trial), "ensemble"
+    roles: list[str]  # "best", "pareto", "distilled" (a trial), "ensemble"
     metrics: dict[str, float]  # {"test/<metric>": value}
 
 
@@ -121,6 +123,10 @@ class EvaluationRecord:
     def ensemble(self) -> EvaluatedSubject | None:
         """The ensemble's scores."""
         return next((s for s in self.subjects if s.subject == "ensemble"), None)
+
+    def distilled(self) -> EvaluatedSubject | None:
+        """The best student's scores (the distillation stage's)."""
+        return next((s for s in self.subjects if "distilled" in s.roles), None)
 
 
 @dataclass
@@ -286,8 +292,9 @@ class Store:
                 row.error = error
 
     def start_trial(self, experiment_id: int, number: int, tune_trial_id: str,
-                    params: dict[str, Any]) -> None:
-        """Record a started trial; an ``interrupted`` row of the same number is restarted."""
+                    params: dict[str, Any], kind: str = "search") -> None:
+        """Record a started trial (of ``kind``: ``search`` or ``distilled``); an
+        ``interrupted`` row of the same number is restarted."""
         with self._write() as session:
             row = session.scalar(select(TrialRow).where(TrialRow.experiment_id == experiment_id,
                                                         TrialRow.number == number))
@@ -302,7 +309,7 @@ class Store:
                 return
             session.add(TrialRow(experiment_id=experiment_id, number=number,
                                  tune_trial_id=tune_trial_id, status=TrialStatus.RUNNING,
-                                 params=params,
+                                 params=params, kind=kind,
                                  metrics={}, history=[], started_at=now()))
 
     def reopen_experiment(self, name: str) -> tuple[int, list[int]]:
@@ -487,7 +494,8 @@ def _experiment(row: ExperimentRow, with_trials: bool) -> ExperimentRecord:
             history=t.history or [], seed=t.seed, node=t.node, node_id=t.node_id,
             device=t.device,
             started_at=t.started_at, finished_at=t.finished_at, duration_s=t.duration_s,
-            checkpoint=t.checkpoint, error=t.error, tune_trial_id=t.tune_trial_id)
+            checkpoint=t.checkpoint, error=t.error, tune_trial_id=t.tune_trial_id,
+            kind=t.kind or "search")
             for t in row.trials]
         record.ensembles = [EnsembleRecord(
             ensembler=e.ensembler, settings=e.settings, metric=e.metric, members=e.members,

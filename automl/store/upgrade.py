@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from sqlalchemy import Connection, inspect, text, update
 
-from automl.store.schema import EvaluationRow, ExperimentRow, Meta
+from automl.store.schema import EvaluationRow, ExperimentRow, Meta, TrialRow
 
 
 def _add_evaluations(conn: Connection) -> None:
@@ -27,8 +27,17 @@ def _add_data_sizes(conn: Connection) -> None:
         conn.execute(text(f"ALTER TABLE {table} ADD COLUMN data_sizes JSON"))
 
 
+def _add_trial_kind(conn: Connection) -> None:
+    """3 -> 4: each trial's kind; every trial of an older database came from the search."""
+    table = TrialRow.__tablename__
+    if "kind" not in {c["name"] for c in inspect(conn).get_columns(table)}:
+        conn.execute(text(f"ALTER TABLE {table} ADD COLUMN kind VARCHAR(20) NOT NULL "
+                          "DEFAULT 'search'"))
+
+
 #: ``{from_version: step}``; a step upgrades to ``from_version + 1``.
-STEPS: dict[int, Callable[[Connection], None]] = {1: _add_evaluations, 2: _add_data_sizes}
+STEPS: dict[int, Callable[[Connection], None]] = {1: _add_evaluations, 2: _add_data_sizes,
+                                                  3: _add_trial_kind}
 
 
 def can_upgrade(version: int, target: int) -> bool:

@@ -31,6 +31,8 @@ class TrialContext:
     #: early still tells the sampler where it stood
     constrained: tuple[str, ...] = ()
     validation: KFold | None = None  # k-fold cross-validation; None: the validation split
+    #: a distilled student (:mod:`automl.distill`): how its packed training labels unpack
+    student: Any = None
 
     @property
     def first_objective_key(self) -> str:

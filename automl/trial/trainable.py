@@ -79,6 +79,8 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Sear
 
     spec = data.spec
     task = task_for(spec, registry)
+    if context.student is not None:  # learns from labels and a teacher's predictions
+        task = context.student.task(task, config)
     augmentations = [(registry.create("augmentation", name), params)
                      for name, params in plan.augmentations]
     setup = TrialSetup(plugins, registry, plan, seed, device, task, spec,

@@ -1,1 +1,1 @@
-"""Built-in quantizers (torch.ao): dynamic and static int8."""
+"""Built-in quantizers: dynamic and static int8 (torch.ao), half precision (fp16, CUDA)."""

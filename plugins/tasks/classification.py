@@ -65,6 +65,17 @@ class Classification(Task):
         return F.cross_entropy(outputs, targets,
                                label_smoothing=float(training.get("label_smoothing", 0.0)))
 
+    def soft_loss(self, outputs: Any, teacher: Any, temperature: float) -> Any:
+        """Hinton et al.'s distillation loss: the KL divergence of the student's softened
+        softmax from the teacher's probabilities softened alike, times T^2 (so its gradients
+        keep their scale as the temperature changes)."""
+        import torch
+        import torch.nn.functional as F
+
+        soft = torch.softmax(torch.log(teacher.clamp_min(1e-8)) / temperature, dim=1)
+        return F.kl_div(F.log_softmax(outputs / temperature, dim=1), soft,
+                        reduction="batchmean") * temperature ** 2
+
     def predict(self, outputs: Any, spec: DataSpec) -> Any:
         import torch
 
