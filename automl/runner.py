@@ -31,7 +31,8 @@ from automl.plugin_manager import Plugins, plugin_source, build_plugins
 from automl.recorded import plugins_record, resolved_config
 from automl.space import ObjectiveSpec, SearchSpace, build_space, metric_entry
 from automl.results import best_trial, objectives_row
-from automl.search_data import SearchSplits, TestLabels, separate
+from automl.search_data import SearchSplits, StreamedSearchSplits, TestLabels, separate
+from automl.stream_splits import check_streamable
 from automl.store import (
     FINISHED, EvaluationRecord, ExperimentStatus, Store, TrialRecord, TrialStatus,
     default_db_url, safe_url,
@@ -144,6 +145,10 @@ def search_hash(config: Any) -> str:
         # keeps the hashes of files written before
         if not document.get(key):
             document.pop(key, None)
+    document["dataset"].pop("stream_workers", None)  # how fast, not what: may change
+    for key, value in {"cache": "auto", "cache_limit_mb": 1024.0}.items():  # added later: the
+        if document["dataset"].get(key) == value:  # defaults keep the hashes of older files
+            document["dataset"].pop(key)
     if document.get("validation") == "holdout":  # added later: the default keeps older hashes
         document.pop("validation")
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
@@ -194,6 +199,8 @@ def run_experiment(path: str | Path, *, address: str | None = None, db: str | No
     emit(DataLoaded(config.dataset.name, data.sizes(), time.monotonic() - loading))
     check_architectures(prepared.space.architectures, prepared.plugins.registry, data.x_train,
                         data.spec)
+    if isinstance(data, StreamedSearchSplits):
+        check_streamable(prepared.space.architectures, prepared.plugins.registry)
     check_artifacts_dir(prepared.artifacts_dir)
     if address is None:
         check_local_resources(config.resources.cpu, config.resources.gpu)
@@ -234,7 +241,7 @@ def _check_resume(store: Store, config: Any) -> Resume | None:
                   max((t.number for t in trials), default=-1) + 1)
 
 
-def _run(prepared: Prepared, data: SearchSplits, labels: TestLabels, store: Store,
+def _run(prepared: Prepared, data: SearchSplits | StreamedSearchSplits, labels: TestLabels, store: Store,
          address: str | None, emit: Listener, verbose: bool, resumed: Resume | None = None,
          warm: "WarmStart | None" = None) -> RunResult:
     from automl.evaluate import final_evaluation

@@ -6,6 +6,10 @@ goes to every trial worker, and a :class:`TestLabels` that the runner hands to t
 evaluation (:mod:`automl.evaluate`) only, after the search and the ensemble stage have returned.
 A trial can predict on the test inputs (the ensemble and the final evaluation need those
 predictions) but has no test label to score them with; its checkpoint holds none either.
+
+A streamed dataset (:mod:`automl.stream_splits`) separates the same way into a
+:class:`StreamedSearchSplits`: the input reader and each split's row indices, the training and
+validation targets, no test targets (the reader reads inputs only).
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from automl.components import DataSplits, DataSpec
+from automl.components import DataSplits, DataSpec, ExampleReader
+from automl.stream_splits import StreamedSplits
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +38,31 @@ class SearchSplits:
 
 
 @dataclass(frozen=True, slots=True)
+class StreamedSearchSplits:
+    """A streamed dataset's :class:`SearchSplits`: rows to read, no inputs, no test labels."""
+
+    reader: ExampleReader
+    rows_train: np.ndarray
+    y_train: np.ndarray
+    rows_val: np.ndarray
+    y_val: np.ndarray
+    rows_test: np.ndarray
+    spec: DataSpec
+    fitted: dict[str, np.ndarray]  # standardisation the workers apply to every batch read
+    workers: int = 0
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.y_train), "val": len(self.y_val), "test": len(self.rows_test)}
+
+    @property
+    def x_train(self) -> "object":
+        """The training inputs as a lazily read sequence (a slice reads those rows)."""
+        from automl.trial.stream_inputs import StreamInputs
+
+        return StreamInputs(self.reader, self.rows_train, self.fitted)
+
+
+@dataclass(frozen=True, slots=True)
 class TestLabels:
     """The test split's labels, for the final evaluation."""
 
@@ -45,7 +75,12 @@ class TestLabels:
         return self.y
 
 
-def separate(data: DataSplits) -> tuple[SearchSplits, TestLabels]:
+def separate(data: DataSplits | StreamedSplits
+             ) -> tuple[SearchSplits | StreamedSearchSplits, TestLabels]:
     """The search's view of ``data`` and, apart from it, the test labels."""
+    if isinstance(data, StreamedSplits):
+        return (StreamedSearchSplits(data.reader, data.rows_train, data.y_train, data.rows_val,
+                                     data.y_val, data.rows_test, data.spec, data.fitted,
+                                     data.workers), TestLabels(data.y_test))
     return (SearchSplits(data.x_train, data.y_train, data.x_val, data.y_val, data.x_test,
                          data.spec), TestLabels(data.y_test))

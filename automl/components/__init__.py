@@ -8,11 +8,12 @@ from automl.components.dataset import DataSpec, DataSplits, Dataset, Examples
 from automl.components.ensembler import Ensembler
 from automl.components.metric import EvalContext, Metric
 from automl.components.pruner import Pruner
+from automl.components.stream import ExampleReader, Streamed
 from automl.components.quantizer import NotQuantizable, Quantizer
 from automl.components.task import Task
 
 __all__ = [
     "DATA_KINDS", "Architecture", "Augmentation", "Callback", "Component", "DataSpec", "DataSplits",
-    "Dataset", "Ensembler", "EvalContext", "Examples", "Metric", "NotQuantizable", "ParamDef",
-    "Pruner", "Quantizer", "Task",
+    "Dataset", "Ensembler", "EvalContext", "ExampleReader", "Examples", "Metric", "NotQuantizable",
+    "ParamDef", "Pruner", "Quantizer", "Streamed", "Task",
 ]
