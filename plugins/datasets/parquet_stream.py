@@ -23,8 +23,11 @@ PASS_ROWS = 65_536
 
 def parquet_file(path: Path) -> Any:
     """An open ``pyarrow.parquet.ParquetFile``; an unreadable file is a ConfigError naming it."""
-    import pyarrow.parquet as pq
-
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ConfigError(f"reading {path} needs pyarrow (pip install pyarrow)",
+                          path=PATH) from None
     try:
         return pq.ParquetFile(path)
     except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for bad files
