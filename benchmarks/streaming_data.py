@@ -114,7 +114,8 @@ def measure(yaml_path: Path, tmp: Path, quick: bool) -> dict[str, float]:
                                     loaded.base_dir))
     train_rows = data.sizes()["train"] if sizes["train"] is None else sizes["train"]
     return {"peak_mb": peak_mb, "shipped_kb": len(pickle.dumps(data)) / 1024,
-            "rows_per_s": train_rows / max(float(metrics["train_s"]), 1e-9), "wall_s": wall}
+            "rows_per_s": train_rows / max(float(metrics["time/train_s"]), 1e-9),
+            "val_accuracy": float(metrics["val/accuracy"]), "wall_s": wall}
 
 
 def _in_process(yaml_path: Path) -> tuple[dict, dict]:
@@ -182,7 +183,7 @@ def main() -> int:
     rows = [2000] if args.quick else [int(v) for v in args.rows.split(",") if v]
     print(environment_line("streaming_data"), flush=True)
     print(f"{'data':>22} {'cache':>7} {'driver peak RSS MB':>19} {'shipped KB':>11} "
-          f"{'train rows/s':>13} {'wall s':>7}", flush=True)
+          f"{'train rows/s':>13} {'val acc':>8} {'wall s':>7}", flush=True)
     failed = False
     with tempfile.TemporaryDirectory(prefix="automl-stream-data-") as tmp_dir:
         tmp = Path(tmp_dir)
@@ -200,6 +201,7 @@ def main() -> int:
                     continue
                 print(f"{label:>22} {cache:>7} {got['peak_mb']:>19.0f} "
                       f"{got['shipped_kb']:>11.1f} {got['rows_per_s']:>13.0f} "
+                      f"{got['val_accuracy']:>8.3f} "
                       f"{got['wall_s']:>7.1f}", flush=True)
             on_disk = _size_mb(data)
             if kind == "parquet":
