@@ -15,6 +15,7 @@ validation targets, no test targets (the reader reads inputs only).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -55,7 +56,7 @@ class StreamedSearchSplits:
         return {"train": len(self.y_train), "val": len(self.y_val), "test": len(self.rows_test)}
 
     @property
-    def x_train(self) -> "object":
+    def x_train(self) -> Any:
         """The training inputs as a lazily read sequence (a slice reads those rows)."""
         from automl.trial.stream_inputs import StreamInputs
 

@@ -54,7 +54,7 @@ class StreamedSplits:
                           self.fitted)
 
 
-def split_streamed(streamed: Streamed, task: object, val: float, test: float, seed: int
+def split_streamed(streamed: Streamed, task: Any, val: float, test: float, seed: int
                    ) -> StreamedSplits:
     """Split by row index as ``task.split`` says, each split's rows sorted (read in file order)."""
     y = streamed.targets
