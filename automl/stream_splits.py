@@ -72,8 +72,8 @@ def chunks(reader: ExampleReader, rows: np.ndarray, size: int = READ_ROWS
         yield reader.read(rows[start:start + step])
 
 
-def fit_streaming(reader: ExampleReader, rows: np.ndarray, categorical: list[int]
-                  ) -> dict[str, np.ndarray]:
+def fit_streaming(reader: ExampleReader, rows: np.ndarray, categorical: list[int],
+                  rows_per_read: int = READ_ROWS) -> dict[str, np.ndarray]:
     """What :func:`automl.preprocessing.fit_tabular` fits, in one pass over ``rows``: the
     numeric features' mean and (population) std merged chunk by chunk in float64 (Chan et al.),
     and the codes each categorical feature holds. Same keys and meaning; the values equal the
@@ -81,7 +81,7 @@ def fit_streaming(reader: ExampleReader, rows: np.ndarray, categorical: list[int
     count, mean, m2 = 0, None, None
     codes: list[set[float]] = [set() for _ in categorical]
     numeric: np.ndarray | None = None
-    for x in chunks(reader, rows):
+    for x in chunks(reader, rows, rows_per_read):
         if numeric is None:
             numeric = np.asarray([i for i in range(x.shape[1]) if i not in categorical],
                                  dtype=np.int64)

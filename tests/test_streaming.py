@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
+from automl.components import ExampleReader
 from automl.config import parse_experiment
 from automl.data import prepare_data
 from automl.errors import ConfigError
@@ -245,3 +246,73 @@ def test_run_on_a_streamed_image_folder_decoded_in_loader_workers(tmp_path, auto
     document = json.loads(shown.stdout)
     assert [t["status"] for t in document["trials"]] == ["completed", "completed"]
     assert document["final_evaluation"]["scored"][0]["metrics"]["test/accuracy"] > 0.9
+
+
+class ArrayRows(ExampleReader):
+    """A reader over an array in memory (what a plugin's reader returns, without files)."""
+
+    def __init__(self, x):
+        self.x = x
+
+    def __len__(self):
+        return len(self.x)
+
+    def read(self, rows):
+        return self.x[rows]
+
+
+def test_the_one_pass_fit_merges_chunks_into_the_in_memory_fit():
+    from automl.preprocessing import fit_tabular
+    from automl.stream_splits import fit_streaming
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(5, 3, size=(1000, 4)).astype(np.float32)
+    x[:, 2] = rng.integers(-1, 6, size=1000)  # category codes, -1 missing
+    x[:, 3] = 7.0  # constant: std 1
+    rows = np.sort(rng.choice(1000, 700, replace=False))
+    expected = fit_tabular(x[rows], [2])
+    for per_read in (1, 7, 4096):
+        got = fit_streaming(ArrayRows(x), rows, [2], rows_per_read=per_read)
+        assert set(got) == set(expected)
+        for key, value in expected.items():
+            np.testing.assert_allclose(got[key], value, rtol=1e-5, atol=1e-5, err_msg=key)
+
+
+def test_a_trial_trains_on_a_streamed_split_deterministically(registry, tmp_path):
+    import dataclasses
+
+    import optuna
+
+    from automl.runner import prepare
+    from automl.trial.context import TrialContext
+    from automl.trial.trainable import train_and_evaluate
+
+    parquet(tmp_path / "t.parquet", n=600, row_group=64)
+    path = tmp_path / "x.yaml"
+    path.write_text(TABLE.format(cache="stream").replace("architecture: mlp",
+                                                         "architecture: {mlp: {depth: 1}}")
+                    + "augmentations: {noise: {}}\ntraining: {epochs: 3, lr: 0.01}\n")
+    prepared = prepare(path, db="sqlite://")
+    data = separate(prepare_data(prepared.loaded.config, prepared.plugins.registry,
+                                 prepared.loaded.base_dir))[0]
+    context = TrialContext.for_experiment(
+        prepared.loaded.config, [(o.metric, o.mode) for o in prepared.space.objectives],
+        prepared.plugins.source, prepared.plugins.registry)
+    context = dataclasses.replace(context, cpus=1, gpus=0, amp=False)
+    trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
+    constants = prepared.space.define(trial)
+    params = {**trial.params, **constants}
+    saved = {}
+
+    def report(metrics, directory):
+        if directory is not None:
+            with np.load(directory / "predictions.npz") as predictions:
+                saved.update({k: predictions[k] for k in predictions.files})
+
+    first = train_and_evaluate(params, context, data, report)
+    assert first["val/accuracy"] > 0.85
+    np.testing.assert_array_equal(saved["val_y"], data.y_val)
+    assert len(saved["test_proba"]) == len(data.rows_test)
+    again = train_and_evaluate(params, context, data, lambda m, d: None)
+    assert again["val/accuracy"] == first["val/accuracy"]
+    assert again["val/log_loss"] == first["val/log_loss"]
