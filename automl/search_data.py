@@ -8,8 +8,8 @@ A trial can predict on the test inputs (the ensemble and the final evaluation ne
 predictions) but has no test label to score them with; its checkpoint holds none either.
 
 A streamed dataset (:mod:`automl.stream_splits`) separates the same way into a
-:class:`StreamedSearchSplits`: the input reader and each split's row indices, the training and
-validation targets, no test targets (the reader reads inputs only).
+:class:`StreamedSearchSplits`: the input reader, each row's split, the training and validation
+targets, no test targets (the reader reads inputs only).
 """
 
 from __future__ import annotations
