@@ -8,38 +8,50 @@ from typing import Any
 
 import numpy as np
 
-from automl.components import DataSpec, DataSplits, Examples, RawInputs, Task
+from automl.components import (
+    DataSpec, DataSplits, ExampleReader, Examples, RawInputs, Streamed, Task,
+)
 from automl.config.loader import locate
 from automl.config.models import Experiment
 from automl.errors import AutomlError, ConfigError, PluginError
 from automl.multitask import MULTITASK, targets_of, task_for
 from automl.registry import Registry
 from automl.space import dataset_params
+from automl.stream_splits import StreamedSplits, split_streamed, standardise_streamed
 
 
 def prepare_data(config: Experiment, registry: Registry, base_dir: Path | None = None
-                 ) -> DataSplits:
+                 ) -> DataSplits | StreamedSplits:
     """Load the experiment's dataset and split it as its task says (from ``config.seed``).
 
     The task checks the targets, fits what it needs on the training targets (a regression's
     target scaling) and sets the spec's ``output_size``. Tabular features are standardised with
     statistics of the training split only; the statistics are kept in ``DataSplits.fitted``.
+
+    A dataset streamed (``dataset.cache``, see :meth:`automl.components.Dataset.stream`) gives a
+    :class:`~automl.stream_splits.StreamedSplits` instead: row indices and targets per split, the
+    inputs left in the files for the trial workers to read.
     """
     entry = registry.get("dataset", config.dataset.name, path="dataset.name")
     try:
         params = dataset_params(config, registry, base_dir)
     except ConfigError as exc:
         raise locate(exc, config) from None
+    dataset = entry.create()
+    where = f"dataset '{entry.name}' (plugin '{entry.plugin}')"
+    streamed = _streams(config, dataset, params, where)
     try:
-        loaded = entry.create().load(params)  # type: ignore[attr-defined]
+        loaded = dataset.stream(params) if streamed else dataset.load(params)  # type: ignore[attr-defined]
     except ConfigError as exc:
         raise locate(exc, config) from None
     except AutomlError:
         raise
     except Exception as exc:  # noqa: BLE001
-        raise PluginError(f"plugin '{entry.plugin}', dataset '{entry.name}': failed to load: "
-                          f"{type(exc).__name__}: {exc}") from exc
-    where = f"dataset '{entry.name}' (plugin '{entry.plugin}')"
+        raise PluginError(f"plugin '{entry.plugin}', dataset '{entry.name}': failed to "
+                          f"{'stream' if streamed else 'load'}: {type(exc).__name__}: {exc}"
+                          ) from exc
+    if streamed:
+        return _split_streamed(loaded, config, registry, where)
     if not isinstance(loaded, (Examples, DataSplits)):
         raise PluginError(f"{where}: load() returned {type(loaded).__name__}; expected "
                           "automl.components.Examples or DataSplits")
@@ -89,6 +101,63 @@ def encode_splits(x: np.ndarray, y: np.ndarray, parts: tuple[Any, Any, Any],
     train, val, test = parts
     return DataSplits(encoded[0], y[train], encoded[1], y[val], encoded[2], y[test], loaded.spec,
                       raw=RawInputs(x[train], x[val], encoder))
+def _streams(config: Experiment, dataset: Any, params: dict[str, Any], where: str) -> bool:
+    """Whether to stream the dataset, as ``dataset.cache`` says (auto: when it can stream and
+    its examples would take more than ``dataset.cache_limit_mb``)."""
+    mode = config.dataset.cache
+    if mode == "memory" or (mode == "auto" and not dataset.streams()):
+        return False
+    if mode == "stream":
+        if not dataset.streams():
+            raise ConfigError(f"{where} cannot stream (it declares no stream()); use cache: "
+                              "memory or auto", path="dataset.cache")
+    else:
+        try:
+            size = dataset.size_bytes(params)
+        except ConfigError as exc:
+            raise locate(exc, config) from None
+        if size is None or size <= config.dataset.cache_limit_mb * 2 ** 20:
+            return False
+    if config.validation.kfold is not None:
+        raise ConfigError("a streamed dataset is validated on its hold-out split only; k-fold "
+                          "validation needs the examples in memory (dataset.cache: memory)",
+                          path="validation")
+    return True
+
+
+def _split_streamed(loaded: Any, config: Experiment, registry: Registry, where: str
+                    ) -> StreamedSplits:
+    """A :class:`Streamed` dataset split by row index, its tabular standardisation fitted in one
+    pass over the training rows (the inputs stay in the files)."""
+    from automl.preprocessing import CATEGORICAL
+
+    if not isinstance(loaded, Streamed):
+        raise PluginError(f"{where}: stream() returned {type(loaded).__name__}; expected "
+                          "automl.components.Streamed")
+    if not isinstance(loaded.reader, ExampleReader):
+        raise PluginError(f"{where}: Streamed.reader is {type(loaded.reader).__name__}; "
+                          "expected an automl.components.ExampleReader")
+    task = task_of(loaded.spec, registry, where)
+    y = loaded.targets
+    if not isinstance(y, np.ndarray):
+        raise PluginError(f"{where}: Streamed.targets must be a numpy array")
+    if len(y) != len(loaded.reader):
+        raise ConfigError(f"{where}: {len(loaded.reader)} inputs but {len(y)} targets")
+    if len(y) == 0:
+        raise ConfigError(f"{where}: no examples")
+    task.check_targets(y, loaded.spec, where)
+    splits = split_streamed(loaded, task, config.dataset.split.val, config.dataset.split.test,
+                            config.seed)
+    spec = task.prepare(splits.spec, splits.y_train)
+    splits.spec = replace(spec, output_size=int(task_for(spec, registry).output_size(spec)))
+    splits.workers = config.dataset.stream_workers
+    if splits.spec.kind == "tabular":
+        categorical = [int(i) for i in splits.spec.extra.get(CATEGORICAL) or []]
+        try:
+            splits = standardise_streamed(splits, categorical)
+        except ConfigError as exc:
+            raise locate(exc, config) from None
+    return splits
 
 
 def task_of(spec: DataSpec, registry: Registry, where: str) -> Task:

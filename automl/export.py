@@ -74,6 +74,8 @@ if TYPE_CHECKING:
 MANIFEST_FILE = "model.json"
 CONFIG_FILE = "experiment.yaml"
 FORMAT = "automl-model"
+#: test rows an export of a model trained on a streamed dataset is checked on
+STREAMED_CHECK_ROWS = 2048
 FORMAT_VERSION = 3  # 2: plugin files carry their sha256; 3: preprocessing, runtime, check
 READABLE_VERSIONS = (1, 2, 3)
 FORMATS = {"native": None, "torchscript": "model.torchscript.pt", "onnx": "model.onnx"}
@@ -206,6 +208,7 @@ def export_model(exp: ExperimentRecord, out: str | Path, *, trial: str | int = "
     """
     from automl.data import prepare_data
     from automl.space import dataset_params
+    from automl.stream_splits import StreamedSplits
 
     if format not in FORMATS:
         raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got '{format}'")
@@ -219,6 +222,8 @@ def export_model(exp: ExperimentRecord, out: str | Path, *, trial: str | int = "
     plugins = recorded_plugins(exp)
     config = recorded_config(exp)
     data = prepare_data(config, plugins.registry)
+    if isinstance(data, StreamedSplits):  # checked on the first test rows, read into memory
+        data = data.test_sample(STREAMED_CHECK_ROWS)
     spec = data.spec
     dataset = plugins.registry.get("dataset", config.dataset.name)
 

@@ -246,7 +246,7 @@ def _check_split(trial: TrialRecord, y_val: Any) -> None:
                           f"labels vs {len(y_val)} now): has the dataset changed?")
 
 
-def aligned_splits(data: DataSplits) -> SearchSplits:
+def aligned_splits(data: Any) -> SearchSplits:
     """The search's view of the splits (no test labels) with every array copied to a 64-byte aligned buffer, as Ray's object store
     hands them to a trial: torch's vectorised CPU kernels round differently depending on the
     input's alignment, which through training changes results by up to 1e-5."""
@@ -260,5 +260,7 @@ def aligned_splits(data: DataSplits) -> SearchSplits:
         return out
 
     search, _ = separate(data)
+    if not isinstance(search, SearchSplits):  # streamed: read in batches, nothing to align
+        return search  # type: ignore[return-value]
     return SearchSplits(aligned(search.x_train), aligned(search.y_train), aligned(search.x_val),
                         aligned(search.y_val), aligned(search.x_test), search.spec, search.raw)

@@ -1,7 +1,8 @@
 """Running an experiment end to end: validate, load data, search, record, return the result.
 
-Everything that can be wrong with the input is checked before Ray starts and before the database
-gets an experiment row.
+Everything that can be wrong with the input is checked before the search starts and before the
+database gets an experiment row: the experiment file before Ray starts; the data (and what the
+data must fit: architectures' output shapes, streaming, raw inputs) while embedded Ray starts.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from automl.plugin_manager import Plugins, plugin_source, build_plugins
 from automl.recorded import plugins_record, resolved_config
 from automl.space import ObjectiveSpec, SearchSpace, build_space, metric_entry
 from automl.results import best_trial, objectives_row, search_trials
-from automl.search_data import SearchSplits, TestLabels, separate
+from automl.search_data import SearchSplits, StreamedSearchSplits, TestLabels, separate
+from automl.stream_splits import check_streamable
 from automl.store import (
     FINISHED, EvaluationRecord, ExperimentStatus, Store, TrialRecord, TrialStatus,
     default_db_url, safe_url,
@@ -155,6 +157,10 @@ def search_hash(config: Any) -> str:
         # unset keeps the hashes of files written before
         if not document.get(key):
             document.pop(key, None)
+    document["dataset"].pop("stream_workers", None)  # how fast, not what: may change
+    for key, value in {"cache": "auto", "cache_limit_mb": 1024.0}.items():  # added later: the
+        if document["dataset"].get(key) == value:  # defaults keep the hashes of older files
+            document["dataset"].pop(key)
     if document.get("validation") == "holdout":  # added later: the default keeps older hashes
         document.pop("validation")
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
@@ -237,6 +243,9 @@ def _load_data(prepared: Prepared, emit: Listener | None
     check_raw_inputs([name for name in config.augmentations if getattr(
         prepared.plugins.registry.get("augmentation", name).cls, "inputs", "batch") == "raw"],
         data.raw, f"dataset '{config.dataset.name}'")
+    if isinstance(data, StreamedSearchSplits):
+        check_streamable(prepared.space.architectures, prepared.plugins.registry,
+                         prepared.space.strategies, prepared.distillation is not None)
     return data, labels, seconds
 
 
@@ -282,7 +291,7 @@ def _check_resume(store: Store, config: Any) -> Resume | None:
                   max((t.number for t in everything), default=-1) + 1)
 
 
-def _run(prepared: Prepared, data: SearchSplits, labels: TestLabels, store: Store,
+def _run(prepared: Prepared, data: SearchSplits | StreamedSearchSplits, labels: TestLabels, store: Store,
          address: str | None, emit: Listener, verbose: bool, resumed: Resume | None = None,
          warm: "WarmStart | None" = None) -> RunResult:
     from automl.evaluate import final_evaluation

@@ -13,7 +13,8 @@ import time
 SCRIPTS = ("overhead", "store", "pruning", "search_efficiency", "ensemble_gain",
            "quickstart_cost", "export_formats", "diabetes_regression", "warm_start",
            "constraints", "report_speed", "tracking",
-           "small_data_baselines", "quantization", "strategies", "distillation")
+           "small_data_baselines", "quantization", "strategies", "distillation",
+           "streaming_data")
 
 
 def main() -> int:

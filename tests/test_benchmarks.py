@@ -28,6 +28,7 @@ EXPECTED = {
     "constraints": "feasible share, constrained vs unconstrained",
     "report_speed": "automl report s",
     "tracking": "epoch ms median",
+    "streaming_data": "driver peak RSS MB",
     "small_data_baselines": "goal (automl final median",
     "quantization": "target static int8 CNN",
     "strategies": "recorded eps",

@@ -8,13 +8,14 @@ from automl.components.dataset import DataSpec, DataSplits, Dataset, Encoder, Ex
 from automl.components.ensembler import Ensembler
 from automl.components.metric import EvalContext, Metric
 from automl.components.pruner import Pruner
+from automl.components.stream import ExampleReader, Streamed
 from automl.components.quantizer import NotQuantizable, Quantizer
 from automl.components.strategy import NotTrainable, Strategy, TrainingLoop, TrainingRun
 from automl.components.task import Task
 
 __all__ = [
     "DATA_KINDS", "Architecture", "Augmentation", "Callback", "Component", "DataSpec", "DataSplits",
-    "Dataset", "Encoder", "Ensembler", "EvalContext", "Examples", "Metric", "NotQuantizable",
-    "NotTrainable", "ParamDef", "Pruner", "Quantizer", "RawAugmentation", "RawInputs", "Strategy",
-    "Task", "TrainingLoop", "TrainingRun",
+    "Dataset", "Encoder", "Ensembler", "EvalContext", "ExampleReader", "Examples", "Metric",
+    "NotQuantizable", "NotTrainable", "ParamDef", "Pruner", "Quantizer", "RawAugmentation",
+    "RawInputs", "Strategy", "Streamed", "Task", "TrainingLoop", "TrainingRun",
 ]

@@ -12,6 +12,7 @@ import numpy as np
 from automl.components.base import Component
 
 if TYPE_CHECKING:
+    from automl.components.stream import Streamed
     from automl.preprocessing import Preprocessing
 
 
@@ -104,7 +105,10 @@ class Dataset(Component):
     """A dataset plugin.
 
     ``load`` returns :class:`Examples` (the platform then splits them into train/val/test from the
-    experiment seed, as the spec's task says: stratified by class for classification) or :class:`DataSplits` when the data comes with its own split.
+    experiment seed, as the spec's task says: stratified by class for classification) or
+    :class:`DataSplits` when the data comes with its own split. A dataset larger than memory
+    also implements :meth:`stream` (and :meth:`size_bytes`): its inputs are then read by the
+    trial workers, a batch at a time.
     Dataset parameters are fixed values, never searched.
 
     To let an exported model predict on raw inputs (``automl predict``, ``automl.load_model``),
@@ -129,6 +133,24 @@ class Dataset(Component):
     @abstractmethod
     def load(self, params: dict[str, Any]) -> Examples | DataSplits:
         """Load the data. Raise :class:`automl.errors.ConfigError` for unusable input."""
+
+    def stream(self, params: dict[str, Any]) -> "Streamed":
+        """The data without loading the inputs: every row's target, the spec, and a reader of
+        the inputs by row that trial workers use (see :mod:`automl.components.stream`). A
+        dataset that does not override it cannot stream (``dataset.cache: stream`` is refused;
+        ``auto`` loads it). The rows must be those :meth:`load` returns, in the same order."""
+        raise NotImplementedError(f"dataset '{self.name}' declares no stream()")
+
+    def size_bytes(self, params: dict[str, Any]) -> int | None:
+        """About how many bytes :meth:`load`'s inputs would take in memory, found without
+        loading them (``dataset.cache: auto`` streams a dataset larger than
+        ``dataset.cache_limit_mb``); ``None``: unknown (it is loaded)."""
+        return None
+
+    @classmethod
+    def streams(cls) -> bool:
+        """True when the dataset implements :meth:`stream`."""
+        return cls.stream is not Dataset.stream
 
     def preprocessing(self, params: dict[str, Any], spec: DataSpec) -> "Preprocessing | None":
         """How raw inputs become model inputs, for these ``params`` (``None``: the dataset does

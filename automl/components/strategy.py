@@ -99,12 +99,16 @@ class Strategy(Component):
         kfold: whether it applies to k-fold validation (``validation: kfold``).
         pruning: whether it fine-tunes pruned models (``pruning:``); pruners leave masks or
             smaller layers that a strategy's wrappers may not handle.
+        streams: whether its loops train on a streamed dataset (``TrainingRun.x`` then reads
+            batches from files: :class:`automl.trial.stream_inputs` rather than a tensor);
+            default ``False``: an experiment that streams refuses the strategy.
     """
 
     default: ClassVar[bool] = False
     facts: ClassVar[tuple[str, ...]] = ()
     kfold: ClassVar[bool] = True
     pruning: ClassVar[bool] = True
+    streams: ClassVar[bool] = False
 
     @abstractmethod
     def start(self, params: dict[str, Any], run: TrainingRun) -> TrainingLoop:

@@ -53,6 +53,13 @@ class DatasetConfig(Strict):
     name: str
     params: dict[str, Any] = Field(default_factory=dict)
     split: SplitConfig = Field(default_factory=SplitConfig)
+    cache: Literal["auto", "memory", "stream"] = Field(
+        "auto", description="memory: load every example on the driver; stream: trial workers "
+        "read batches from the files; auto: stream when the dataset can and its examples would "
+        "take more than cache_limit_mb")
+    cache_limit_mb: float = Field(1024.0, gt=0, description="auto streams above this size")
+    stream_workers: int = Field(0, ge=0, le=64, description="processes decoding a streamed "
+                                "dataset's batches in each trial (0: the trial's own process)")
 
 
 class Objective(Strict):

@@ -25,7 +25,7 @@ import pytest
 
 from automl.components import (
     Architecture, Augmentation, Component, DataSpec, DataSplits, Dataset, Ensembler, EvalContext,
-    Examples, Metric, Pruner, Quantizer, RawAugmentation, Strategy, Task,
+    ExampleReader, Examples, Metric, Pruner, Quantizer, RawAugmentation, Streamed, Strategy, Task,
 )
 from automl.params import Choice, Fixed, FloatRange, IntRange
 from automl.registry import KINDS, Registry
@@ -622,6 +622,32 @@ class DatasetConformance(_ComponentChecks):
         xa = a.x if isinstance(a, Examples) else a.x_train
         xb = b.x if isinstance(b, Examples) else b.x_train
         np.testing.assert_array_equal(xa, xb)
+
+    def test_streams_the_rows_it_loads(self, component: type[Dataset],
+                                       dataset_params: dict[str, Any]) -> None:
+        """A dataset that streams (implements ``stream``): the same rows, targets and spec as
+        ``load``; its reader reads inputs equal to ``load``'s, pickles without them, and a
+        reader's ``read`` of sorted rows returns those rows in order."""
+        import pickle
+
+        if not component.streams():
+            pytest.skip(f"dataset '{component.name}' does not stream")
+        defaults = {k: d.default.value for k, d in component.params.items()
+                    if isinstance(d.default, Fixed)}
+        streamed = component().stream({**defaults, **dataset_params})
+        loaded = self._load(component, dataset_params)
+        assert isinstance(streamed, Streamed) and isinstance(streamed.reader, ExampleReader)
+        assert isinstance(loaded, Examples), "a dataset that streams loads Examples"
+        assert len(streamed.reader) == len(loaded.y) == len(streamed.targets)
+        np.testing.assert_array_equal(streamed.targets, loaded.y)
+        assert streamed.spec.input_shape == loaded.spec.input_shape
+        assert streamed.spec.class_names == loaded.spec.class_names
+        rows = np.arange(len(loaded.y))[::2]
+        np.testing.assert_allclose(streamed.reader.read(rows), loaded.x[rows], atol=1e-6)
+        assert len(pickle.dumps(streamed.reader)) < max(loaded.x.nbytes, 4096), \
+            "the reader pickles to trial workers: it must not hold the examples"
+        size = component().size_bytes({**defaults, **dataset_params})
+        assert size is None or size > 0
 
 
 class EnsemblerConformance(_ComponentChecks):

@@ -21,7 +21,7 @@ import numpy as np
 
 from automl.errors import PluginError
 from automl.plugin_manager import rebuild_plugins
-from automl.search_data import SearchSplits
+from automl.search_data import SearchSplits, StreamedSearchSplits
 from automl.space import TrialPlan
 from automl.trial.context import TrialContext
 from automl.trial.timing import PhaseTimer
@@ -55,7 +55,8 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Sear
 
     Deterministic for a given configuration and experiment seed on the same hardware.
     """
-    if not isinstance(data, SearchSplits):  # a DataSplits would carry the test labels
+    if not isinstance(data, (SearchSplits, StreamedSearchSplits)):  # not a DataSplits: it
+        # would carry the test labels
         raise TypeError(f"a trial receives automl.search_data.SearchSplits (no test labels), "
                         f"not {type(data).__name__}")
     import torch
@@ -64,6 +65,7 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Sear
     from automl.trial.device import select_device
     from automl.trial.evaluation import score
     from automl.trial.seeding import derive_seed, seed_everything
+    from automl.trial.stream_inputs import trial_inputs
     from automl.trial.quantization import quantize_model
     from automl.trial.raw_augmentation import raw_epochs, split_augmentations
     from automl.trial.training import predict
@@ -93,10 +95,8 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Sear
 
         return train_folds(config, context, data, report, trial_id, setup)
 
-    x_train = torch.as_tensor(data.x_train).to(device.device)
+    x_train, x_val, x_test = trial_inputs(data, device.device)  # tensors, or streamed splits
     y_train = torch.as_tensor(data.y_train).to(device.device)
-    x_val = torch.as_tensor(data.x_val).to(device.device)
-    x_test = torch.as_tensor(data.x_test).to(device.device)
     groups = setup.metrics
     timer = setup.timer
     model_values: dict[str, float] | None = None

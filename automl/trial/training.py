@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
@@ -31,7 +31,8 @@ def make_optimizer(model: nn.Module, training: dict[str, Any], lr_scale: float =
 
 
 class Trainer:
-    """Trains one model on tensors already on the device."""
+    """Trains one model on tensors already on the device (or on a streamed split's batches,
+    read as it goes: :class:`automl.trial.stream_inputs.StreamInputs`)."""
 
     def __init__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, task: Task,
                  spec: DataSpec, training: dict[str, Any],
@@ -50,18 +51,12 @@ class Trainer:
     def epoch(self, optimizer: torch.optim.Optimizer) -> float:
         """One pass over the training data; returns the mean loss."""
         self.model.train()
-        n = len(self.x)
         batch = int(self.training["batch_size"])
-        order = torch.randperm(n, generator=self.generator, device=self.generator.device)
-        order = order.to(self.x.device)
         # Summed on the device: reading the loss every batch would stall a GPU once per batch.
         total = torch.zeros((), device=self.x.device)
         seen = 0
-        for start in range(0, n, batch):
-            idx = order[start:start + batch]
-            if len(idx) < 2 and n > 1:
-                continue  # a batch of one breaks batch norm
-            xb, yb = self.x[idx], self.targets[idx]
+        for idx, xb in self.batches(batch):
+            yb = self.targets[idx]
             for aug, params in self.augmentations:
                 xb, yb = aug.apply(xb, yb, params, self.generator)
             with torch.autocast(device_type="cuda", enabled=self.device.amp):
@@ -76,6 +71,21 @@ class Trainer:
         if not math.isfinite(mean):
             raise DivergedError(f"training loss became {mean} (lr={self.training['lr']:g})")
         return mean
+
+    def batches(self, batch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """``(row indices, inputs)`` of one epoch's shuffled mini-batches: of the tensor on the
+        device, or read from a streamed split (:mod:`automl.trial.stream_inputs`)."""
+        if not isinstance(self.x, torch.Tensor):
+            yield from self.x.shuffled(batch, self.generator)
+            return
+        n = len(self.x)
+        order = torch.randperm(n, generator=self.generator, device=self.generator.device)
+        order = order.to(self.x.device)
+        for start in range(0, n, batch):
+            idx = order[start:start + batch]
+            if len(idx) < 2 and n > 1:
+                continue  # a batch of one breaks batch norm
+            yield idx, self.x[idx]
 
 
 class GradientLoop(TrainingLoop):
@@ -145,9 +155,11 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int, task: Task, spec
     """The task's predictions (probabilities or values) for ``x``, in eval mode, batched."""
     model.eval()
     out = []
-    for start in range(0, len(x), batch_size):
+    batches = (x[start:start + batch_size] for start in range(0, len(x), batch_size)) \
+        if isinstance(x, torch.Tensor) else x.ordered(batch_size)  # a streamed split
+    for xb in batches:
         with torch.autocast(device_type="cuda", enabled=amp):
-            raw = model(x[start:start + batch_size])
+            raw = model(xb)
         out.append(task.predict(raw.float(), spec).float())
     return torch.cat(out) if out else torch.empty(0)
 

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 import automl
-from automl.components import DataSpec, Dataset, Examples, ParamDef
+from automl.components import DataSpec, Dataset, Examples, ParamDef, Streamed
 from automl.errors import ConfigError
 from automl.params import Fixed
 from automl.preprocessing import CATEGORICAL, Preprocessing, table_values
@@ -264,26 +264,47 @@ class TabularFile(Dataset):
                                        "label_column": labels[0] if len(labels) == 1 else labels,
                                        "categories": dict(spec.extra.get("categories") or {})})
 
+    def stream(self, params: dict[str, Any]) -> Streamed:
+        """A Parquet file read a row group at a time: one pass here (the categorical columns'
+        vocabulary, every feature value checked), then trial workers read the row groups."""
+        from automl_plugins.datasets.parquet_stream import stream_parquet
+
+        return stream_parquet(params, self.task_name(params))
+
+    def size_bytes(self, params: dict[str, Any]) -> int | None:
+        """float32 features of every row, from a Parquet file's metadata (a CSV: unknown)."""
+        from automl_plugins.datasets.parquet_stream import PARQUET, parquet_file
+
+        file = Path(params["path"])
+        if file.suffix.lower() not in PARQUET or not file.is_file():
+            return None
+        metadata = parquet_file(file).metadata
+        return int(metadata.num_rows) * max(int(metadata.num_columns) - 1, 1) * 4
+
     def encode(self, preprocessing: Preprocessing, raw: Any) -> np.ndarray:
-        """Numeric columns as float32; a categorical column's values as the codes of its
-        vocabulary (missing or unknown: -1, one-hot all zeros)."""
-        columns = list(preprocessing.settings["columns"])
-        categories = preprocessing.settings.get("categories") or {}
-        numeric = [c for c in columns if c not in categories]
-        if not categories:
-            return table_values(raw, columns)
-        x = np.empty((len(raw), len(columns)), dtype=np.float32)
-        if numeric:
-            x[:, [columns.index(c) for c in numeric]] = table_values(raw, numeric)
-        missing = [c for c in categories if c not in raw.columns]
-        if missing:
-            raise ConfigError(f"missing column(s) {missing}; the model needs {columns}")
-        for column, vocabulary in categories.items():
-            codes = {value: float(code) for code, value in enumerate(vocabulary)}
-            values = raw[column]
-            x[:, columns.index(column)] = [-1.0 if missing_value else codes.get(str(v), -1.0)
-                                           for v, missing_value in zip(values, values.isna())]
-        return x
+        return encode_table(preprocessing, raw)
+
+
+def encode_table(preprocessing: Preprocessing, raw: Any) -> np.ndarray:
+    """Numeric columns as float32; a categorical column's values as the codes of its
+    vocabulary (missing or unknown: -1, one-hot all zeros)."""
+    columns = list(preprocessing.settings["columns"])
+    categories = preprocessing.settings.get("categories") or {}
+    numeric = [c for c in columns if c not in categories]
+    if not categories:
+        return table_values(raw, columns)
+    x = np.empty((len(raw), len(columns)), dtype=np.float32)
+    if numeric:
+        x[:, [columns.index(c) for c in numeric]] = table_values(raw, numeric)
+    missing = [c for c in categories if c not in raw.columns]
+    if missing:
+        raise ConfigError(f"missing column(s) {missing}; the model needs {columns}")
+    for column, vocabulary in categories.items():
+        codes = {value: float(code) for code, value in enumerate(vocabulary)}
+        values = raw[column]
+        x[:, columns.index(column)] = [-1.0 if missing_value else codes.get(str(v), -1.0)
+                                       for v, missing_value in zip(values, values.isna())]
+    return x
 
 
 @automl.hookimpl

@@ -13,6 +13,7 @@ class Standard(Strategy):
     description = ("mini-batch gradient descent over all training rows (the loop of an "
                    "experiment without strategy:)")
     default = True
+    streams = True  # the Trainer reads batches from a streamed dataset's files
 
     def start(self, params: dict[str, Any], run: TrainingRun) -> TrainingLoop:
         from automl.trial.training import GradientLoop, Trainer
