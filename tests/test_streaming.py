@@ -317,3 +317,15 @@ def test_a_trial_trains_on_a_streamed_split_deterministically(registry, tmp_path
     again = train_and_evaluate(params, context, data, lambda m, d: None)
     assert again["val/accuracy"] == first["val/accuracy"]
     assert again["val/log_loss"] == first["val/log_loss"]
+
+
+def test_strategies_that_do_not_stream_and_distillation_are_refused(registry):
+    from automl.stream_splits import check_streamable
+
+    check_streamable(["mlp"], registry, ["standard"])  # the standard loop reads batches
+    with pytest.raises(ConfigError, match="strategy 'federated'.*dataset.cache: memory") as info:
+        check_streamable(["mlp"], registry, ["standard", "federated"])
+    assert info.value.path == "strategy"
+    with pytest.raises(ConfigError, match="distillation stage") as info:
+        check_streamable(["mlp"], registry, [], distills=True)
+    assert info.value.path == "distillation"
