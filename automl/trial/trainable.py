@@ -217,6 +217,7 @@ def new_trainer(setup: TrialSetup, context: TrialContext, model: Any, x: Any, y:
     """The trainer of ``model`` on rows ``x``/``y`` and its optimizer: gradient steps
     (:class:`~automl.trial.training.Trainer`), or the architecture's own ``fit`` for one that
     trains itself (:class:`~automl.trial.training.SelfFitting`, no optimizer)."""
+    from automl.trial.architecture_hooks import ArchitectureHooks
     from automl.trial.training import SelfFitting, Trainer, make_optimizer
 
     plan = setup.plan
@@ -225,8 +226,10 @@ def new_trainer(setup: TrialSetup, context: TrialContext, model: Any, x: Any, y:
         return SelfFitting(arch.create(), f"plugin '{arch.plugin}', architecture '{arch.name}'",
                            dict(plan.architecture_params), model, x, y, setup.task, setup.spec,
                            plan.training, context.epochs, generator.initial_seed()), None
+    hooks = ArchitectureHooks.of(setup.registry, plan.architecture, plan.architecture_params)
     return (Trainer(model, x, y, setup.task, setup.spec, plan.training, setup.augmentations,
-                    setup.device, generator), make_optimizer(model, plan.training))
+                    setup.device, generator, hooks.on_epoch_start()),
+            make_optimizer(model, plan.training, groups=hooks.param_groups(model)))
 
 
 def build_model(setup: TrialSetup, x_check: Any) -> Any:
@@ -249,6 +252,7 @@ def prune_and_fine_tune(setup: TrialSetup, trainer: Any, context: TrialContext
                         ) -> tuple[Any, float]:
     """Prune the trainer's model when the plan names a pruner, fine-tune and finalise it;
     returns the model and the seconds spent fine-tuning."""
+    from automl.trial.architecture_hooks import ArchitectureHooks
     from automl.trial.training import make_optimizer
 
     model, plan, train_s = trainer.model, setup.plan, 0.0
@@ -261,7 +265,9 @@ def prune_and_fine_tune(setup: TrialSetup, trainer: Any, context: TrialContext
                   dict(plan.pruner_params))
     model = model.to(setup.device.device)
     trainer.model = model
-    fine_tune = make_optimizer(model, plan.training, lr_scale=context.fine_tune_lr_factor)
+    hooks = ArchitectureHooks.of(setup.registry, plan.architecture, plan.architecture_params)
+    fine_tune = make_optimizer(model, plan.training, lr_scale=context.fine_tune_lr_factor,
+                               groups=hooks.param_groups(model))
     for _ in range(context.fine_tune_epochs):
         tick = time.perf_counter()
         trainer.epoch(fine_tune)

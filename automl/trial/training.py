@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -17,17 +17,23 @@ class DivergedError(RuntimeError):
     """The training loss became NaN or infinite."""
 
 
-def make_optimizer(model: nn.Module, training: dict[str, Any], lr_scale: float = 1.0
-                   ) -> torch.optim.Optimizer:
+def make_optimizer(model: nn.Module, training: dict[str, Any], lr_scale: float = 1.0,
+                   groups: list[dict[str, Any]] | None = None) -> torch.optim.Optimizer:
+    """The training's optimizer over ``model``; ``groups``: an architecture's
+    :meth:`~automl.components.Architecture.param_groups` (see
+    :func:`automl.trial.architecture_hooks.optimizer_groups`)."""
+    from automl.trial.architecture_hooks import optimizer_groups
+
     lr = float(training["lr"]) * lr_scale
     wd = float(training["weight_decay"])
     name = training["optimizer"]
+    params: Any = model.parameters() if groups is None else optimizer_groups(model, groups, lr)
     if name == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=lr, weight_decay=wd,
+        return torch.optim.SGD(params, lr=lr, weight_decay=wd,
                                momentum=float(training["momentum"]), nesterov=True)
     if name == "adamw":
-        return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd)
-    return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=wd)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+    return torch.optim.Adam(params, lr=lr, weight_decay=wd)
 
 
 class Trainer:
@@ -36,7 +42,8 @@ class Trainer:
     def __init__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, task: Task,
                  spec: DataSpec, training: dict[str, Any],
                  augmentations: Sequence[tuple[Augmentation, dict[str, Any]]],
-                 device: DevicePlan, generator: torch.Generator) -> None:
+                 device: DevicePlan, generator: torch.Generator,
+                 on_epoch_start: Callable[[nn.Module, int], None] | None = None) -> None:
         self.model = model
         self.x = x
         self.task = task
@@ -46,10 +53,16 @@ class Trainer:
         self.device = device
         self.generator = generator
         self.scaler = torch.amp.GradScaler("cuda", enabled=device.amp)
+        #: the architecture's ``on_epoch_start`` (``model, epoch``), run after ``model.train()``
+        self.on_epoch_start = on_epoch_start
+        self.epochs_started = 0
 
     def epoch(self, optimizer: torch.optim.Optimizer) -> float:
         """One pass over the training data; returns the mean loss."""
         self.model.train()
+        self.epochs_started += 1
+        if self.on_epoch_start is not None:
+            self.on_epoch_start(self.model, self.epochs_started)
         n = len(self.x)
         batch = int(self.training["batch_size"])
         order = torch.randperm(n, generator=self.generator, device=self.generator.device)
