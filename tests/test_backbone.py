@@ -196,3 +196,66 @@ def test_hook_errors_name_the_plugin_and_the_hook():
         call(torch.nn.Linear(2, 2), 2)
     plain = ArchitectureHooks.of(REGISTRY, "mlp", {})
     assert plain.on_epoch_start() is None and plain.param_groups(torch.nn.Linear(2, 2)) is None
+
+
+def test_the_docs_weights_one_liner_and_example_experiment(tmp_path, monkeypatch):
+    """docs/experiment-yaml.md: the one-liner (a fresh init instead of 'DEFAULT', which would
+    download) writes a file the YAML example's first configuration loads."""
+    from PIL import Image
+
+    from automl.runner import prepare
+    from automl.trial.output_shape import first_configuration
+    from tests.test_docs import code_blocks, section
+
+    text = section("experiment-yaml.md", "#### Pretrained image backbones")
+    (command,) = code_blocks(text, "bash")
+    code = command.split('python -c "', 1)[1].rsplit('"', 1)[0]
+    assert "weights='DEFAULT'" in code
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "weights").mkdir()
+    backbone_zoo.torchvision_models()  # torchvision importable here (see backbone_zoo)
+    exec(code.replace("weights='DEFAULT'", "weights=None"), {})
+    for label in ("a", "b"):
+        (tmp_path / "images" / label).mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (10, 12), (40 * i, 90, 200)).save(
+                tmp_path / "images" / label / f"{i}.png")
+    (document,) = code_blocks(text, "yaml")
+    (tmp_path / "exp.yaml").write_text(f"name: docs\n{document}")
+    prepared = prepare(tmp_path / "exp.yaml")
+    params = first_configuration(prepared.space.architectures["backbone"])
+    assert params["weights"] == str(tmp_path / "weights")
+    saved = torch.load(tmp_path / "weights" / "resnet18.pth", weights_only=True)
+    model = prepared.plugins.registry.create("architecture", "backbone").build(
+        params, DataSpec("image", (3, 32, 32), 2))
+    assert torch.equal(model.body.state_dict()["layer1.0.conv1.weight"],
+                       saved["layer1.0.conv1.weight"])
+
+
+def test_the_plugin_guide_hooks_example_trains_as_it_says(tmp_path):
+    """docs/plugins.md: the user architecture with both hooks, loaded from its file, trains its
+    body at its factor and keeps it frozen for ``frozen_epochs``."""
+    from tests.test_docs import code_blocks, section
+
+    text = section("plugins.md", "### Fine-tuning hooks: `param_groups` and `on_epoch_start`")
+    (block,) = code_blocks(text, "python")
+    (tmp_path / "slow_body.py").write_text(block)
+    registry = load_plugins(["slow_body.py"], base_dir=tmp_path, autoload=False).registry
+    params = {"body_lr_factor": 0.1, "frozen_epochs": 1}
+    hooks = ArchitectureHooks.of(registry, "slow_body", params)
+    spec = DataSpec("tabular", (64,), 10)
+    torch.manual_seed(0)
+    model = registry.create("architecture", "slow_body").build(params, spec)
+    training = {"lr": 0.05, "weight_decay": 0.0, "optimizer": "sgd", "momentum": 0.9,
+                "batch_size": 32}
+    optimizer = make_optimizer(model, training, groups=hooks.param_groups(model))
+    assert [g["lr"] for g in optimizer.param_groups] == pytest.approx([0.005, 0.05])
+    x, y = digits()
+    trainer = Trainer(model, x.reshape(len(x), -1), y, REGISTRY.create("task", "classification"),
+                      spec, training, [], DevicePlan("cpu", False, 1),
+                      torch.Generator().manual_seed(0), hooks.on_epoch_start())
+    body = model[0].weight.detach().clone()
+    trainer.epoch(optimizer)
+    assert torch.equal(model[0].weight, body)  # frozen in epoch 1
+    trainer.epoch(optimizer)
+    assert not torch.equal(model[0].weight, body)
