@@ -16,7 +16,7 @@ from automl.plugin_manager import load_plugins
 from automl.trial.architecture_hooks import ArchitectureHooks, optimizer_groups
 from automl.trial.device import DevicePlan
 from automl.trial.training import Trainer, make_optimizer
-from tests.conftest import unavailable
+from tests.conftest import optional_module, unavailable
 
 if importlib.util.find_spec("torchvision") is None:  # imported through backbone_zoo's shim
     unavailable("torchvision is not installed (the vision extra)")
@@ -259,3 +259,22 @@ def test_the_plugin_guide_hooks_example_trains_as_it_says(tmp_path):
     assert torch.equal(model[0].weight, body)  # frozen in epoch 1
     trainer.epoch(optimizer)
     assert not torch.equal(model[0].weight, body)
+
+
+@pytest.mark.slow
+def test_torchscript_and_onnx_exports_of_a_backbone_match_eager(tmp_path):
+    """What ``automl export --format torchscript|onnx`` does to the model (trace; ONNX with a
+    dynamic batch), on 8 x 8 one-channel inputs resized inside the model."""
+    from automl.export import _export_onnx
+
+    onnxruntime = optional_module("onnxruntime", "the onnx extra is not installed")
+    model = build(backbone="mobilenet_v3_small").eval()
+    x = torch.rand(3, 1, 8, 8)
+    with torch.no_grad():
+        expected = model(x)
+        traced = torch.jit.trace(model, x[:1], check_trace=False)
+        torch.testing.assert_close(traced(x), expected, atol=1e-5, rtol=1e-4)
+    _export_onnx(model, x[:1], tmp_path / "m.onnx")
+    session = onnxruntime.InferenceSession(str(tmp_path / "m.onnx"))
+    (got,) = session.run(None, {"input": x.numpy()})
+    np.testing.assert_allclose(got, expected.numpy(), atol=1e-4, rtol=1e-3)
