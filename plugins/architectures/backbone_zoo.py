@@ -70,10 +70,6 @@ BACKBONES: dict[str, Backbone] = {
 }
 #: the smallest input side: five stride-2 stages leave 1 x 1
 MIN_SIZE = 32
-#: every batch norm's running-statistics momentum (torch's default): at torchvision's 0.01 for
-#: MobileNetV3 and EfficientNet, the few hundred steps of a small search leave the statistics
-#: far from the data's, and a model trained from scratch predicts one class in eval mode
-BATCH_NORM_MOMENTUM = 0.1
 
 
 _DECLARED: list[Any] = []
@@ -107,8 +103,7 @@ def torchvision_models() -> Any:
 
 
 def create_body(name: str, image_size: int) -> tuple[Any, int]:
-    """The backbone ``name`` (randomly initialised) returning features, and their number; its
-    batch norms at :data:`BATCH_NORM_MOMENTUM`."""
+    """The backbone ``name`` (randomly initialised) returning features, and their number."""
     from torch import nn
 
     backbone = BACKBONES[name]
@@ -119,9 +114,6 @@ def create_body(name: str, image_size: int) -> tuple[Any, int]:
         body = getattr(models, backbone.constructor)(**kwargs)
     else:
         body = getattr(models, backbone.constructor)(weights=None, **kwargs)
-    for module in body.modules():  # torchvision's MobileNetV3 and EfficientNet use 0.01
-        if isinstance(module, nn.modules.batchnorm._BatchNorm):
-            module.momentum = BATCH_NORM_MOMENTUM
     parent_name, _, attribute = backbone.head.rpartition(".")
     parent = body.get_submodule(parent_name)
     features = int(getattr(parent, attribute).in_features)
