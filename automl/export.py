@@ -669,9 +669,13 @@ def build_model(registry: "Registry", entry: dict[str, Any], spec: DataSpec,
     task_params = {k[len("multitask."):]: v for k, v in sampled.items()
                    if k.startswith("multitask.")}
 
+    declared = arch.cls.params
+    params = {k: None if k in declared and declared[k].init_only else v  # saved weights replace it
+              for k, v in entry["architecture_params"].items()}
+
     def build() -> "nn.Module":
         try:
-            body = arch.create().build(dict(entry["architecture_params"]), task.body_spec(spec))  # type: ignore[attr-defined]
+            body = arch.create().build(dict(params), task.body_spec(spec))  # type: ignore[attr-defined]
         except AutomlError:
             raise
         except Exception as exc:  # noqa: BLE001

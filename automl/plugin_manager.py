@@ -66,6 +66,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "automl_plugins.architectures.cnn",
     "automl_plugins.architectures.resnet",
     "automl_plugins.architectures.transformer",
+    "automl_plugins.architectures.backbone",
     "automl_plugins.augmentations.shift",
     "automl_plugins.augmentations.noise",
     "automl_plugins.augmentations.rotation",

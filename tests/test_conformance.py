@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from automl.plugin_manager import load_plugins
-from tests.conftest import optional_module
+from tests.conftest import optional_module, unavailable
 from automl.testing import (
     ArchitectureConformance, AugmentationConformance, DatasetConformance,
     EnsemblerConformance, MetricConformance, PrunerConformance, QuantizerConformance,
@@ -18,9 +20,16 @@ REGISTRY = load_plugins(autoload=False).registry
 FILE_DATASETS = ("csv", "image_folder", "text_csv")
 
 
+#: built-ins that need an optional extra: (kind, name) -> the module it installs
+NEEDS = {("architecture", "backbone"): "torchvision"}
+
+
 def component_fixture(kind: str, names: list[str] | None = None):
     @pytest.fixture(params=names if names is not None else REGISTRY.names(kind))
     def component(self, request):
+        module = NEEDS.get((kind, request.param))
+        if module and importlib.util.find_spec(module) is None:
+            unavailable(f"{module} is not installed (needed by {kind} '{request.param}')")
         return REGISTRY.get(kind, request.param).cls
 
     return component

@@ -32,6 +32,12 @@ class Architecture(Component):
     the yielded modules as any model: validation scores per epoch, predictions, ``state_dict``
     artifacts and exports. ``build`` still returns the (unfitted) module that an export loads the
     saved ``state_dict`` into.
+
+    Two optional methods shape gradient training (fine-tuning a pretrained body, say):
+    :meth:`param_groups` gives parts of the model their own learning-rate factor, and
+    :meth:`on_epoch_start` runs before every training epoch (freezing or unfreezing parameters).
+    Both receive the module trained, which is ``build``'s module or, when the task adds heads,
+    a module holding it; find your parts in it with ``model.modules()``.
     """
 
     data_kinds: ClassVar[tuple[str, ...]] = ("image", "tabular")
@@ -40,6 +46,20 @@ class Architecture(Component):
     @abstractmethod
     def build(self, params: dict[str, Any], spec: DataSpec) -> "nn.Module":
         """Build a fresh, untrained model."""
+
+    def param_groups(self, params: dict[str, Any], model: "nn.Module"
+                     ) -> list[dict[str, Any]] | None:
+        """Optimizer parameter groups for ``model``: dicts with ``params`` (a list of its
+        parameters) and optionally ``lr_factor`` (multiplies the trial's learning rate; default
+        1). Parameters in no group train at the trial's learning rate. None (the default): one
+        group of all parameters."""
+        return None
+
+    def on_epoch_start(self, params: dict[str, Any], model: "nn.Module", epoch: int) -> None:
+        """Called with the model in training mode before each training epoch (``epoch`` counts
+        from 1 and goes on through fine-tuning after pruning): set ``requires_grad`` to freeze or
+        unfreeze parameters (the optimizer holds them all; a frozen one gets no gradient and is
+        not stepped), put frozen batch-norm layers in eval mode. The default does nothing."""
 
     def fit(self, params: dict[str, Any], spec: DataSpec, x: "np.ndarray", targets: "np.ndarray",
             epochs: int, seed: int) -> Iterator["nn.Module"]:

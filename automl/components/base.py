@@ -21,6 +21,9 @@ class ParamDef:
         required: the experiment must set it (``default`` is then ``Fixed(None)``).
         is_path: a file or directory; a relative value is resolved against the directory of the
             experiment file before the component sees it.
+        init_only: only initialises a model before it trains (pretrained weights to start from):
+            rebuilding a trained model to load its saved weights (an export) passes None, so an
+            exported model does not need the file.
     """
 
     default: Param
@@ -28,6 +31,7 @@ class ParamDef:
     help: str = ""
     required: bool = False
     is_path: bool = False
+    init_only: bool = False
 
 
 class Component(ABC):

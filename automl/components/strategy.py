@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -36,6 +36,13 @@ class TrainingRun:
         epochs: how many times the trial will call :meth:`TrainingLoop.epoch` before pruning.
         fine_tune_epochs: how many more calls follow :meth:`TrainingLoop.fine_tune` (0: the
             trial does not prune).
+        param_groups: the architecture's optimizer groups for a model
+            (:meth:`Architecture.param_groups`, checked; None: one group), asked again for the
+            pruned model; ``None`` when the trial has none to give.
+        on_epoch_start: the architecture's hook (``model, epoch``) to call before each training
+            epoch (:meth:`Architecture.on_epoch_start`), or None. The built-in ``standard``
+            strategy applies both; ``federated`` and ``dp_sgd`` train every parameter at one
+            rate.
     """
 
     model: "nn.Module"
@@ -49,6 +56,8 @@ class TrainingRun:
     generator: "torch.Generator"
     epochs: int
     fine_tune_epochs: int = 0
+    param_groups: "Callable[[nn.Module], list[dict[str, Any]] | None] | None" = None
+    on_epoch_start: "Callable[[nn.Module, int], None] | None" = None
 
 
 class TrainingLoop(ABC):

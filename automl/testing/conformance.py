@@ -213,6 +213,48 @@ class ArchitectureConformance(_BuildsForSpec):
         with torch.no_grad():
             assert torch.allclose(model(x), clone(x), atol=1e-6)
 
+    def test_training_hooks_fit_the_model(self, component: type[Architecture],
+                                          spec: DataSpec) -> None:
+        """For an architecture declaring them (at its high corner): ``param_groups`` names only
+        the model's parameters, with non-negative factors; through ``on_epoch_start`` every
+        epoch trains, and a frozen parameter stays as it is."""
+        import torch
+        import torch.nn.functional as F
+
+        from automl.trial.architecture_hooks import optimizer_groups
+
+        if component.trains_itself or (
+                component.param_groups is Architecture.param_groups
+                and component.on_epoch_start is Architecture.on_epoch_start):
+            return
+        x, y = example_batch(spec, n=16)
+        for params in sample_params(component)[1:2]:
+            torch.manual_seed(0)
+            architecture = component()
+            model = architecture.build(dict(params), spec)
+            own = {id(p) for p in model.parameters()}
+            groups = architecture.param_groups(dict(params), model)
+            for group in groups or []:
+                assert all(id(p) in own for p in group["params"]), \
+                    f"param_groups() names a parameter not in the model (params {params})"
+                assert float(group.get("lr_factor", 1.0)) >= 0, f"params {params}"
+            optimizer = torch.optim.SGD(
+                optimizer_groups(model, groups, 0.1) if groups is not None
+                else model.parameters(), lr=0.1)
+            for epoch in (1, 2, 3):
+                model.train()
+                architecture.on_epoch_start(dict(params), model, epoch)
+                frozen = [(p, p.detach().clone()) for p in model.parameters()
+                          if not p.requires_grad]
+                optimizer.zero_grad(set_to_none=True)
+                loss = F.cross_entropy(model(x), y)
+                assert torch.isfinite(loss), f"epoch {epoch}, params {params}"
+                if loss.requires_grad:
+                    loss.backward()
+                    optimizer.step()
+                assert all(torch.equal(p.detach(), before) for p, before in frozen), \
+                    f"a frozen parameter changed in epoch {epoch} (params {params})"
+
 
 class AugmentationConformance(_BuildsForSpec):
     """Checks for batch :class:`automl.components.Augmentation` plugins (raw ones:

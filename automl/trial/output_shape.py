@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from automl.components import DataSpec
-from automl.errors import PluginError
+from automl.errors import ConfigError, PluginError
 from automl.multitask import task_for
 from automl.params import Choice, Fixed, FloatRange, IntRange, Param
 
@@ -86,7 +86,9 @@ def check_architectures(architectures: Mapping[str, Mapping[str, Param]], regist
                         x_train: Any, spec: DataSpec) -> None:
     """Before Ray starts: build each architecture's first configuration on the data spec and
     check its output on one training batch. A build that raises is left to the trials (another
-    configuration may build); a wrong output shape would fail every trial and is refused here."""
+    configuration may build), except a :class:`~automl.errors.ConfigError` (unusable input, such
+    as a missing weights file); a wrong output shape would fail every trial and is refused
+    here."""
     import torch
 
     batch = torch.as_tensor(x_train[:CHECK_BATCH])
@@ -97,6 +99,8 @@ def check_architectures(architectures: Mapping[str, Mapping[str, Param]], regist
             try:
                 out = _forward(entry.create().build(first_configuration(params), body_spec),
                                batch)
+            except ConfigError:  # unusable input (a missing weights file) fails every trial
+                raise
             except Exception:  # noqa: BLE001 - the trials report it with their configuration
                 continue
         problem = _shape_problem(out, len(batch), body_spec)

@@ -238,6 +238,7 @@ def new_trainer(setup: TrialSetup, context: TrialContext, model: Any, x: Any, y:
     strategy without one), or the architecture's own ``fit`` for one that trains itself
     (:class:`~automl.trial.training.SelfFitting`)."""
     from automl.components import NotTrainable, TrainingRun
+    from automl.trial.architecture_hooks import ArchitectureHooks
     from automl.trial.training import SelfFitting
 
     plan = setup.plan
@@ -247,9 +248,11 @@ def new_trainer(setup: TrialSetup, context: TrialContext, model: Any, x: Any, y:
                            dict(plan.architecture_params), model, x, y, setup.task, setup.spec,
                            plan.training, context.epochs, generator.initial_seed())
     entry = setup.strategy
+    hooks = ArchitectureHooks.of(setup.registry, plan.architecture, plan.architecture_params)
     run = TrainingRun(model, x, y, setup.task, setup.spec, plan.training, setup.augmentations,
                       setup.device, generator, context.epochs,
-                      context.fine_tune_epochs if plan.pruner else 0)
+                      context.fine_tune_epochs if plan.pruner else 0,
+                      param_groups=hooks.param_groups, on_epoch_start=hooks.on_epoch_start())
     try:
         return _call(entry.plugin, f"strategy '{entry.name}'", "start", entry.create().start,
                      dict(plan.strategy_params), run)

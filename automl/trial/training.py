@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -17,17 +17,23 @@ class DivergedError(RuntimeError):
     """The training loss became NaN or infinite."""
 
 
-def make_optimizer(model: nn.Module, training: dict[str, Any], lr_scale: float = 1.0
-                   ) -> torch.optim.Optimizer:
+def make_optimizer(model: nn.Module, training: dict[str, Any], lr_scale: float = 1.0,
+                   groups: list[dict[str, Any]] | None = None) -> torch.optim.Optimizer:
+    """The training's optimizer over ``model``; ``groups``: an architecture's
+    :meth:`~automl.components.Architecture.param_groups` (see
+    :func:`automl.trial.architecture_hooks.optimizer_groups`)."""
+    from automl.trial.architecture_hooks import optimizer_groups
+
     lr = float(training["lr"]) * lr_scale
     wd = float(training["weight_decay"])
     name = training["optimizer"]
+    params: Any = model.parameters() if groups is None else optimizer_groups(model, groups, lr)
     if name == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=lr, weight_decay=wd,
+        return torch.optim.SGD(params, lr=lr, weight_decay=wd,
                                momentum=float(training["momentum"]), nesterov=True)
     if name == "adamw":
-        return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd)
-    return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=wd)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+    return torch.optim.Adam(params, lr=lr, weight_decay=wd)
 
 
 class Trainer:
@@ -37,7 +43,8 @@ class Trainer:
     def __init__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, task: Task,
                  spec: DataSpec, training: dict[str, Any],
                  augmentations: Sequence[tuple[Augmentation, dict[str, Any]]],
-                 device: DevicePlan, generator: torch.Generator) -> None:
+                 device: DevicePlan, generator: torch.Generator,
+                 on_epoch_start: Callable[[nn.Module, int], None] | None = None) -> None:
         self.model = model
         self.x = x
         self.task = task
@@ -47,10 +54,16 @@ class Trainer:
         self.device = device
         self.generator = generator
         self.scaler = torch.amp.GradScaler("cuda", enabled=device.amp)
+        #: the architecture's ``on_epoch_start`` (``model, epoch``), run after ``model.train()``
+        self.on_epoch_start = on_epoch_start
+        self.epochs_started = 0
 
     def epoch(self, optimizer: torch.optim.Optimizer) -> float:
         """One pass over the training data; returns the mean loss."""
         self.model.train()
+        self.epochs_started += 1
+        if self.on_epoch_start is not None:
+            self.on_epoch_start(self.model, self.epochs_started)
         batch = int(self.training["batch_size"])
         # Summed on the device: reading the loss every batch would stall a GPU once per batch.
         total = torch.zeros((), device=self.x.device)
@@ -92,9 +105,17 @@ class GradientLoop(TrainingLoop):
     """A :class:`Trainer` and its optimizer as a training loop: one epoch per step; fine-tuning
     starts a new optimizer at the scaled learning rate."""
 
-    def __init__(self, trainer: Trainer) -> None:
+    def __init__(self, trainer: Trainer,
+                 param_groups: Callable[[nn.Module], list[dict[str, Any]] | None] | None = None
+                 ) -> None:
         self.trainer = trainer
-        self.optimizer = make_optimizer(trainer.model, trainer.training)
+        #: the architecture's optimizer groups for a model (None: one group)
+        self.param_groups = param_groups
+        self.optimizer = make_optimizer(trainer.model, trainer.training,
+                                        groups=self._groups(trainer.model))
+
+    def _groups(self, model: nn.Module) -> list[dict[str, Any]] | None:
+        return self.param_groups(model) if self.param_groups is not None else None
 
     @property  # type: ignore[override]
     def model(self) -> nn.Module:
@@ -109,7 +130,8 @@ class GradientLoop(TrainingLoop):
 
     def fine_tune(self, model: nn.Module, lr_scale: float) -> None:
         self.trainer.model = model
-        self.optimizer = make_optimizer(model, self.trainer.training, lr_scale=lr_scale)
+        self.optimizer = make_optimizer(model, self.trainer.training, lr_scale=lr_scale,
+                                        groups=self._groups(model))
 
     def set_inputs(self, x: torch.Tensor) -> None:
         self.trainer.x = x

@@ -19,7 +19,8 @@ class Standard(Strategy):
         from automl.trial.training import GradientLoop, Trainer
 
         return GradientLoop(Trainer(run.model, run.x, run.y, run.task, run.spec, run.training,
-                                    run.augmentations, run.device, run.generator))
+                                    run.augmentations, run.device, run.generator,
+                                    run.on_epoch_start), run.param_groups)
 
 
 @automl.hookimpl
