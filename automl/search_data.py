@@ -60,6 +60,11 @@ class StreamedSearchSplits:
     workers: int = 0
 
     @property
+    def raw(self) -> None:
+        """No raw inputs: a streamed dataset keeps none (raw augmentations are refused)."""
+        return None
+
+    @property
     def rows_train(self) -> np.ndarray:
         return np.flatnonzero(self.split == TRAIN).astype(np.int64)
 

@@ -72,31 +72,13 @@ BACKBONES: dict[str, Backbone] = {
 MIN_SIZE = 32
 
 
-_DECLARED: list[Any] = []
-
-
 @functools.cache
 def torchvision_models() -> Any:
-    """``torchvision.models``. Where torchvision's compiled operators do not load (a torchvision
-    wheel built for another torch variant than the installed one, e.g. PyPI's CUDA build next to
-    a CPU-only torch), its import fails registering fake kernels for ``nms``/``qnms``; the models
-    need neither, so those two operator schemas are declared first, and only then."""
-    import torch
-
-    spec = importlib.util.find_spec("torchvision")
-    if spec is None or spec.origin is None:
+    """``torchvision.models`` (importable next to a torch build it was not compiled for:
+    :mod:`automl_plugins.torchvision_compat`)."""
+    if importlib.util.find_spec("torchvision") is None:
         raise ConfigError("the backbone architecture needs torchvision: "
                           "pip install 'automl[vision]'")
-    compiled = next(Path(spec.origin).parent.glob("_C.*"), None)
-    try:
-        if compiled is not None:
-            torch.ops.load_library(str(compiled))
-    except OSError:
-        if not hasattr(torch.ops.torchvision, "nms"):
-            library = torch.library.Library("torchvision", "DEF")
-            for op in ("nms", "qnms"):
-                library.define(f"{op}(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-            _DECLARED.append(library)  # the schemas live as long as the library object
     import torchvision.models
 
     return torchvision.models
