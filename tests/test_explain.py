@@ -176,7 +176,7 @@ def test_report_shows_the_saved_explanations(tabular):
 
 @pytest.mark.parametrize("kwargs, error, says", [
     ({"trial": 99}, StoreError, "has no trial 99"),
-    ({"trial": "x"}, ConfigError, "--trial must be 'best' or a trial number"),
+    ({"trial": "x"}, ConfigError, "--trial must be 'best', 'distilled' or a trial number"),
     ({"trial": 1, "ensemble": True}, ConfigError, "exclude each other"),
 ])
 def test_bad_input_is_one_message_and_writes_nothing(tabular, tmp_path, kwargs, error, says):

@@ -213,7 +213,7 @@ def test_trials_without_a_final_model_are_refused(finished, tmp_path):
     (["export", NAME, "--out", "{tmp}/full"], "exists and is not empty"),
     (["export", "nope", "--out", "{tmp}/x"], "no experiment named 'nope'"),
     (["export", NAME, "--trial", "first", "--out", "{tmp}/x"],
-     "--trial must be 'best' or a trial number, got 'first'"),
+     "--trial must be 'best', 'distilled' or a trial number, got 'first'"),
     (["export", NAME, "--ensemble", "--trial", "1", "--out", "{tmp}/x"],
      "--trial and --ensemble exclude each other"),
     (["rerun", NAME, "--trial", "99"], "experiment 'exporting' has no trial 99"),
