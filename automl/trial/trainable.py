@@ -104,7 +104,9 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Sear
                           generator)
     timer.add("setup", time.perf_counter() - started)
     train_s = 0.0
-    reads_facts = any(metric.fact for _, metric, _ in groups.epoch_model_only)
+    # model-only metrics reading the loop's facts (epsilon) change every epoch; the others
+    # only with the model's structure
+    fact_metrics = [m for m in groups.epoch_model_only if m[1].fact]
     for epoch in range(1, context.epochs + 1):
         tick = time.perf_counter()
         if setup.raw_epochs is not None:  # raw augmentations, then encoding, every epoch
@@ -115,10 +117,14 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Sear
         with timer.phase("epoch_eval"):
             val_proba = predict(trainer.model, x_val, context.eval_batch_size, task, spec,  # type: ignore[arg-type]
                                 device.amp)
-            facts = trainer.facts() if reads_facts else {}  # change every epoch
-            if model_values is None or setup.trains_itself or facts:
+            facts = trainer.facts() if fact_metrics else {}
+            if model_values is None or setup.trains_itself:  # gradient steps keep the structure
                 model_values = score(groups.epoch_model_only, data.y_val, np.empty(0),
                                      _cpu_copy(trainer.model), spec, "val", facts)
+            elif fact_metrics:
+                model_values = {**model_values,
+                                **score(fact_metrics, data.y_val, np.empty(0),
+                                        _cpu_copy(trainer.model), spec, "val", facts)}
             epoch_metrics = {"train/loss": loss, **model_values,
                              **score(groups.epoch_per_split, data.y_val,
                                      val_proba.cpu().numpy(), None, spec, "val")}
