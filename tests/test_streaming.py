@@ -18,20 +18,11 @@ from automl.data import prepare_data
 from automl.errors import ConfigError
 from automl.plugin_manager import load_plugins
 from automl.search_data import StreamedSearchSplits, separate
-from automl.space import build_space
 from automl.stream_splits import StreamedSplits
 from automl.trial.stream_inputs import StreamInputs
+from tests.test_datasets import registry, splits_for  # noqa: F401 (a fixture)
 
 
-@pytest.fixture(scope="module")
-def registry():
-    return load_plugins(autoload=False).registry
-
-
-def splits_for(registry, text, base_dir):
-    config = parse_experiment(text)
-    build_space(config, registry, base_dir=base_dir)
-    return prepare_data(config, registry, base_dir=base_dir)
 
 
 def image_folder(root, per_class=20, side=20, classes=("blue", "red")):
