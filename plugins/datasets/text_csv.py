@@ -7,6 +7,7 @@ back-translation) when an experiment has some.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -70,14 +71,10 @@ class TextCSV(Dataset):
     def preprocessing(self, params: dict[str, Any], spec: DataSpec) -> Preprocessing:
         """Raw input: strings, tokenised by the training tokenizer (its files are bundled with an
         export) to ``max_length`` token ids."""
-        import tempfile
-
-        saved = tempfile.mkdtemp(prefix="automl-tokenizer-")
-        load_tokenizer(params["tokenizer"]).save_pretrained(saved)
         return Preprocessing("texts", {"text_column": params["text_column"],
                                        "label_column": params["label_column"],
                                        "max_length": int(params["max_length"])},
-                             files={"tokenizer": saved})
+                             files={"tokenizer": saved_tokenizer(params["tokenizer"])})
 
     def encode(self, preprocessing: Preprocessing, raw: Any) -> np.ndarray:
         path = preprocessing.files["tokenizer"]
@@ -86,6 +83,21 @@ class TextCSV(Dataset):
                                         int(preprocessing.settings["max_length"]))
             self._tokenizer_path = path
         return self._encoder([str(t) for t in raw])
+
+
+#: Tokenizer path -> its files alone, saved once per process in a temporary directory that is
+#: removed when the process exits (an export copies them; the model's weights stay behind).
+_SAVED_TOKENIZERS: dict[str, "tempfile.TemporaryDirectory[str]"] = {}
+
+
+def saved_tokenizer(path: str) -> str:
+    """A directory holding only the tokenizer's files of ``path`` (a tokenizer or model dir)."""
+    key = str(Path(path).resolve())
+    if key not in _SAVED_TOKENIZERS:
+        saved = tempfile.TemporaryDirectory(prefix="automl-tokenizer-")
+        load_tokenizer(path).save_pretrained(saved.name)
+        _SAVED_TOKENIZERS[key] = saved
+    return _SAVED_TOKENIZERS[key].name
 
 
 class TextEncoder:
