@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -29,12 +28,6 @@ def console() -> Console:
 
 def open_store(db: str | None) -> "Store":
     """An existing results database (``--db``, else ./automl.db); never creates one."""
-    from automl.store import Store, default_db_url
+    from automl.store import open_existing_store
 
-    url = db or default_db_url()
-    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
-        from automl.errors import StoreError
-
-        raise StoreError(f"no database at {url[len('sqlite:///'):]} (run an experiment first, "
-                         "or pass --db)")
-    return Store(url, create=False)
+    return open_existing_store(db)

@@ -126,9 +126,9 @@ def _attributions(subject: "Subject", staging: Path, count: int
 def _record(experiment: "str | ExperimentRecord", db: str | None) -> "ExperimentRecord":
     if not isinstance(experiment, str):
         return experiment
-    from automl.cli.common import open_store
+    from automl.store import open_existing_store
 
-    store = open_store(db)
+    store = open_existing_store(db)
     try:
         return store.experiment(experiment)
     finally:

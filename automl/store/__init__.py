@@ -4,9 +4,11 @@ Ray, no trials, no plugins)."""
 from automl.store.lease import Lease, LeaseHeld
 from automl.store.status import FINISHED, ExperimentStatus, TrialStatus
 from automl.store.store import (
-    EnsembleRecord, EvaluatedSubject, EvaluationRecord, ExperimentRecord, Store, TrialRecord, default_db_url, safe_url,
+    EnsembleRecord, EvaluatedSubject, EvaluationRecord, ExperimentRecord, Store, TrialRecord, default_db_url,
+    open_existing_store, safe_url,
 )
 
 __all__ = ["FINISHED", "EnsembleRecord", "EvaluatedSubject", "EvaluationRecord",
            "ExperimentRecord", "ExperimentStatus", "Lease",
-           "LeaseHeld", "Store", "TrialRecord", "TrialStatus", "default_db_url", "safe_url"]
+           "LeaseHeld", "Store", "TrialRecord", "TrialStatus", "default_db_url", "open_existing_store",
+           "safe_url"]

@@ -36,6 +36,17 @@ def default_db_url(directory: Path | None = None) -> str:
     return f"sqlite:///{(directory or Path.cwd()) / DEFAULT_DB_FILE}"
 
 
+def open_existing_store(db: str | None = None) -> "Store":
+    """An existing results database (``db``, else ./automl.db); never creates one."""
+    url = db or default_db_url()
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
+        from automl.errors import StoreError
+
+        raise StoreError(f"no database at {url[len('sqlite:///'):]} (run an experiment first, "
+                         "or pass --db)")
+    return Store(url, create=False)
+
+
 def safe_url(url: str) -> str:
     """The URL with any password masked (also one given as a ``password`` query parameter, as
     libpq allows), for messages and for everything recorded; also when it does not parse."""
