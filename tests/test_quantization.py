@@ -236,6 +236,22 @@ def test_latency_is_timed_on_the_device_the_model_is_on() -> None:
     assert torch.get_num_threads() == threads
 
 
+def test_show_says_where_a_quantized_model_runs() -> None:
+    from automl.cli.render import _quantization
+    from automl.store.store import TrialRecord, TrialStatus
+
+    def shown(choice: str, metrics: dict[str, float]) -> str:
+        return _quantization(TrialRecord(1, TrialStatus.COMPLETED, {"quantization": choice},
+                                         metrics))
+
+    assert shown("fp16", {"model/quantized": 1.0, "model/on_cuda": 1.0}) == "fp16 (cuda)"
+    assert shown("dynamic_int8", {"model/quantized": 1.0, "model/on_cuda": 0.0}) == \
+        "dynamic_int8 (cpu)"
+    assert shown("fp16", {"model/quantized": 0.0, "model/on_cuda": 0.0}) == "fp16 (not applied)"
+    assert shown("none", {}) == "none"
+    assert shown("static_int8", {"model/quantized": 1.0}) == "static_int8"  # recorded before
+
+
 BASE = """
 name: q
 dataset: digits
