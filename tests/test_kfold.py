@@ -352,7 +352,7 @@ def test_a_quantized_kfold_search_exports_the_quantized_fold_ensemble(tmp_path, 
     reloads from weights-only files and predicts the trial's test predictions."""
     import torch
 
-    from automl.export import load_model
+    from automl.export import load_model, trained_model
     from automl.data import prepare_data
     from automl.runner import prepare
     from automl.search_data import separate
@@ -405,9 +405,14 @@ ensemble: false
     assert sum("quantized" in type(m).__module__ for m in model.modules()) >= 3  # per fold
     prepared = prepare(path, db="sqlite://")
     data = separate(prepare_data(prepared.loaded.config, prepared.plugins.registry))[0]
+    # as the export, so the rebuild a distillation teacher makes from the checkpoint
+    teacher, probabilities = trained_model(record, trial, prepared.plugins.registry, data.spec)
+    expected = read_predictions(trial.checkpoint)["test_proba"]
     with torch.no_grad():
-        got = model(torch.as_tensor(data.x_test)).numpy()
-    assert np.allclose(got, read_predictions(trial.checkpoint)["test_proba"], atol=1e-6)
+        for module in (model, teacher):
+            got = module(torch.as_tensor(data.x_test)).numpy()
+            assert np.allclose(got, expected, atol=1e-6)
+    assert probabilities  # a fold ensemble returns the task's predictions
 
 
 if __name__ == "__main__":
