@@ -40,8 +40,6 @@ def example_batch(spec: DataSpec, batch_size: int) -> "torch.Tensor":
 def timing_device(model: "nn.Module") -> str:
     """Where ``model`` is timed: ``cuda`` when its parameters or buffers are on a CUDA device
     (a half-precision model the trial deploys there), else ``cpu``."""
-    import itertools
-
     tensors = itertools.chain(model.parameters(), model.buffers())
     return "cuda" if any(t.device.type == "cuda" for t in tensors) else "cpu"
 
@@ -61,7 +59,8 @@ def measure_latency_ms(model: "nn.Module", spec: DataSpec, batch_size: int) -> f
         model = copy.deepcopy(model).cpu()
     x = example_batch(spec, batch_size)
     if on_cuda:  # not exercised in this project's CI (no GPU): see docs/experiment-yaml.md
-        x = x.to(next(itertools.chain(model.parameters(), model.buffers())).device)
+        x = x.to(next(t.device for t in itertools.chain(model.parameters(), model.buffers())
+                      if t.device.type == "cuda"))
     sync = torch.cuda.synchronize if on_cuda else None
     modes = [(m, m.training) for m in model.modules()]
     threads = torch.get_num_threads()
