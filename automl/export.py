@@ -694,18 +694,29 @@ def build_model(registry: "Registry", entry: dict[str, Any], spec: DataSpec,
                           f"{state_dict} ({first}); has the plugin changed since "
                           "training?") from None
     if entry.get("quantizer"):
-        model = _quantized(registry, entry, model, spec, state_dict)
+        model = _quantized(registry, entry, model, task, spec, state_dict)
     return model
 
 
-def _quantized(registry: "Registry", entry: dict[str, Any], model: "nn.Module", spec: DataSpec,
-               state_dict: Path) -> "nn.Module":
-    """The float ``model`` rebuilt as its quantizer made it, with the saved int8 state."""
+def _quantized(registry: "Registry", entry: dict[str, Any], model: "nn.Module", task: Any,
+               spec: DataSpec, state_dict: Path) -> "nn.Module":
+    """The float ``model`` rebuilt as its quantizer made it, with the saved int8 state. A fold
+    ensemble's fold models were quantized one by one (each calibrated on its fold's rows): each
+    is rebuilt so, then combined again."""
     from automl.model_io import load_weights
     from automl.trial.quantization import example_input, quiet_torch_ao, rebuild_quantized
+    from automl.weighted_models import weighted_models
 
-    quantized = rebuild_quantized(registry, entry["quantizer"], entry.get("quantizer_params")
-                                  or {}, model, example_input(spec))
+    def rebuild(float_model: "nn.Module") -> "nn.Module":
+        return rebuild_quantized(registry, entry["quantizer"],
+                                 entry.get("quantizer_params") or {}, float_model,
+                                 example_input(spec))
+
+    if entry.get("folds"):
+        members = [rebuild(m) for m in model.members]  # type: ignore[union-attr]
+        quantized = weighted_models(members, model.weights.tolist(), task, spec)  # type: ignore[union-attr,operator]
+    else:
+        quantized = rebuild(model)
     path = state_dict.with_name(QUANTIZED_FILE)
     try:
         with quiet_torch_ao():

@@ -298,9 +298,6 @@ def _build_space(config: Experiment, registry: Registry, base_dir: Path) -> Sear
     pruners = _optional_steps(config.pruning, "pruning", "pruner", registry, base_dir)
     quantizers = _optional_steps(config.quantization, "quantization", "quantizer", registry,
                                  base_dir)
-    if set(quantizers) - {"none"} and config.validation.kfold is not None:
-        raise ConfigError("quantization does not apply to k-fold trials yet (their fold models "
-                          "are kept in float32); use validation: holdout", path="quantization")
 
     strategies = _strategies(config, registry, base_dir, architectures)
 

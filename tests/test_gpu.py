@@ -50,3 +50,22 @@ def test_cuda_amp_training_with_augmentations_and_pruning():
     weights = torch.cat([m.weight.flatten() for m in model.modules()
                          if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))])
     assert np.isclose(float((weights == 0).float().mean()), 0.5, atol=0.01)
+
+
+def test_an_fp16_model_runs_and_is_timed_on_cuda():
+    """The half-precision quantizer on a CUDA model: the trial measures its latency on CUDA
+    (written without a GPU at hand: not yet run, see docs/experiment-yaml.md)."""
+    from automl.components import DataSpec
+    from automl.space import TrialPlan
+    from automl.trial.quantization import measure_device, quantize_model
+    from automl_plugins.metrics.latency import measure_latency_ms, timing_device
+
+    registry = load_plugins(autoload=False).registry
+    model = torch.nn.Sequential(torch.nn.Linear(64, 256), torch.nn.ReLU(),
+                                torch.nn.Linear(256, 10)).cuda().eval()
+    plan = TrialPlan("x", {}, [], None, {}, {}, quantizer="fp16", quantizer_params={})
+    done = quantize_model(registry, plan, model, torch.randn(32, 64, device="cuda"), 16)
+    assert done.quantizer == "fp16" and measure_device(done) == "cuda"
+    assert timing_device(done.model) == "cuda"
+    assert measure_latency_ms(done.model, DataSpec("tabular", (64,), 10), 64) > 0
+    assert next(done.model.parameters()).device.type == "cuda"  # timed where it is

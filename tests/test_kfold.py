@@ -13,6 +13,7 @@ import dataclasses
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -175,6 +176,111 @@ def test_refit_trial_keeps_one_model(tmp_path):
     assert final["model/params"] == 30 * 2 + 2  # one linear layer: logistic regression
 
 
+# ---- quantized k-fold trials ---------------------------------------------------------------------
+
+def _quantized_trial(tmp_path, final: str, architecture: str, quantizer: str):
+    """One k-fold trial with ``quantizer``; returns the data, the context, the final metrics, the
+    saved record and a copy of the checkpoint directory."""
+    import shutil
+
+    from automl.trial.trainable import train_and_evaluate
+    from automl.data import prepare_data
+    from automl.runner import prepare
+    from automl.search_data import separate
+    from automl.trial.context import TrialContext
+
+    path = tmp_path / "experiment.yaml"
+    path.write_text(TINY_KFOLD.format(name="kq", repeats=1, final=final, trials=1)
+                    + f"quantization: [{quantizer}, none]\n")
+    prepared = prepare(path, db="sqlite://")
+    config, registry = prepared.loaded.config, prepared.plugins.registry
+    data = separate(prepare_data(config, registry))[0]
+    context = dataclasses.replace(TrialContext.for_experiment(
+        config, [("accuracy", "max")], prepared.plugins.source, registry), cpus=1)
+    params = {"architecture": architecture, **TRAINING, "quantization": quantizer,
+              **({"architecture.mlp.depth": 1, "architecture.mlp.width": 16,
+                  "architecture.mlp.dropout": 0.0, "architecture.mlp.activation": "relu"}
+                 if architecture == "mlp" else {}),
+              **({"quantization.static_int8.calibration_batches": 2}
+                 if quantizer == "static_int8" else {})}
+    kept = tmp_path / "checkpoint"
+
+    def report(metrics, directory):
+        if directory is not None:
+            shutil.copytree(directory, kept)
+
+    final_metrics = train_and_evaluate(params, context, data, report)
+    record = json.loads((kept / "trial.json").read_text())
+    return data, context, final_metrics, record, kept, registry
+
+
+def test_a_quantized_kfold_trial_scores_and_keeps_its_quantized_fold_models(tmp_path):
+    """Each fold model is quantized (static int8, calibrated on its fold's rows); the
+    out-of-fold predictions, the fold-mean accuracy and the test predictions are the quantized
+    models', and the checkpoint rebuilds them exactly (as exports and the ensemble stage do)."""
+    import torch
+
+    from automl.export import build_model
+    from automl.trial.artifacts import QUANTIZED_FILE, read_predictions
+
+    data, context, final, record, kept, registry = _quantized_trial(tmp_path, "folds", "mlp",
+                                                                    "static_int8")
+    assert final["model/quantized"] == 1.0 and final["model/on_cuda"] == 0.0
+    assert "not_applied" not in record and record["folds"] == 3
+    assert final["model/saved_bytes"] == (kept / QUANTIZED_FILE).stat().st_size
+    spec = data.spec
+    entry = {"architecture": "mlp", "architecture_params": record["plan"]["architecture_params"],
+             "params": record["params"], "folds": 3, "quantizer": "static_int8",
+             "quantizer_params": {"calibration_batches": 2}}
+    model = build_model(registry, entry, spec, kept / "model.pt").eval()
+    # torch.ao.nn.quantized's int8 Linear in each fold model
+    assert sum(type(m).__module__.startswith("torch.ao.nn.quantized") and
+               type(m).__name__ == "Linear" for m in model.modules()) == 3
+    saved = read_predictions(kept)
+    task = registry.create("task", "classification")
+    y_all = np.concatenate([data.y_train, data.y_val])
+    x_all = torch.as_tensor(np.concatenate([data.x_train, data.x_val]))
+    pairs = assign_folds(len(y_all), 3, 1, context.seed, y_all)
+    with torch.no_grad():
+        for member, (_, held) in zip(model.members, pairs):
+            proba = task.predict(member(x_all[held]), spec).numpy()
+            assert np.allclose(proba, saved["val_proba"][held], atol=1e-6)
+        assert np.allclose(model(torch.as_tensor(data.x_test)).numpy(), saved["test_proba"],
+                           atol=1e-6)
+    per_fold = [np.mean(saved["val_proba"][h].argmax(1) == y_all[h]) for _, h in pairs]
+    assert final["val/accuracy"] == pytest.approx(np.mean(per_fold))
+
+
+def test_a_refit_trial_quantizes_its_refitted_model(tmp_path):
+    import torch
+
+    from automl.export import build_model
+    from automl.trial.artifacts import read_predictions
+
+    data, _, final, record, kept, registry = _quantized_trial(tmp_path, "refit", "linear",
+                                                              "dynamic_int8")
+    assert final["model/quantized"] == 1.0 and "folds" not in record
+    entry = {"architecture": "linear", "architecture_params": {}, "params": record["params"],
+             "quantizer": "dynamic_int8", "quantizer_params": {}}
+    model = build_model(registry, entry, data.spec, kept / "model.pt").eval()
+    task = registry.create("task", "classification")
+    with torch.no_grad():
+        proba = task.predict(model(torch.as_tensor(data.x_test)), data.spec).numpy()
+    assert np.allclose(proba, read_predictions(kept)["test_proba"], atol=1e-6)
+
+
+def test_a_kfold_model_the_quantizer_cannot_handle_stays_float_with_the_reason(tmp_path):
+    from automl.trial.artifacts import QUANTIZED_FILE
+
+    """fp16 on a CPU trial: every fold model keeps float32, the trial records why."""
+    _, _, final, record, kept, _ = _quantized_trial(tmp_path, "folds", "mlp", "fp16")
+    assert final["model/quantized"] == 0.0 and final["model/on_cuda"] == 0.0
+    assert record["not_applied"] == [
+        "quantizer 'fp16': half precision needs a CUDA device; this trial's model is on the cpu "
+        "(float16 on the CPU is slower than float32)"]
+    assert not (kept / QUANTIZED_FILE).exists()
+
+
 # ---- a real search, ensemble, final evaluation, export and predict ------------------------------
 
 @pytest.mark.slow
@@ -237,6 +343,76 @@ def test_kfold_search_ensembles_evaluates_exports_and_predicts(tmp_path, automl_
                       cwd=tmp_path)
     assert float((got["prediction"].astype(str).to_numpy() == truth).mean()) == \
         evaluation.ensemble().metrics["test/accuracy"]
+
+
+@pytest.mark.slow
+def test_a_quantized_kfold_search_exports_the_quantized_fold_ensemble(tmp_path, automl_cmd):
+    """``automl run`` with k-fold validation and a quantization step: quantized trials record
+    the quantized fold models' metrics, and their export is the quantized fold ensemble, which
+    reloads from weights-only files and predicts the trial's test predictions."""
+    import torch
+
+    from automl.export import load_model, trained_model
+    from automl.data import prepare_data
+    from automl.runner import prepare
+    from automl.search_data import separate
+    from automl.store import Store
+    from automl.trial.artifacts import MODEL_FILE, QUANTIZED_FILE, TRIAL_FILE, read_predictions
+
+    path = tmp_path / "kq.yaml"
+    path.write_text("""\
+name: kq
+seed: 3
+dataset: wine
+validation: {kfold: {folds: 3}}
+architecture: {mlp: {depth: 1, width: 32}}
+quantization: {none: {}, dynamic_int8: {}}
+training: {epochs: 2, fine_tune_epochs: 0, lr: 0.01}
+search: {num_trials: 2, sampler: random, early_stopping: none, max_concurrent: 2}
+ensemble: false
+""")
+    db = f"sqlite:///{tmp_path / 'automl.db'}"
+    ran = subprocess.run([*automl_cmd, "run", str(path), "--db", db], capture_output=True,
+                         text=True, timeout=300, cwd=tmp_path)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    with Store(db, create=False) as store:
+        record = store.experiment("kq")
+    done = [t for t in record.trials if t.status == "completed"]
+    assert len(done) == 2
+    quantized = [t for t in done if t.params["quantization"] == "dynamic_int8"]
+    assert len(quantized) == 1, "the seed gives a quantized trial and a float one"
+    for trial in done:
+        checkpoint = Path(trial.checkpoint)
+        if trial.params["quantization"] == "none":
+            assert "model/quantized" not in trial.metrics
+            assert not (checkpoint / QUANTIZED_FILE).exists()
+            continue
+        assert trial.metrics["model/quantized"] == 1.0 and trial.metrics["model/on_cuda"] == 0.0
+        assert trial.metrics["model/saved_bytes"] == (checkpoint / QUANTIZED_FILE).stat().st_size
+        assert json.loads((checkpoint / TRIAL_FILE).read_text())["folds"] == 3
+    trial = quantized[0]
+    out = tmp_path / "model"
+    exported = subprocess.run([*automl_cmd, "export", "kq", "--trial", str(trial.number),
+                               "--out", str(out), "--db", db], capture_output=True, text=True,
+                              timeout=300, cwd=tmp_path)
+    assert exported.returncode == 0, exported.stdout + exported.stderr
+    assert "max abs prediction difference from the eager model 0" in exported.stdout
+    manifest = json.loads((out / "model.json").read_text())
+    assert manifest["folds"] == 3 and manifest["quantizer"] == "dynamic_int8"
+    for name in (MODEL_FILE, QUANTIZED_FILE):  # plain tensors: loadable without unpickling code
+        torch.load(out / name, weights_only=True)
+    model = load_model(out)
+    assert sum("quantized" in type(m).__module__ for m in model.modules()) >= 3  # per fold
+    prepared = prepare(path, db="sqlite://")
+    data = separate(prepare_data(prepared.loaded.config, prepared.plugins.registry))[0]
+    # as the export, so the rebuild a distillation teacher makes from the checkpoint
+    teacher, probabilities = trained_model(record, trial, prepared.plugins.registry, data.spec)
+    expected = read_predictions(trial.checkpoint)["test_proba"]
+    with torch.no_grad():
+        for module in (model, teacher):
+            got = module(torch.as_tensor(data.x_test)).numpy()
+            assert np.allclose(got, expected, atol=1e-6)
+    assert probabilities  # a fold ensemble returns the task's predictions
 
 
 if __name__ == "__main__":

@@ -21,7 +21,10 @@ from automl.plugin_manager import load_plugins
 from automl.space import TrialPlan, build_space
 from automl.store import Store
 from automl.trial.artifacts import MODEL_FILE, QUANTIZED_FILE, TRIAL_FILE, _cpu_state
-from automl.trial.quantization import example_input, quantize_model, rebuild_quantized
+from automl.trial.quantization import (
+    Quantized, example_input, measure_device, quantization_facts, quantize_model, quantize_models,
+    rebuild_quantized,
+)
 from tests.conftest import write_experiment
 
 
@@ -126,6 +129,129 @@ def test_a_model_a_quantizer_cannot_handle_keeps_float32_with_the_reason(registr
     assert quantize_model(registry, plan(None), model, x, 16).model is model
 
 
+# ---- k-fold trials: every fold model quantized, all or none ------------------------------------
+
+def test_each_fold_model_is_calibrated_on_its_own_rows(registry) -> None:
+    """Static int8 observes activation ranges on the rows each model trained on: the same float
+    model calibrated on rows ten times wider gets ten times wider input quantization scales."""
+    rows = torch.randn(64, 64, generator=torch.Generator().manual_seed(3))
+    done = quantize_models(registry, plan("static_int8", calibration_batches=2), [mlp(), mlp()],
+                           [rows, 10 * rows], 32)
+    assert [d.quantizer for d in done] == ["static_int8"] * 2
+    # the input's quantization scale: the first buffer named "<node>_scale_0" FX inserted
+    scales = [float(next(v for k, v in d.model.state_dict().items() if k.endswith("_scale_0")))
+              for d in done]
+    assert scales[1] == pytest.approx(10 * scales[0], rel=1e-3)
+
+
+def test_a_fold_model_the_quantizer_cannot_handle_keeps_every_fold_float(registry) -> None:
+    """All or none: the second model has no calibration rows, so no model of the trial is
+    quantized and each result carries that reason (the trial records it under not_applied)."""
+    models = [mlp(), mlp(), mlp()]
+    rows = torch.randn(32, 64)
+    done = quantize_models(registry, plan("static_int8", calibration_batches=2), models,
+                           [rows, rows[:0], rows], 16)
+    assert [d.model for d in done] == models and {d.quantizer for d in done} == {None}
+    assert {d.skipped for d in done} == {"quantizer 'static_int8': no calibration batch"}
+    with pytest.raises(ValueError):  # one calibration set per model
+        quantize_models(registry, plan("dynamic_int8"), models, [rows], 16)
+
+
+@pytest.mark.parametrize("name", ["dynamic_int8", "static_int8"])
+def test_a_quantized_fold_ensemble_reloads_as_the_trial_saved_it(registry, tmp_path: Path,
+                                                                 name: str) -> None:
+    """A k-fold trial's checkpoint: the float fold ensemble in model.pt, the ensemble of its
+    separately quantized fold models in quantized.pt; the export's rebuild (per fold model, then
+    combined) loads it with weights_only and predicts exactly as the trial's ensemble."""
+    from automl.export import build_model
+    from automl.trial.artifacts import write_trial_artifacts
+    from automl.weighted_models import weighted_models
+
+    spec = DataSpec("tabular", (64,), 10)
+    params = {"depth": 1, "width": 32, "dropout": 0.0, "activation": "relu"}
+    task = registry.create("task", "classification")
+    torch.manual_seed(0)
+    floats = [task.wrap(registry.create("architecture", "mlp").build(params, spec), spec,
+                        {}).eval() for _ in range(3)]
+    rows = torch.randn(96, 64, generator=torch.Generator().manual_seed(4))
+    done = quantize_models(registry, plan(name, calibration_batches=2), floats,
+                           [rows[:64], rows[32:], rows[16:80]], 16)
+    assert {d.quantizer for d in done} == {name}
+    thirds = [1 / 3] * 3
+    trial_ensemble = weighted_models([d.model for d in done], thirds, task, spec).eval()
+    write_trial_artifacts(tmp_path, weighted_models(floats, thirds, task, spec),
+                          {"val_proba": np.zeros((1, 10), np.float32)}, {}, trial_ensemble)
+    entry = {"architecture": "mlp", "architecture_params": params, "params": {}, "folds": 3,
+             "quantizer": name, "quantizer_params": {"calibration_batches": 2}}
+    rebuilt = build_model(registry, entry, spec, tmp_path / MODEL_FILE)
+    x = torch.randn(50, 64, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        assert torch.equal(rebuilt(x), trial_ensemble(x))
+
+
+def test_kfold_with_quantization_is_a_valid_experiment(registry) -> None:
+    space = build_space(parse_experiment(
+        BASE + "quantization: [static_int8, none]\nvalidation: {kfold: {folds: 3}}"), registry)
+    assert dict(space.rows())["quantization"] == "one of 'static_int8', 'none'"
+
+
+# ---- where the final model runs, and its latency is measured -----------------------------------
+
+def test_the_model_metrics_are_measured_where_the_quantized_model_runs() -> None:
+    model = mlp()
+    assert measure_device(Quantized(model)) == "cpu"  # float: the CPU, whatever trained it
+    assert measure_device(Quantized(model, "dynamic_int8", None, "cpu")) == "cpu"
+    assert measure_device(Quantized(model, "fp16", None, "cuda")) == "cuda"
+    assert measure_device(Quantized(model, None, "quantizer 'fp16': needs CUDA")) == "cpu"
+    assert quantization_facts(plan(None), Quantized(model), "cpu") == {}
+    assert quantization_facts(plan("fp16"), Quantized(model, "fp16", None, "cuda"), "cuda") == {
+        "model/quantized": 1.0, "model/on_cuda": 1.0}
+    assert quantization_facts(plan("fp16"), Quantized(model, None, "why"), "cpu") == {
+        "model/quantized": 0.0, "model/on_cuda": 0.0}
+
+
+class _ReportsDevice(nn.Module):
+    """A module whose parameters report ``device`` (no CUDA is needed to ask where it is)."""
+
+    def __init__(self, device: str) -> None:
+        super().__init__()
+        self.where = torch.device(device)
+
+    def parameters(self, recurse: bool = True):  # type: ignore[override]
+        return iter([type("P", (), {"device": self.where})()])
+
+
+def test_latency_is_timed_on_the_device_the_model_is_on() -> None:
+    from automl_plugins.metrics.latency import measure_latency_ms, timing_device
+
+    assert timing_device(mlp()) == "cpu"
+    assert timing_device(nn.Sequential()) == "cpu"  # no parameters: the CPU
+    assert timing_device(_ReportsDevice("cuda")) == "cuda"
+    assert timing_device(_ReportsDevice("cpu")) == "cpu"
+    buffered = nn.Module()
+    buffered.register_buffer("b", torch.zeros(1, device="meta"))
+    assert timing_device(buffered) == "cpu"  # only CUDA is timed off the CPU
+    threads = torch.get_num_threads()
+    assert measure_latency_ms(mlp(), DataSpec("tabular", (64,), 10), 1) > 0
+    assert torch.get_num_threads() == threads
+
+
+def test_show_says_where_a_quantized_model_runs() -> None:
+    from automl.cli.render import _quantization
+    from automl.store.store import TrialRecord, TrialStatus
+
+    def shown(choice: str, metrics: dict[str, float]) -> str:
+        return _quantization(TrialRecord(1, TrialStatus.COMPLETED, {"quantization": choice},
+                                         metrics))
+
+    assert shown("fp16", {"model/quantized": 1.0, "model/on_cuda": 1.0}) == "fp16 (cuda)"
+    assert shown("dynamic_int8", {"model/quantized": 1.0, "model/on_cuda": 0.0}) == \
+        "dynamic_int8 (cpu)"
+    assert shown("fp16", {"model/quantized": 0.0, "model/on_cuda": 0.0}) == "fp16 (not applied)"
+    assert shown("none", {}) == "none"
+    assert shown("static_int8", {"model/quantized": 1.0}) == "static_int8"  # recorded before
+
+
 BASE = """
 name: q
 dataset: digits
@@ -154,8 +280,6 @@ def test_quantization_is_a_searched_step_with_none_allowed(registry) -> None:
     ("quantization: {static_int8: {batches: 4}}", "quantization.static_int8.batches",
      "calibration_batches"),
     ("quantization: {none: {x: 1}}", "quantization.none", "takes no parameters"),
-    ("quantization: [static_int8]\nvalidation: {kfold: {folds: 3}}", "quantization",
-     "k-fold"),
 ])
 def test_bad_quantization_sections_name_their_field(registry, section, path, message) -> None:
     with pytest.raises(ConfigError) as info:

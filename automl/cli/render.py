@@ -318,12 +318,16 @@ TEST = "test/"
 
 
 def _quantization(trial: TrialRecord) -> str:
-    """The quantizer a trial sampled (``none``: float32); '-' before its final report."""
+    """The quantizer a trial sampled (``none``: float32) and, once applied, where its model runs
+    and its latency was measured (``dynamic_int8 (cpu)``, ``fp16 (cuda)``); '-' before its final
+    report."""
     if trial.status != TrialStatus.COMPLETED:
         return "-"
     name = str(trial.params.get("quantization", "-"))
     if trial.metrics.get("model/quantized") == 0.0:
         return f"{name} (not applied)"
+    if "model/on_cuda" in trial.metrics:
+        return f"{name} ({'cuda' if trial.metrics['model/on_cuda'] else 'cpu'})"
     return name
 
 

@@ -2,7 +2,13 @@
 
 The plan's quantizer (``quantization:`` in the experiment) turns the final float model into the
 model the trial scores, measures and saves. A model the quantizer cannot handle keeps float32 and
-the trial records why (``not_applied`` in ``trial.json``); the search goes on.
+the trial records why (``not_applied`` in ``trial.json``); the search goes on. A k-fold trial
+quantizes each of its models (every fold model, and the refitted one), each calibrated on its own
+training rows, all or none (:func:`quantize_models`).
+
+The model-only metrics (size, latency) of the final model are measured where it will run
+(:func:`measure_device`): the quantizer's device when one was applied (``cuda`` for half
+precision, ``cpu`` for torch's int8 kernels), else the CPU, as for every float model.
 """
 
 from __future__ import annotations
@@ -56,6 +62,39 @@ def quantize_model(registry: Any, plan: Any, model: "nn.Module", x_train: "torch
     except Exception as exc:  # noqa: BLE001
         raise PluginError(f"{where}: quantize() raised {type(exc).__name__}: {exc}") from exc
     return Quantized(quantized.eval(), entry.name, None, quantizer.device)
+
+
+def quantize_models(registry: Any, plan: Any, models: "list[nn.Module]",
+                    calibration: "list[torch.Tensor]", batch_size: int) -> list[Quantized]:
+    """:func:`quantize_model` for each of a k-fold trial's models, each calibrated on its own
+    training rows (``calibration[i]``). All or none: when the quantizer cannot handle one of
+    them, every model keeps float32 and each result carries that first reason, so the fold
+    models of one trial are always alike."""
+    done: list[Quantized] = []
+    for model, rows in zip(models, calibration, strict=True):
+        result = quantize_model(registry, plan, model, rows, batch_size)
+        if result.skipped:
+            return [Quantized(m, None, result.skipped) for m in models]
+        done.append(result)
+    return done
+
+
+def measure_device(quantized: Quantized) -> str:
+    """Where the final model's model-only metrics (latency, size) are measured: the device the
+    applied quantizer's model runs on, else the CPU (float models are timed on the CPU, whatever
+    device trained them)."""
+    return (quantized.device or "cpu") if quantized.quantizer else "cpu"
+
+
+def quantization_facts(plan: Any, quantized: Quantized, measured_on: str) -> dict[str, float]:
+    """What a trial with a quantization step records beside its metrics: ``model/quantized``
+    (1: applied; 0: the quantizer could not handle the model, see ``not_applied``) and
+    ``model/on_cuda`` (1: the final model, and its latency, on CUDA; 0: on the CPU). A trial
+    without one records neither (its float model is measured on the CPU)."""
+    if plan.quantizer is None:
+        return {}
+    return {"model/quantized": 1.0 if quantized.quantizer else 0.0,
+            "model/on_cuda": 1.0 if measured_on == "cuda" else 0.0}
 
 
 def rebuild_quantized(registry: Any, name: str, params: dict[str, Any], model: "nn.Module",

@@ -66,7 +66,7 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Sear
     from automl.trial.evaluation import score
     from automl.trial.seeding import derive_seed, seed_everything
     from automl.trial.stream_inputs import trial_inputs
-    from automl.trial.quantization import quantize_model
+    from automl.trial.quantization import measure_device, quantization_facts, quantize_model
     from automl.trial.raw_augmentation import raw_epochs, split_augmentations
     from automl.trial.training import predict
 
@@ -152,13 +152,13 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Sear
                             amp).cpu().numpy()
         test_proba = predict(model, x_test.to(run_on), context.eval_batch_size, task, spec,  # type: ignore[arg-type]
                              amp).cpu().numpy()
+        measured_on = measure_device(quantized)  # latency where the model will run
+        structure = score(groups.model_only, data.y_val, val_proba,
+                          model.to(measured_on).eval(), spec, "val", trainer.facts())
         cpu_model = model.cpu().eval()
-        structure = score(groups.model_only, data.y_val, val_proba, cpu_model, spec, "val",
-                          trainer.facts())
         final = {**score(groups.per_split, data.y_val, val_proba, cpu_model, spec, "val"),
                  **structure}
-    if plan.quantizer is not None:  # 0: the quantizer could not handle the model (not_applied)
-        final["model/quantized"] = 1.0 if quantized.quantizer else 0.0
+    final.update(quantization_facts(plan, quantized, measured_on))
     record = {"params": dict(config), "seed": seed, "metrics": final, "plan": plan.__dict__,
               "spec": vars(spec)}  # the DataSpec, with its task and output size
     predictions = {"val_proba": val_proba.astype(np.float32), "val_y": data.y_val,

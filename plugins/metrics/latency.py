@@ -1,10 +1,13 @@
-"""Inference latency of the final model on one CPU thread, at batch size 1 and 64."""
+"""Inference latency of the final model at batch size 1 and 64: on one CPU thread, or on the CUDA
+device a half-precision model runs on (the trial records which: ``model/on_cuda``)."""
 
 from __future__ import annotations
 
 import copy
+import itertools
 import statistics
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
 import automl
@@ -34,29 +37,43 @@ def example_batch(spec: DataSpec, batch_size: int) -> "torch.Tensor":
     return torch.randn(shape, generator=torch.Generator().manual_seed(0), dtype=torch.float32)
 
 
-def measure_latency_ms(model: "nn.Module", spec: DataSpec, batch_size: int) -> float:
-    """Median wall time in milliseconds of one forward pass on the CPU with a single thread.
+def timing_device(model: "nn.Module") -> str:
+    """Where ``model`` is timed: ``cuda`` when its parameters or buffers are on a CUDA device
+    (a half-precision model the trial deploys there), else ``cpu``."""
+    tensors = itertools.chain(model.parameters(), model.buffers())
+    return "cuda" if any(t.device.type == "cuda" for t in tensors) else "cpu"
 
-    A model that is not on the CPU (the per-epoch objective on a GPU trial) is timed as a CPU copy.
+
+def measure_latency_ms(model: "nn.Module", spec: DataSpec, batch_size: int) -> float:
+    """Median wall time in milliseconds of one forward pass where the model is: on the CPU with a
+    single thread, or on its CUDA device (synchronised before and after each timed call, so the
+    time covers the kernels, not their launch). The trial passes its final model on the device
+    it runs on (:func:`automl.trial.quantization.measure_device`).
+
     Training/eval mode and torch's thread count are restored afterwards.
     """
     import torch
 
-    if any(p.device.type != "cpu" for p in model.parameters()):
+    on_cuda = timing_device(model) == "cuda"
+    if not on_cuda and any(p.device.type != "cpu" for p in model.parameters()):
         model = copy.deepcopy(model).cpu()
     x = example_batch(spec, batch_size)
+    if on_cuda:  # not exercised in this project's CI (no GPU): see docs/experiment-yaml.md
+        x = x.to(next(t.device for t in itertools.chain(model.parameters(), model.buffers())
+                      if t.device.type == "cuda"))
+    sync = torch.cuda.synchronize if on_cuda else None
     modes = [(m, m.training) for m in model.modules()]
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         model.eval()
         with torch.inference_mode():
-            warmup = [_time_once(model, x)]  # the first call is the slowest: not timed
+            warmup = [_time_once(model, x, sync)]  # the first call is the slowest: not timed
             while len(warmup) < WARMUP_RUNS and sum(warmup) < TIME_BUDGET_S / 4:
-                warmup.append(_time_once(model, x))
+                warmup.append(_time_once(model, x, sync))
             per_run = max(warmup[-1], 1e-9)
             runs = int(min(MAX_RUNS, max(MIN_RUNS, 0.75 * TIME_BUDGET_S / per_run)))
-            timings = [_time_once(model, x) for _ in range(runs)]
+            timings = [_time_once(model, x, sync) for _ in range(runs)]
     finally:
         torch.set_num_threads(threads)
         for module, training in modes:
@@ -77,9 +94,16 @@ def median_forward_ms(model: "nn.Module", x: "torch.Tensor", repeats: int,
     return statistics.median(timings) * 1000.0
 
 
-def _time_once(model: "nn.Module", x: "torch.Tensor") -> float:
+def _time_once(model: "nn.Module", x: "torch.Tensor",
+               sync: "Callable[[], None] | None" = None) -> float:
+    """Seconds of one forward pass; ``sync`` (``torch.cuda.synchronize``) waits for the device's
+    queued work before the clock starts and for the pass's kernels before it stops."""
+    if sync is not None:
+        sync()
     start = time.perf_counter()
     model(x)
+    if sync is not None:
+        sync()
     return time.perf_counter() - start
 
 
@@ -99,13 +123,15 @@ class _Latency(Metric):
 
 class Latency(_Latency):
     name = "latency_ms"
-    description = "median CPU inference time of one example (batch 1, one thread), in ms"
+    description = ("median inference time of one example (batch 1) where the final model runs: "
+                   "one CPU thread, or CUDA for fp16, in ms")
     batch_size = 1
 
 
 class Latency64(_Latency):
     name = "latency64_ms"
-    description = "median CPU inference time of a batch of 64 (one thread), in ms"
+    description = ("median inference time of a batch of 64 where the final model runs: one CPU "
+                   "thread, or CUDA for fp16, in ms")
     batch_size = 64
 
 
