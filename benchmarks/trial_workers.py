@@ -1,0 +1,146 @@
+"""Throughput of one trial trained by 1 vs N workers (``resources.workers``, Ray Train DDP).
+
+Each row is one ``automl run`` in a fresh process of the same single configuration (an MLP on
+scikit-learn's generated ``synthetic_classification`` rows, fixed learning rate and batch
+size, one trial, no early stopping, no ensemble): first with one worker (the trial trains in
+its Tune process, as every experiment without ``workers``), then with N workers (gloo on CPUs,
+NCCL on GPUs). Reported per run:
+
+- samples/s per trial: training rows x epochs / the trial's training seconds (``time/train_s``,
+  rank 0's time in its training loop; the ranks step together);
+- the trial's own seconds (``time/trial_s``) and the command's wall time (with N workers it
+  includes starting Ray Train's controller and worker processes for the trial);
+- validation accuracy (the same configuration: it should not move much) and the rows each
+  rank trained on in the last epoch.
+
+On CPUs the workers share the machine's cores: with 2 cores, 2 workers of 1 CPU each cannot
+beat 1 worker of 2 CPUs doing the same arithmetic; the figure measures the data-parallel path's
+cost. The GPU rows (``--device cuda``) are what the feature is for.
+
+    python -m benchmarks.trial_workers [--quick] [--device cpu|cuda] [--workers 2]
+                                       [--rows 20000] [--epochs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.harness import environment_line
+
+EXPERIMENT = """\
+name: workers-{workers}
+seed: 0
+dataset:
+  name: synthetic_classification
+  params: {{rows: {rows}}}
+architecture:
+  mlp: {{depth: 2, width: {width}, dropout: 0.0}}
+training:
+  epochs: {epochs}
+  fine_tune_epochs: 0
+  batch_size: {batch}
+  lr: 0.003
+  optimizer: adam
+  amp: {amp}
+search:
+  num_trials: 1
+  early_stopping: none
+  sampler: random
+ensemble: {{enabled: false}}
+resources: {resources}
+"""
+
+
+def automl_command() -> list[str]:
+    exe = shutil.which("automl", path=str(Path(sys.executable).parent))
+    return [exe] if exe else [sys.executable, "-m", "automl.cli"]
+
+
+def run_once(tmp: Path, workers: int, args: argparse.Namespace) -> dict[str, Any]:
+    """One ``automl run`` with ``workers`` workers; the trial's metrics and the wall time."""
+    cuda = args.device == "cuda"
+    if workers == 1:
+        resources = f"{{cpu: {args.cpus}, gpu: {1 if cuda else 0}}}"
+    else:  # the same cores shared out between the workers (CPU), one GPU each (CUDA)
+        per_worker = args.cpus if cuda else max(1, args.cpus // workers)
+        resources = f"{{workers: {workers}, cpu: {per_worker}, gpu: {1 if cuda else 0}}}"
+    path = tmp / f"workers-{workers}.yaml"
+    path.write_text(EXPERIMENT.format(workers=workers, rows=args.rows, width=args.width,
+                                      epochs=args.epochs, batch=args.batch,
+                                      amp=str(cuda).lower(), resources=resources))
+    db = tmp / f"workers-{workers}.db"
+    started = time.perf_counter()
+    done = subprocess.run([*automl_command(), "run", str(path), "--db", f"sqlite:///{db}",
+                           "--artifacts", str(tmp / f"runs-{workers}")],
+                          capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"automl run with {workers} workers failed:\n"
+                         + (done.stdout + done.stderr)[-3000:])
+    return {"workers": workers, "resources": resources, "wall": wall,
+            "metrics": read_metrics(db)}
+
+
+def read_metrics(db: Path) -> dict[str, float]:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(f"sqlite:///{db}")
+    with engine.connect() as connection:
+        (metrics,) = connection.execute(sa.text("SELECT metrics FROM automl_trials")).one()
+    engine.dispose()
+    return json.loads(metrics) if isinstance(metrics, str) else metrics
+
+
+def print_table(runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    train_rows = int(args.rows * 0.6)  # the default split: 20% validation, 20% test
+    print(f"\none trial, {args.device}: MLP 2x{args.width} on {train_rows} training rows "
+          f"(synthetic_classification), batch {args.batch}, {args.epochs} epoch(s)")
+    print(f"{'workers':>7} | {'resources':>28} | {'samples/s per trial':>19} | {'x 1 worker':>10}"
+          f" | {'train s':>7} | {'trial s':>7} | {'wall s':>6} | {'val acc':>7} | rows/rank")
+    base = None
+    for run in runs:
+        m = run["metrics"]
+        rate = train_rows * args.epochs / m["time/train_s"]
+        base = base or rate
+        ranks = [int(m[k]) for k in sorted(m) if k.startswith("train/rows_rank")]
+        print(f"{run['workers']:>7} | {run['resources']:>28} | {rate:>19.0f} | "
+              f"{rate / base:>10.2f} | {m['time/train_s']:>7.2f} | {m['time/trial_s']:>7.2f} | "
+              f"{run['wall']:>6.1f} | {m['val/accuracy']:>7.3f} | "
+              f"{'/'.join(map(str, ranks)) or train_rows}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small data, one epoch")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--cpus", type=int, default=2, help="CPUs per trial (shared out "
+                        "between the workers on CPU; per worker on CUDA)")
+    parser.add_argument("--rows", type=int, default=None)
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--width", type=int, default=None)
+    parser.add_argument("--batch", type=int, default=None)
+    args = parser.parse_args()
+    cuda = args.device == "cuda"
+    defaults = {"rows": 2000 if args.quick else (200_000 if cuda else 20_000),
+                "epochs": 1 if args.quick else 3, "width": 1024 if cuda else 256,
+                "batch": 512 if cuda else 128}
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    print(environment_line("trial_workers"))
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = [run_once(Path(tmp), workers, args) for workers in (1, args.workers)]
+    print_table(runs, args)
+
+
+if __name__ == "__main__":
+    main()
