@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 #: metrics a data-parallel trial adds to its final result
 WORKERS_KEY = "train/workers"
 ROWS_KEY = "train/rows_rank{rank}"  # training rows one rank trained on in the last epoch
+#: bytes of Ray's ``memory`` resource the waiting Tune trial of a data-parallel trial asks for
+WAITING_TRIAL_MEMORY = 2 ** 20
 
 
 @dataclass
@@ -205,9 +207,10 @@ def check_data_parallel(config: Any, architectures: Any, strategies: Any, regist
 
 def trial_resources(resources: Any) -> dict[str, float]:
     """What the Tune trial itself asks Ray for: the whole trial with one worker; with several,
-    nothing (it waits while Ray Train's workers hold ``cpu``/``gpu`` each)."""
+    no CPU or GPU (it waits while Ray Train's workers hold ``cpu``/``gpu`` each), only a token
+    of memory, as Ray places nothing that asks for nothing."""
     if resources.workers > 1:
-        return {"cpu": 0, "gpu": 0}
+        return {"cpu": 0, "gpu": 0, "memory": WAITING_TRIAL_MEMORY}
     return {"cpu": resources.cpu, "gpu": resources.gpu}
 
 
