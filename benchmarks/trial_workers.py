@@ -13,9 +13,11 @@ NCCL on GPUs). Reported per run:
 - validation accuracy (the same configuration: it should not move much) and the rows each
   rank trained on in the last epoch.
 
-On CPUs the workers share the machine's cores: with 2 cores, 2 workers of 1 CPU each cannot
-beat 1 worker of 2 CPUs doing the same arithmetic; the figure measures the data-parallel path's
-cost. The GPU rows (``--device cuda``) are what the feature is for.
+Rows: one worker of ``--cpus`` CPUs (the baseline), N workers of ``--cpus`` CPUs each, and on
+CPU (not ``--quick``) one worker given all N workers' CPUs (the same cores used through
+torch's threads instead of processes). On a machine with few cores the workers share them with
+everything else; the CPU figures measure the data-parallel path's cost and gain there. The GPU
+rows (``--device cuda``: one GPU per worker) are what the feature is for.
 
     python -m benchmarks.trial_workers [--quick] [--device cpu|cuda] [--workers 2]
                                        [--rows 20000] [--epochs 3]
@@ -25,18 +27,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from benchmarks.harness import environment_line
+from benchmarks.real_path import automl_command
 
 EXPERIMENT = """\
-name: workers-{workers}
+name: workers-{name}
 seed: 0
 dataset:
   name: synthetic_classification
@@ -59,27 +60,21 @@ resources: {resources}
 """
 
 
-def automl_command() -> list[str]:
-    exe = shutil.which("automl", path=str(Path(sys.executable).parent))
-    return [exe] if exe else [sys.executable, "-m", "automl.cli"]
-
-
-def run_once(tmp: Path, workers: int, args: argparse.Namespace) -> dict[str, Any]:
-    """One ``automl run`` with ``workers`` workers; the trial's metrics and the wall time."""
-    cuda = args.device == "cuda"
-    if workers == 1:
-        resources = f"{{cpu: {args.cpus}, gpu: {1 if cuda else 0}}}"
-    else:  # the same cores shared out between the workers (CPU), one GPU each (CUDA)
-        per_worker = args.cpus if cuda else max(1, args.cpus // workers)
-        resources = f"{{workers: {workers}, cpu: {per_worker}, gpu: {1 if cuda else 0}}}"
-    path = tmp / f"workers-{workers}.yaml"
-    path.write_text(EXPERIMENT.format(workers=workers, rows=args.rows, width=args.width,
+def run_once(tmp: Path, workers: int, cpus: int, args: argparse.Namespace) -> dict[str, Any]:
+    """One ``automl run`` with ``workers`` workers of ``cpus`` CPUs each (one GPU each on
+    CUDA); the trial's metrics and the wall time."""
+    gpu = 1 if args.device == "cuda" else 0
+    resources = (f"{{cpu: {cpus}, gpu: {gpu}}}" if workers == 1
+                 else f"{{workers: {workers}, cpu: {cpus}, gpu: {gpu}}}")
+    name = f"{workers}x{cpus}"
+    path = tmp / f"workers-{name}.yaml"
+    path.write_text(EXPERIMENT.format(name=name, rows=args.rows, width=args.width,
                                       epochs=args.epochs, batch=args.batch,
-                                      amp=str(cuda).lower(), resources=resources))
-    db = tmp / f"workers-{workers}.db"
+                                      amp=str(bool(gpu)).lower(), resources=resources))
+    db = tmp / f"workers-{name}.db"
     started = time.perf_counter()
     done = subprocess.run([*automl_command(), "run", str(path), "--db", f"sqlite:///{db}",
-                           "--artifacts", str(tmp / f"runs-{workers}")],
+                           "--artifacts", str(tmp / f"runs-{name}")],
                           capture_output=True, text=True)
     wall = time.perf_counter() - started
     if done.returncode != 0:
@@ -103,7 +98,7 @@ def print_table(runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
     train_rows = int(args.rows * 0.6)  # the default split: 20% validation, 20% test
     print(f"\none trial, {args.device}: MLP 2x{args.width} on {train_rows} training rows "
           f"(synthetic_classification), batch {args.batch}, {args.epochs} epoch(s)")
-    print(f"{'workers':>7} | {'resources':>28} | {'samples/s per trial':>19} | {'x 1 worker':>10}"
+    print(f"{'workers':>7} | {'resources':>28} | {'samples/s per trial':>19} | {'x row 1':>10}"
           f" | {'train s':>7} | {'trial s':>7} | {'wall s':>6} | {'val acc':>7} | rows/rank")
     base = None
     for run in runs:
@@ -122,8 +117,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small data, one epoch")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--cpus", type=int, default=2, help="CPUs per trial (shared out "
-                        "between the workers on CPU; per worker on CUDA)")
+    parser.add_argument("--cpus", type=int, default=1, help="CPUs per worker")
     parser.add_argument("--rows", type=int, default=None)
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--width", type=int, default=None)
@@ -137,8 +131,13 @@ def main() -> None:
         if getattr(args, key) is None:
             setattr(args, key, value)
     print(environment_line("trial_workers"))
+    # one worker with one worker's CPUs (the baseline), N such workers and, on CPU unless
+    # --quick, one worker with all N workers' CPUs (the same cores, torch's threads instead)
+    shapes = [(1, args.cpus), (args.workers, args.cpus)]
+    if not cuda and not args.quick:
+        shapes.insert(1, (1, args.cpus * args.workers))
     with tempfile.TemporaryDirectory() as tmp:
-        runs = [run_once(Path(tmp), workers, args) for workers in (1, args.workers)]
+        runs = [run_once(Path(tmp), workers, cpus, args) for workers, cpus in shapes]
     print_table(runs, args)
 
 

@@ -59,16 +59,19 @@ class Shard:
         return order
 
     def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
-        """``model`` in ``DistributedDataParallel`` (made again when the model changes: pruning
-        and fine-tuning hand the loop a new module)."""
+        """``model`` in ``DistributedDataParallel``, made again when the model changes (pruning
+        and fine-tuning hand the loop a new module) or which of its parameters train does (an
+        architecture's ``on_epoch_start`` unfreezing layers: DDP averages the gradients of the
+        parameters that trained when it was made)."""
         import torch
         from torch.nn.parallel import DistributedDataParallel
 
-        if self._wrapped is None or self._wrapped.module is not model:
+        trains = tuple(p.requires_grad for p in model.parameters())
+        if self._wrapped is None or self._wrapped[0] is not model or self._wrapped[1] != trains:
             on_gpu = next(model.parameters()).is_cuda
-            self._wrapped = DistributedDataParallel(
-                model, device_ids=[torch.cuda.current_device()] if on_gpu else None)
-        return self._wrapped
+            self._wrapped = (model, trains, DistributedDataParallel(
+                model, device_ids=[torch.cuda.current_device()] if on_gpu else None))
+        return self._wrapped[2]
 
     def sum(self, *values: torch.Tensor) -> list[torch.Tensor]:
         """Each value summed over the ranks."""
@@ -163,13 +166,12 @@ def _epoch_relay() -> Any:
 
 
 def _worker_error(exc: Exception) -> Exception:
-    """The first rank's own exception from Ray Train's failure, else the failure itself."""
+    """The lowest failed rank's own exception (a worker's PluginError, DivergedError, ...: the
+    trial records it as a one-process trial would), else Ray Train's failure itself."""
     failures = getattr(exc, "worker_failures", None)
     if not failures:
         return exc
-    error = failures[min(failures)]
-    cause = getattr(error, "cause", None)
-    return cause if isinstance(cause, Exception) else error
+    return failures[min(failures)]
 
 
 def check_data_parallel(config: Any, architectures: Any, strategies: Any, registry: Any,

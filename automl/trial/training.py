@@ -63,12 +63,13 @@ class Trainer:
 
     def epoch(self, optimizer: torch.optim.Optimizer) -> float:
         """One pass over the training data; returns the mean loss."""
-        # a data-parallel rank runs the forward pass through DDP (gradients averaged)
-        net = self.model if self.shard is None else self.shard.wrap(self.model)
-        net.train()
+        self.model.train()
         self.epochs_started += 1
         if self.on_epoch_start is not None:
             self.on_epoch_start(self.model, self.epochs_started)
+        # a data-parallel rank runs the forward pass through DDP (gradients averaged), wrapped
+        # after the hook: it may unfreeze parameters
+        net = self.model if self.shard is None else self.shard.wrap(self.model)
         batch = int(self.training["batch_size"])
         # Summed on the device: reading the loss every batch would stall a GPU once per batch.
         total = torch.zeros((), device=self.x.device)
