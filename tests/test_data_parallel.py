@@ -212,3 +212,22 @@ def test_two_workers_train_each_trial_and_the_model_exports_and_predicts(tmp_pat
     manifest = json.loads((out / "model.json").read_text())
     truth = np.asarray(manifest["class_names"])[frame["target"].to_numpy()[rows]]
     assert float((got["prediction"].astype(str).to_numpy() == truth).mean()) == best
+
+
+@pytest.mark.slow
+@pytest.mark.gpu
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs 2 CUDA devices")
+def test_gpu_two_trains_each_trial_on_two_gpus_with_nccl(tmp_path, automl_cmd):
+    """``gpu: 2``: two workers, one GPU each, NCCL between them (run on a multi-GPU machine)."""
+    from automl.store import Store
+
+    write_experiment(tmp_path, E2E.replace("{workers: 2, cpu: 1}", "{gpu: 2}")
+                     .replace("training: {", "training: {amp: true, "))
+    db = f"sqlite:///{tmp_path / 'automl.db'}"
+    run = subprocess.run([*automl_cmd, "run", "exp.yaml", "--db", db], capture_output=True,
+                         text=True, timeout=600, cwd=tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    with Store(db, create=False) as store:
+        (trial,) = store.experiment("dp-wine").trials
+    assert trial.status == "completed" and trial.device == "cuda"
+    assert trial.metrics["train/workers"] == 2 and trial.metrics["val/accuracy"] > 0.6

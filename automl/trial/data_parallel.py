@@ -41,6 +41,11 @@ class Shard:
     _wrapped: Any = field(default=None, repr=False)
 
     @property
+    def wrapped(self) -> bool:
+        """Whether a model was wrapped for training (:meth:`wrap`)."""
+        return self._wrapped is not None
+
+    @property
     def leads(self) -> bool:
         """Rank 0 scores, reports and saves."""
         return self.rank == 0
