@@ -8,8 +8,10 @@ NCCL on GPUs). Reported per run:
 
 - samples/s per trial: training rows x epochs / the trial's training seconds (``time/train_s``,
   rank 0's time in its training loop; the ranks step together);
-- the trial's own seconds (``time/trial_s``) and the command's wall time (with N workers it
-  includes starting Ray Train's controller and worker processes for the trial);
+- the trial's own seconds (``time/trial_s``: rank 0's function, from its start to its
+  checkpoint), the trial's duration as Tune ran it (``Tune s``: with N workers, starting Ray
+  Train's controller and worker processes, and relaying, included) and the command's wall
+  time;
 - validation accuracy (the same configuration: it should not move much) and the rows each
   rank trained on in the last epoch.
 
@@ -85,13 +87,17 @@ def run_once(tmp: Path, workers: int, cpus: int, args: argparse.Namespace) -> di
 
 
 def read_metrics(db: Path) -> dict[str, float]:
+    """The trial's final metrics, and ``tune_s``: its duration as Tune ran it (from its start
+    to its result: with N workers, starting Ray Train's controller and workers included)."""
     import sqlalchemy as sa
 
     engine = sa.create_engine(f"sqlite:///{db}")
     with engine.connect() as connection:
-        (metrics,) = connection.execute(sa.text("SELECT metrics FROM automl_trials")).one()
+        metrics, duration = connection.execute(sa.text(
+            "SELECT metrics, duration_s FROM automl_trials")).one()
     engine.dispose()
-    return json.loads(metrics) if isinstance(metrics, str) else metrics
+    metrics = json.loads(metrics) if isinstance(metrics, str) else metrics
+    return {**metrics, "tune_s": float(duration)}
 
 
 def print_table(runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
@@ -99,7 +105,8 @@ def print_table(runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
     print(f"\none trial, {args.device}: MLP 2x{args.width} on {train_rows} training rows "
           f"(synthetic_classification), batch {args.batch}, {args.epochs} epoch(s)")
     print(f"{'workers':>7} | {'resources':>28} | {'samples/s per trial':>19} | {'x row 1':>10}"
-          f" | {'train s':>7} | {'trial s':>7} | {'wall s':>6} | {'val acc':>7} | rows/rank")
+          f" | {'train s':>7} | {'trial s':>7} | {'Tune s':>6} | {'wall s':>6} | {'val acc':>7} |"
+          " rows/rank")
     base = None
     for run in runs:
         m = run["metrics"]
@@ -108,7 +115,7 @@ def print_table(runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
         ranks = [int(m[k]) for k in sorted(m) if k.startswith("train/rows_rank")]
         print(f"{run['workers']:>7} | {run['resources']:>28} | {rate:>19.0f} | "
               f"{rate / base:>10.2f} | {m['time/train_s']:>7.2f} | {m['time/trial_s']:>7.2f} | "
-              f"{run['wall']:>6.1f} | {m['val/accuracy']:>7.3f} | "
+              f"{m['tune_s']:>6.1f} | {run['wall']:>6.1f} | {m['val/accuracy']:>7.3f} | "
               f"{'/'.join(map(str, ranks)) or train_rows}")
 
 
