@@ -122,8 +122,10 @@ def start_ray(address: str | None, verbose: bool = False, num_cpus: int | None =
                            f"{hint}") from None
 
 
-def check_resources(cpu: float, gpu: float, strict: bool = True) -> str | None:
-    """Fail early when no node could ever run one trial (a trial would wait forever).
+def check_resources(cpu: float, gpu: float, workers: int = 1, strict: bool = True
+                    ) -> str | None:
+    """Fail early when the cluster could never run one trial (a trial would wait forever): a
+    node must fit one worker (``cpu``/``gpu`` each), the nodes together ``workers`` of them.
 
     With ``strict=False`` (a cluster reached through ``--address``, which an autoscaler may grow)
     the problem is returned as a warning instead.
@@ -131,12 +133,13 @@ def check_resources(cpu: float, gpu: float, strict: bool = True) -> str | None:
     import ray
 
     nodes = [n for n in ray.nodes() if n.get("Alive")]
-    fits = any(n["Resources"].get("CPU", 0) >= cpu and n["Resources"].get("GPU", 0) >= gpu
-               for n in nodes)
-    if not fits:
+    fit = [_workers_on(n["Resources"], cpu, gpu) for n in nodes]
+    if sum(fit) < workers:
         total_gpu = sum(n["Resources"].get("GPU", 0) for n in nodes)
         most_cpu = max((n["Resources"].get("CPU", 0) for n in nodes), default=0)
-        message = (f"resources: a trial asks for cpu={cpu:g}, gpu={gpu:g}, but no Ray node has "
+        asks = f"cpu={cpu:g}, gpu={gpu:g}" + (f" per worker, {workers} workers" if workers > 1
+                                              else "")
+        message = (f"resources: a trial asks for {asks}, but no Ray node has "
                    f"that much (largest node: {most_cpu:g} CPUs; cluster GPUs: {total_gpu:g})")
         if strict:
             raise ClusterError(message)
@@ -144,17 +147,28 @@ def check_resources(cpu: float, gpu: float, strict: bool = True) -> str | None:
     return None
 
 
-def check_local_resources(cpu: float, gpu: float) -> None:
-    """Before embedded Ray starts: refuse a trial that this machine could never run.
+def _workers_on(resources: dict[str, float], cpu: float, gpu: float) -> int:
+    """How many workers of ``cpu``/``gpu`` fit on a node with ``resources``."""
+    fits = resources.get("CPU", 0) // cpu
+    if gpu > 0:
+        fits = min(fits, resources.get("GPU", 0) // gpu)
+    return int(fits)
+
+
+def check_local_resources(cpu: float, gpu: float, workers: int = 1) -> None:
+    """Before embedded Ray starts: refuse a trial that this machine could never run
+    (``workers`` processes of ``cpu``/``gpu`` each).
 
     Ray would start, then wait forever for a node that has the resources; this fails in a second
     instead. (With ``--address``, :func:`check_resources` asks the cluster once it is reached.)
     """
     cpus = os.cpu_count() or 1
     gpus = _local_gpu_count() if gpu > 0 else 0
-    if cpu > cpus or gpu > gpus:
+    if cpu * workers > cpus or gpu * workers > gpus:
+        asks = f"cpu={cpu:g}, gpu={gpu:g}" + (f" per worker, {workers} workers" if workers > 1
+                                              else "")
         raise ClusterError(
-            f"resources: a trial asks for cpu={cpu:g}, gpu={gpu:g}, but this machine has {cpus} "
+            f"resources: a trial asks for {asks}, but this machine has {cpus} "
             f"CPUs and {gpus} GPUs; lower resources in the experiment, or run on a Ray cluster "
             "that has them (--address)")
 

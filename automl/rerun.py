@@ -119,6 +119,10 @@ def rerun_trial(exp: ExperimentRecord, number: int, *, on_epoch: EpochCallback |
     source = recorded_plugin_source(exp)
     plugins = rebuild_plugins(source)
     _check_device(config.resources.gpu, trial)
+    if config.resources.workers > 1:
+        raise ConfigError(f"trial {trial.number} was trained data-parallel by "
+                          f"{config.resources.workers} workers (resources.workers); automl rerun "
+                          "trains in one process and cannot reproduce it", path="resources.workers")
     data = aligned_splits(prepare_data(config, plugins.registry))
     _check_split(trial, data.y_val)
     context = trial_context(exp, config, source, plugins.registry)

@@ -34,6 +34,7 @@ from automl.space import ObjectiveSpec, SearchSpace, build_space, metric_entry
 from automl.results import best_trial, objectives_row, search_trials
 from automl.search_data import SearchSplits, StreamedSearchSplits, TestLabels, separate
 from automl.stream_splits import check_streamable
+from automl.trial.data_parallel import check_data_parallel
 from automl.store import (
     FINISHED, EvaluationRecord, ExperimentStatus, Store, TrialRecord, TrialStatus,
     default_db_url, safe_url,
@@ -109,6 +110,11 @@ def prepare(path: str | Path, *, overrides: dict[str, Any] | None = None,
         from automl.distill import resolve_distillation
 
         distillation = resolve_distillation(config, space, plugins.registry)
+    try:  # what several workers per trial cannot train (a streamed dataset: once it is loaded)
+        check_data_parallel(config, space.architectures, space.strategies, plugins.registry,
+                            False, distillation is not None)
+    except ConfigError as exc:
+        raise locate(exc, config) from None
     db_url = db or config.storage.db or default_db_url()
     artifacts_dir = artifacts_location(artifacts or config.storage.artifacts or "runs")
     return Prepared(loaded, plugins, space, db_url, artifacts_dir, ensemble, callbacks,
@@ -204,7 +210,8 @@ def run_experiment(path: str | Path, *, address: str | None = None, db: str | No
     check_artifacts_dir(prepared.artifacts_dir)
     if address is not None or ray_is_running():
         return _with_data(prepared, _load_data(prepared, emit), address, emit, verbose, resume)
-    check_local_resources(config.resources.cpu, config.resources.gpu)
+    check_local_resources(config.resources.cpu, config.resources.gpu,
+                          config.resources.workers)
     # Embedded Ray starts (in this thread: Ray's processes must outlive the thread that starts
     # them) while the data loads in another; starting Ray is mostly waiting for its processes.
     with ThreadPoolExecutor(1, thread_name_prefix="automl-data") as pool:
@@ -246,6 +253,8 @@ def _load_data(prepared: Prepared, emit: Listener | None
     if isinstance(data, StreamedSearchSplits):
         check_streamable(prepared.space.architectures, prepared.plugins.registry,
                          prepared.space.strategies, prepared.distillation is not None)
+        check_data_parallel(config, prepared.space.architectures, prepared.space.strategies,
+                            prepared.plugins.registry, True, prepared.distillation is not None)
     return data, labels, seconds
 
 
@@ -303,6 +312,7 @@ def _run(prepared: Prepared, data: SearchSplits | StreamedSearchSplits, labels: 
         emit(RayStarting(address))
     with ray_session(address, verbose=verbose):
         warning = check_resources(config.resources.cpu, config.resources.gpu,
+                                  config.resources.workers,
                                   strict=address is None)
         if warning:
             emit(RunWarning(warning))
@@ -419,6 +429,7 @@ def _search(prepared: Prepared, data: Any, store: Store, experiment_id: int,
     from automl.search.disk import caused_by_full_disk, disk_full_error
     from automl.search.stopper import StopSearch
     from automl.trial.context import TrialContext
+    from automl.trial.data_parallel import trial_resources
     from automl.trial.trainable import run_trial
 
     config = prepared.loaded.config
@@ -429,7 +440,7 @@ def _search(prepared: Prepared, data: Any, store: Store, experiment_id: int,
         registry)
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, context=context, data=data),
-        {"cpu": config.resources.cpu, "gpu": config.resources.gpu})
+        trial_resources(config.resources))
     budget = config.search.num_trials
     searched = {name for name, _ in space.rows()}
     rerun: list[TrialRecord] = []

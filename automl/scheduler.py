@@ -86,6 +86,7 @@ def build_tuner(trainable: Any, config: Experiment, space: SearchSpace, searcher
     from ray import tune
 
     from automl.search import actor_reuse
+    from automl.trial.data_parallel import concurrent_trials
 
     actor_reuse.install()  # reused actors must not cost concurrency after a worker dies
     return tune.Tuner(
@@ -96,7 +97,8 @@ def build_tuner(trainable: Any, config: Experiment, space: SearchSpace, searcher
                                      max_t=config.training.epochs + 1,
                                      epochs=config.training.epochs),
             num_samples=budget,
-            max_concurrent_trials=config.search.max_concurrent,
+            max_concurrent_trials=(config.search.max_concurrent
+                                   or concurrent_trials(config.resources)),
             time_budget_s=config.search.time_budget_s,
             reuse_actors=True,
             trial_dirname_creator=trial_dirname),

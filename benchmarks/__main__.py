@@ -14,7 +14,7 @@ SCRIPTS = ("overhead", "store", "pruning", "search_efficiency", "ensemble_gain",
            "quickstart_cost", "export_formats", "diabetes_regression", "warm_start",
            "constraints", "report_speed", "tracking",
            "small_data_baselines", "quantization", "strategies", "distillation",
-           "streaming_data")
+           "streaming_data", "trial_workers")
 
 
 def main() -> int:

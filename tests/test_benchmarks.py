@@ -33,6 +33,7 @@ EXPECTED = {
     "quantization": "target static int8 CNN",
     "strategies": "recorded eps",
     "distillation": "gap closed",
+    "trial_workers": "samples/s per trial",
 }
 
 

@@ -43,6 +43,11 @@ class TrainingRun:
             epoch (:meth:`Architecture.on_epoch_start`), or None. The built-in ``standard``
             strategy applies both; ``federated`` and ``dp_sgd`` train every parameter at one
             rate.
+        shard: this process's share of a data-parallel trial (``resources.workers`` > 1;
+            :class:`automl.trial.data_parallel.Shard`): a strategy that declares
+            ``data_parallel`` trains on ``shard.order(n, epoch, device)``'s rows only and
+            runs the forward pass through ``shard.wrap(model)`` (gradients averaged over the
+            ranks); ``None`` when one process trains the trial.
     """
 
     model: "nn.Module"
@@ -58,6 +63,7 @@ class TrainingRun:
     fine_tune_epochs: int = 0
     param_groups: "Callable[[nn.Module], list[dict[str, Any]] | None] | None" = None
     on_epoch_start: "Callable[[nn.Module, int], None] | None" = None
+    shard: Any = None
 
 
 class TrainingLoop(ABC):
@@ -111,6 +117,9 @@ class Strategy(Component):
         streams: whether its loops train on a streamed dataset (``TrainingRun.x`` then reads
             batches from files: :class:`automl.trial.stream_inputs` rather than a tensor);
             default ``False``: an experiment that streams refuses the strategy.
+        data_parallel: whether its loops honour ``TrainingRun.shard`` (a trial trained by
+            several workers, ``resources.workers``); default ``False``: an experiment with
+            workers refuses the strategy.
     """
 
     default: ClassVar[bool] = False
@@ -118,6 +127,7 @@ class Strategy(Component):
     kfold: ClassVar[bool] = True
     pruning: ClassVar[bool] = True
     streams: ClassVar[bool] = False
+    data_parallel: ClassVar[bool] = False
 
     @abstractmethod
     def start(self, params: dict[str, Any], run: TrainingRun) -> TrainingLoop:

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import (
     BaseModel, ConfigDict, Field, PrivateAttr, SerializerFunctionWrapHandler, field_validator,
-    model_serializer, model_validator,
+    ValidationInfo, model_serializer, model_validator,
 )
 
 from automl.search import algorithms as search_algorithms
@@ -109,14 +109,42 @@ class SearchConfig(Strict):
 
 
 class Resources(Strict):
-    cpu: float = Field(1.0, gt=0)
-    gpu: float = Field(0.0, ge=0)
+    """What one trial asks for: ``cpu`` and ``gpu`` per worker process, ``workers`` processes
+    training it data-parallel (:mod:`automl.trial.data_parallel`). ``gpu: N`` (N > 1, no
+    ``workers``) is short for ``workers: N, gpu: 1``."""
+
+    cpu: float = Field(1.0, gt=0, description="CPUs per worker")
+    gpu: float = Field(0.0, ge=0, description="GPUs per worker (a fraction shares one)")
+    workers: int = Field(1, ge=1, le=256, description="processes training one trial "
+                         "data-parallel (Ray Train); 1: the trial trains in its own process")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gpus_as_workers(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "workers" not in value:
+            gpu = value.get("gpu")
+            if (isinstance(gpu, (int, float)) and not isinstance(gpu, bool) and gpu > 1
+                    and gpu == int(gpu)):
+                return {**value, "gpu": 1.0, "workers": int(gpu)}
+        return value
 
     @field_validator("gpu")
     @classmethod
     def _fraction_or_whole(cls, value: float) -> float:
         if value > 1 and value != int(value):
             raise ValueError("more than one GPU per trial must be a whole number")
+        return value
+
+    @field_validator("workers")
+    @classmethod
+    def _one_gpu_per_worker(cls, value: int, info: ValidationInfo) -> int:
+        gpu = info.data.get("gpu", 0.0)
+        if value > 1 and gpu not in (0, 1):
+            raise ValueError(f"with {value} workers each worker takes one whole GPU of its own "
+                             f"(NCCL cannot share one); set gpu: 1 (or 0), not {gpu:g}")
+        if value == 1 and gpu > 1:
+            raise ValueError(f"one worker trains on one GPU; for {gpu:g} set workers: {gpu:g} "
+                             "with gpu: 1 (or gpu: N alone)")
         return value
 
 

@@ -499,6 +499,32 @@ class StrategyConformance(_ComponentChecks):
                                                           for f in component.facts)
         assert isinstance(component.kfold, bool) and isinstance(component.default, bool)
         assert isinstance(component.pruning, bool)
+        assert isinstance(component.data_parallel, bool)
+
+    def test_a_data_parallel_loop_trains_on_its_shard(self, component: type[Strategy],
+                                                      task: Task, tmp_path: Any) -> None:
+        """A strategy declaring ``data_parallel`` takes its rows from ``run.shard`` and its
+        forward pass through ``shard.wrap`` (here rank 0 of 2 for the rows, in a real
+        one-process gloo group for DDP)."""
+        if not component.data_parallel:
+            pytest.skip(f"{component.name} does not declare data_parallel")
+        import torch
+        import torch.distributed as dist
+
+        from automl.trial.data_parallel import Shard
+
+        dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'group'}", rank=0,
+                                world_size=1)
+        try:
+            run = self._run(task)
+            run.shard = shard = Shard(0, 2, seed=0)
+            loop = component().start(dict(sample_params(component)[0]), run)
+            assert math.isfinite(loop.epoch())
+            assert shard.rows == 60, f"{component.name} did not train on the shard's rows"
+            assert shard.wrapped, f"{component.name} did not train through shard.wrap(model)"
+            assert type(loop.model) is torch.nn.Sequential
+        finally:
+            dist.destroy_process_group()
 
     def test_trains_in_place_and_fine_tunes(self, component: type[Strategy],
                                             task: Task) -> None:

@@ -33,6 +33,8 @@ class TrialContext:
     validation: KFold | None = None  # k-fold cross-validation; None: the validation split
     #: a distilled student (:mod:`automl.distill`): how its packed training labels unpack
     student: Any = None
+    #: processes training each trial data-parallel (``resources.workers``; 1: this process)
+    workers: int = 1
 
     @property
     def first_objective_key(self) -> str:
@@ -66,5 +68,6 @@ class TrialContext:
             fine_tune_epochs=training.fine_tune_epochs,
             fine_tune_lr_factor=training.fine_tune_lr_factor, amp=training.amp,
             eval_batch_size=training.eval_batch_size, cpus=config.resources.cpu,
-            gpus=config.resources.gpu, augmentation_order=tuple(config.augmentations),
+            gpus=config.resources.gpu, workers=config.resources.workers,
+            augmentation_order=tuple(config.augmentations),
             constrained=tuple(constrained), validation=KFold.from_config(config))

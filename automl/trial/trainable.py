@@ -39,6 +39,12 @@ def run_trial(config: dict[str, Any], context: TrialContext, data: SearchSplits)
     from ray import tune
 
     node_id = ray.get_runtime_context().get_node_id()  # hostnames can repeat; node ids do not
+    if context.workers > 1:  # Ray Train workers train it; this process relays their reports
+        from automl.trial.data_parallel import run_data_parallel
+
+        run_data_parallel(config, context, data, node_id,
+                          tune.get_context().get_trial_id() or "local")
+        return
 
     def report(metrics: dict[str, Any], checkpoint_dir: Path | None) -> None:
         checkpoint = tune.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
@@ -49,9 +55,13 @@ def run_trial(config: dict[str, Any], context: TrialContext, data: SearchSplits)
 
 
 def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: SearchSplits,
-                       report: Reporter, trial_id: str = "local") -> dict[str, float]:
+                       report: Reporter, trial_id: str = "local", shard: Any = None
+                       ) -> dict[str, float]:
     """Train, prune, fine-tune and score one configuration on validation; returns the final
     metrics. With k-fold validation (``context.validation``) see :mod:`automl.trial.folds`.
+    With a ``shard`` (:class:`automl.trial.data_parallel.Shard`) this is one rank of a
+    data-parallel trial: it trains on its share of the rows; only rank 0 scores and reports
+    (the other ranks report empty results at the same points) and returns the final metrics.
 
     Deterministic for a given configuration and experiment seed on the same hardware.
     """
@@ -77,7 +87,9 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Sear
     seed = derive_seed(context.seed, config)
     seed_everything(seed)
     device = select_device(context.gpus, context.cpus, context.amp)
-    generator = torch.Generator(device=device.device).manual_seed(seed)
+    # each rank of a data-parallel trial draws its own augmentations
+    generator = torch.Generator(device=device.device).manual_seed(
+        seed + (shard.rank if shard is not None else 0))
 
     spec = data.spec
     task = task_for(spec, registry)
@@ -101,7 +113,8 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Sear
     timer = setup.timer
     model_values: dict[str, float] | None = None
     trainer = new_trainer(setup, context, build_model(setup, x_train), x_train, y_train,
-                          generator)
+                          generator, shard)
+    leads = shard is None or shard.leads
     timer.add("setup", time.perf_counter() - started)
     train_s = 0.0
     # model-only metrics reading the loop's facts (epsilon) change every epoch; the others
@@ -114,6 +127,9 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Sear
                                                ).to(device.device))
         loss = trainer.epoch()
         train_s += time.perf_counter() - tick
+        if not leads:  # rank 0 scores and reports; the others report nothing at the same point
+            report({}, None)
+            continue
         with timer.phase("epoch_eval"):
             val_proba = predict(trainer.model, x_val, context.eval_batch_size, task, spec,  # type: ignore[arg-type]
                                 device.amp)
@@ -138,6 +154,10 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Sear
     timer.add("prune", -fine_tune_s)  # fine-tuning is training
     train_s += fine_tune_s
     timer.add("train", train_s)
+    ranks = shard.gather(shard.rows) if shard is not None else None
+    if not leads:
+        report({}, None)
+        return {}
     model = model.to(device.device)
     float_model = model
     with timer.phase("quantize"):
@@ -158,6 +178,11 @@ def train_and_evaluate(config: dict[str, Any], context: TrialContext, data: Sear
         cpu_model = model.cpu().eval()
         final = {**score(groups.per_split, data.y_val, val_proba, cpu_model, spec, "val"),
                  **structure}
+    if ranks is not None:  # how many trained it, on how many rows each
+        from automl.trial.data_parallel import ROWS_KEY, WORKERS_KEY
+
+        final.update({WORKERS_KEY: float(len(ranks)),
+                      **{ROWS_KEY.format(rank=r): float(n) for r, n in enumerate(ranks)}})
     final.update(quantization_facts(plan, quantized, measured_on))
     record = {"params": dict(config), "seed": seed, "metrics": final, "plan": plan.__dict__,
               "spec": vars(spec)}  # the DataSpec, with its task and output size
@@ -239,10 +264,11 @@ class TrialSetup:
 
 
 def new_trainer(setup: TrialSetup, context: TrialContext, model: Any, x: Any, y: Any,
-                generator: Any) -> Any:
+                generator: Any, shard: Any = None) -> Any:
     """The training loop of ``model`` on rows ``x``/``y``: the plan's strategy (the default
     strategy without one), or the architecture's own ``fit`` for one that trains itself
-    (:class:`~automl.trial.training.SelfFitting`)."""
+    (:class:`~automl.trial.training.SelfFitting`); ``shard``: this rank's share of a
+    data-parallel trial (strategies declaring ``data_parallel`` honour it)."""
     from automl.components import NotTrainable, TrainingRun
     from automl.trial.architecture_hooks import ArchitectureHooks
     from automl.trial.training import SelfFitting
@@ -258,7 +284,8 @@ def new_trainer(setup: TrialSetup, context: TrialContext, model: Any, x: Any, y:
     run = TrainingRun(model, x, y, setup.task, setup.spec, plan.training, setup.augmentations,
                       setup.device, generator, context.epochs,
                       context.fine_tune_epochs if plan.pruner else 0,
-                      param_groups=hooks.param_groups, on_epoch_start=hooks.on_epoch_start())
+                      param_groups=hooks.param_groups, on_epoch_start=hooks.on_epoch_start(),
+                      shard=shard)
     try:
         return _call(entry.plugin, f"strategy '{entry.name}'", "start", entry.create().start,
                      dict(plan.strategy_params), run)

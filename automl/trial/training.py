@@ -44,7 +44,8 @@ class Trainer:
                  spec: DataSpec, training: dict[str, Any],
                  augmentations: Sequence[tuple[Augmentation, dict[str, Any]]],
                  device: DevicePlan, generator: torch.Generator,
-                 on_epoch_start: Callable[[nn.Module, int], None] | None = None) -> None:
+                 on_epoch_start: Callable[[nn.Module, int], None] | None = None,
+                 shard: Any = None) -> None:
         self.model = model
         self.x = x
         self.task = task
@@ -57,6 +58,8 @@ class Trainer:
         #: the architecture's ``on_epoch_start`` (``model, epoch``), run after ``model.train()``
         self.on_epoch_start = on_epoch_start
         self.epochs_started = 0
+        #: this rank's share of a data-parallel trial (:mod:`automl.trial.data_parallel`)
+        self.shard = shard
 
     def epoch(self, optimizer: torch.optim.Optimizer) -> float:
         """One pass over the training data; returns the mean loss."""
@@ -64,6 +67,9 @@ class Trainer:
         self.epochs_started += 1
         if self.on_epoch_start is not None:
             self.on_epoch_start(self.model, self.epochs_started)
+        # a data-parallel rank runs the forward pass through DDP (gradients averaged), wrapped
+        # after the hook: it may unfreeze parameters
+        net = self.model if self.shard is None else self.shard.wrap(self.model)
         batch = int(self.training["batch_size"])
         # Summed on the device: reading the loss every batch would stall a GPU once per batch.
         total = torch.zeros((), device=self.x.device)
@@ -73,14 +79,16 @@ class Trainer:
             for aug, params in self.augmentations:
                 xb, yb = aug.apply(xb, yb, params, self.generator)
             with torch.autocast(device_type="cuda", enabled=self.device.amp):
-                loss = self.task.loss(self.model(xb), yb, self.training)
+                loss = self.task.loss(net(xb), yb, self.training)
             optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             self.scaler.step(optimizer)
             self.scaler.update()
             total += loss.detach().float() * len(idx)
             seen += len(idx)
-        mean = float(total) / max(seen, 1)
+        if self.shard is not None:  # the mean over every rank's rows
+            total, seen = self.shard.sum(total, torch.tensor(float(seen), device=total.device))
+        mean = float(total) / max(float(seen), 1)
         if not math.isfinite(mean):
             raise DivergedError(f"training loss became {mean} (lr={self.training['lr']:g})")
         return mean
@@ -92,8 +100,11 @@ class Trainer:
             yield from self.x.shuffled(batch, self.generator)
             return
         n = len(self.x)
-        order = torch.randperm(n, generator=self.generator, device=self.generator.device)
-        order = order.to(self.x.device)
+        if self.shard is not None:  # this rank's rows (DistributedSampler)
+            order = self.shard.order(n, self.epochs_started, self.x.device)
+        else:
+            order = torch.randperm(n, generator=self.generator, device=self.generator.device)
+            order = order.to(self.x.device)
         for start in range(0, n, batch):
             idx = order[start:start + batch]
             if len(idx) < 2 and n > 1:

@@ -14,13 +14,14 @@ class Standard(Strategy):
                    "experiment without strategy:)")
     default = True
     streams = True  # the Trainer reads batches from a streamed dataset's files
+    data_parallel = True  # the Trainer trains on a rank's shard through DDP
 
     def start(self, params: dict[str, Any], run: TrainingRun) -> TrainingLoop:
         from automl.trial.training import GradientLoop, Trainer
 
         return GradientLoop(Trainer(run.model, run.x, run.y, run.task, run.spec, run.training,
                                     run.augmentations, run.device, run.generator,
-                                    run.on_epoch_start), run.param_groups)
+                                    run.on_epoch_start, run.shard), run.param_groups)
 
 
 @automl.hookimpl
