@@ -220,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-distill-") as tmp:
         for seed in seeds:
             rows.append(run_seed(Path(tmp), SETTINGS[args.setting], seed, args.quick, augment))
-            print(f"seed {seed}: teacher {rows[-1].teacher}", flush=True)
+            print(f"seed {seed}: teacher {rows[-1].teacher}; test accuracy "
+                  + ", ".join(f"{k} {v:.4f}" for k, v in rows[-1].acc.items()), flush=True)
     print()
     print("model                             test accuracy    params   latency ms b=1    b=64")
     for name, label in MODELS:

@@ -541,8 +541,9 @@ def test_the_report_and_show_mark_the_students_and_the_best_one(tmp_path, capsys
     write_synthetic_experiment(url, "exp", 12)
     with Store(url) as store:  # the synthetic experiment's id is 1, its trials 0..11
         for number, accuracy in ((12, 0.80), (13, 0.86)):
-            store.start_trial(1, number, f"s{number}", {"architecture": "mlp", TEACHER: "x"},
-                              kind="distilled")
+            augment = {AUGMENT: "munge x4"} if number == 13 else {}
+            store.start_trial(1, number, f"s{number}", {"architecture": "mlp", TEACHER: "x",
+                                                        **augment}, kind="distilled")
             store.finish_trial(1, number, status=TrialStatus.COMPLETED,
                                metrics={"val/accuracy": accuracy, "model/params": 500.0},
                                history=[], seed=0, node=None, device="cpu",
@@ -557,3 +558,4 @@ def test_the_report_and_show_mark_the_students_and_the_best_one(tmp_path, capsys
     print_experiment(console, exp)
     text = console.export_text()
     assert "best student #13 (distilled from the x" in text and "distilled" in text
+    assert "synthetic rows munge x4" in text
