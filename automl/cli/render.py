@@ -264,7 +264,10 @@ def print_student(console: Console, exp: ExperimentRecord) -> None:
     console.print(f"[bold]best student[/bold] #{student.number} (distilled from the "
                   f"{escape(str(params.get('distill.teacher', 'teacher')))}, temperature "
                   f"{_fmt(params.get('distill.temperature'))}, alpha "
-                  f"{_fmt(params.get('distill.alpha'))}{escape(bounds)}): {key} "
+                  f"{_fmt(params.get('distill.alpha'))}"
+                  + (f", synthetic rows {escape(str(params['distill.augment']))}"
+                     if "distill.augment" in params else "")
+                  + f"{escape(bounds)}): {key} "
                   f"{_fmt(student.metrics.get(key))}, params "
                   f"{_fmt(student.metrics.get('model/params'))}", soft_wrap=True)
 

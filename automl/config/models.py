@@ -243,6 +243,18 @@ class Bound(Strict):
         return self
 
 
+class DistillationAugment(Strict):
+    """Synthetic training rows the teacher labels for the students (``distillation.augment``):
+    the augmented transfer set of Fakoor et al. 2020 (AutoGluon's distillation)."""
+
+    method: Literal["none", "munge", "mixup"] = Field(
+        "none", description="how synthetic rows are made from the training inputs: none, "
+        "munge (Bucila et al. 2006: a row's features moved towards its nearest neighbour's) or "
+        "mixup (convex mixes of two rows)")
+    size: float = Field(1.0, gt=0, le=20, description="synthetic rows, as a multiple of the "
+                        "training rows")
+
+
 class DistillationConfig(Strict):
     """The distillation stage after the search and the ensemble (see docs/experiment-yaml.md):
     students learn from the teacher's predictions on the training split."""
@@ -259,6 +271,9 @@ class DistillationConfig(Strict):
     constraints: dict[str, Bound] = Field(
         default_factory=dict, description="bounds the students must meet besides the "
         "experiment's constraints (e.g. params: {max: 5000})")
+    augment: DistillationAugment = Field(
+        default_factory=DistillationAugment, description="synthetic rows the teacher labels, "
+        "added to the students' training split (default: none)")
 
     @field_validator("architecture", mode="before")
     @classmethod

@@ -7,6 +7,7 @@ trains a student on labels and teacher predictions with the ordinary trial code,
 """
 
 from automl.distill.settings import DistillationSettings, StudentSpace, resolve_distillation
-from automl.distill.stage import distillation_stage
+from automl.distill.stage import check_distillation_data, distillation_stage
 
-__all__ = ["DistillationSettings", "StudentSpace", "distillation_stage", "resolve_distillation"]
+__all__ = ["DistillationSettings", "StudentSpace", "check_distillation_data", "distillation_stage",
+           "resolve_distillation"]

@@ -25,6 +25,8 @@ from automl.space import SearchSpace, constraint_specs
 TEMPERATURE, ALPHA = "distill.temperature", "distill.alpha"
 #: the constant every student records: the teacher it learned from
 TEACHER = "distill.teacher"
+#: the constant a student of an augmented transfer set records: how its synthetic rows were made
+AUGMENT = "distill.augment"
 
 
 @dataclass
@@ -35,11 +37,16 @@ class StudentSpace(SearchSpace):
     alpha: Param = field(default_factory=lambda: FloatRange(0.3, 0.9))
     #: what the students learn from (recorded with each: ``distill.teacher``)
     teacher: str = ""
+    #: the synthetic rows they also learn from, e.g. ``munge x2`` (``distill.augment``; empty:
+    #: none, and nothing is recorded)
+    augment: str = ""
 
     def define(self, trial: Any) -> dict[str, Any]:
         constants = super().define(trial)
         if self.teacher:
             constants[TEACHER] = self.teacher
+        if self.augment:
+            constants[AUGMENT] = self.augment
         for name, param in ((TEMPERATURE, self.temperature), (ALPHA, self.alpha)):
             value = param.suggest(trial, name)
             if not param.searched:
@@ -47,8 +54,9 @@ class StudentSpace(SearchSpace):
         return constants
 
     def rows(self) -> list[tuple[str, str]]:
-        return [*super().rows(), (TEMPERATURE, self.temperature.describe()),
+        rows = [*super().rows(), (TEMPERATURE, self.temperature.describe()),
                 (ALPHA, self.alpha.describe())]
+        return [*rows, (AUGMENT, self.augment)] if self.augment else rows
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,10 @@ class DistillationSettings:
     #: the experiment, as its students are run: their architectures, every constrained metric
     #: recorded
     config: Experiment
+    #: ``distillation.augment``: how synthetic rows are made ("none": no row) and how many, as a
+    #: multiple of the training rows
+    augment: str = "none"
+    augment_size: float = 1.0
 
 
 def resolve_distillation(config: Experiment, space: SearchSpace, registry: Registry
@@ -114,9 +126,12 @@ def _resolve(config: Experiment, space: SearchSpace, registry: Registry
     alpha = _loss_param(section.alpha, "distillation.alpha", 0.0, 1.0)
     fields = {name: getattr(base, name) for name in SearchSpace.__dataclass_fields__}
     fields["constraints"] = [*base.constraints, *own]
+    augment = section.augment
+    label = "" if augment.method == "none" else f"{augment.method} x{augment.size:g}"
     return DistillationSettings(section.trials,
-                                StudentSpace(**fields, temperature=temperature, alpha=alpha),
-                                own, students)
+                                StudentSpace(**fields, temperature=temperature, alpha=alpha,
+                                             augment=label),
+                                own, students, augment.method, augment.size)
 
 
 def _loss_param(raw: Any, path: str, low: float, high: float | None) -> Param:

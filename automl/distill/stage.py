@@ -10,6 +10,11 @@ split by the final evaluation, beside the best trial and the ensemble.
 
 A student is always validated on the validation split, also in a k-fold experiment (the
 teacher's fold models are averaged; only the training rows are distilled).
+
+With ``distillation.augment``, synthetic rows made from the training inputs
+(:mod:`automl.distill.augment`, seeded from the experiment's seed) follow the training rows; the
+teacher predicts them on the driver as it predicts the training inputs, and they travel to the
+students with the training split (the object store holds ``1 + size`` times the training inputs).
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ import dataclasses
 import time
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
+from automl.distill.augment import check_augmentable, synthetic_inputs
 from automl.distill.settings import TEACHER
 from automl.distill.student import pack
 from automl.distill.teacher import choose_teacher, teacher_predictions
@@ -35,6 +43,8 @@ if TYPE_CHECKING:
 
 #: added to the experiment's seed for the students' sampler (the search's starts at the seed)
 SAMPLER_OFFSET = 104_729
+#: added to the experiment's seed for the synthetic rows of ``distillation.augment``
+AUGMENT_OFFSET = 130_363
 
 
 def distillation_stage(prepared: "Prepared", settings: "DistillationSettings",
@@ -62,12 +72,20 @@ def distillation_stage(prepared: "Prepared", settings: "DistillationSettings",
     if teacher is None:
         emit(DistillationSkipped("no completed trial to learn from"))
         return
+    check_augmentable(settings.augment, data.x_train, data.spec.kind)
     tick = time.monotonic()
     soft = teacher_predictions(exp, registry, teacher, data.x_train, data.spec,
                                config.training.eval_batch_size)
-    packed, labels = pack(data.y_train, soft)
+    x_train, synthetic = data.x_train, None
+    if settings.augment != "none":
+        made = synthetic_inputs(settings.augment, data.x_train, settings.augment_size,
+                                config.seed + AUGMENT_OFFSET)
+        synthetic = teacher_predictions(exp, registry, teacher, made, data.spec,
+                                        config.training.eval_batch_size)
+        x_train = np.concatenate([data.x_train, made])
+    packed, labels = pack(data.y_train, soft, synthetic)
     emit(DistillationStarted(teacher.describe(), budget, time.monotonic() - tick))
-    students = SearchSplits(data.x_train, packed, data.x_val, data.y_val, data.x_test, data.spec)
+    students = SearchSplits(x_train, packed, data.x_val, data.y_val, data.x_test, data.spec)
     space = dataclasses.replace(settings.space, teacher=teacher.describe())
     objectives = [(o.metric, o.mode) for o in space.objectives]
     context = dataclasses.replace(
@@ -101,6 +119,18 @@ def distillation_stage(prepared: "Prepared", settings: "DistillationSettings",
                               best.metrics.get(key) if best else None, key,
                               sum(1 for t in students_of(done) if t.status == "completed"),
                               time.monotonic() - started))
+
+
+def check_distillation_data(settings: "DistillationSettings", data: Any, config: Any) -> None:
+    """Before the search: refuse synthetic rows the loaded data cannot have (token ids, a
+    streamed split), with the experiment file's line, before anything is written."""
+    from automl.config.loader import locate
+    from automl.errors import ConfigError
+
+    try:
+        check_augmentable(settings.augment, data.x_train, data.spec.kind)
+    except ConfigError as exc:
+        raise locate(exc, config) from None
 
 
 def teacher_of(params: dict[str, Any]) -> str | None:
