@@ -31,6 +31,7 @@ from pathlib import Path
 from benchmarks.harness import REPO, environment_line
 
 SIZE = 32  # pixels: 12 KB of float32 per decoded image
+GROUP_ROWS = 65_536  # rows per Parquet row group
 
 
 def make_images(root: Path, count: int) -> None:
@@ -49,22 +50,27 @@ def make_images(root: Path, count: int) -> None:
             Image.fromarray(pixels.astype(np.uint8)).save(folder / f"{i:06d}.png")
 
 
-def make_parquet(path: Path, rows: int) -> None:
-    """``rows`` rows of 16 float32 features and a 0/1 label, written 64k rows at a time."""
+def make_parquet(path: Path, rows: int | None = None, min_bytes: int | None = None) -> None:
+    """A Parquet file of 16 float32 features and a 0/1 label, written one row group of 64k rows
+    at a time (never more in memory): ``rows`` rows, or row groups until the file on disk holds
+    ``min_bytes``."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     rng = np.random.default_rng(0)
     writer = None
-    for start in range(0, rows, 65_536):
-        n = min(65_536, rows - start)
+    start = 0
+    while (start < rows) if rows is not None else (
+            writer is None or path.stat().st_size < (min_bytes or 0)):
+        n = min(GROUP_ROWS, rows - start) if rows is not None else GROUP_ROWS
         x = rng.normal(size=(n, 16)).astype(np.float32)
         columns = {f"f{i}": x[:, i] for i in range(16)}
         columns["label"] = (x[:, 0] + x[:, 1] > 0).astype(np.int64)
         table = pa.table(columns)
         writer = writer or pq.ParquetWriter(path, table.schema)
-        writer.write_table(table, row_group_size=65_536)
+        writer.write_table(table, row_group_size=GROUP_ROWS)
+        start += n
     assert writer is not None
     writer.close()
 

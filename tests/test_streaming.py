@@ -320,3 +320,27 @@ def test_strategies_that_do_not_stream_and_distillation_are_refused(registry):
     with pytest.raises(ConfigError, match="distillation stage") as info:
         check_streamable(["mlp"], registry, [], distills=True)
     assert info.value.path == "distillation"
+
+
+@pytest.mark.parametrize("labels", [["yes", "no", "maybe"], [3, -1, 10]])
+def test_streamed_class_codes_are_the_in_memory_ones_read_batch_by_batch(tmp_path, labels,
+                                                                         monkeypatch):
+    from automl_plugins.datasets import parquet_stream
+    from automl_plugins.datasets.tabular_file import encode_labels
+
+    monkeypatch.setattr(parquet_stream, "PASS_ROWS", 64)  # several batches, classes spread
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"a": rng.normal(size=500),
+                          "target": [labels[0]] * 100 + list(rng.choice(labels, 400))})
+    frame.to_parquet(tmp_path / "t.parquet", row_group_size=90)
+    streamed = parquet_stream.stream_parquet({"path": str(tmp_path / "t.parquet"),
+                                              "target": "target"}, "classification")
+    codes, names = encode_labels(frame["target"], "target")
+    assert streamed.spec.class_names == names and streamed.targets.dtype == np.int64
+    np.testing.assert_array_equal(streamed.targets, codes)
+    frame["target"] = frame["target"].astype(object)
+    frame.loc[321, "target"] = None  # a missing label in a later batch: its row in the file
+    frame.to_parquet(tmp_path / "t.parquet", row_group_size=90)
+    with pytest.raises(ConfigError, match="empty in data row 322"):
+        parquet_stream.stream_parquet({"path": str(tmp_path / "t.parquet"),
+                                       "target": "target"}, "classification")
