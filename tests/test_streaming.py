@@ -344,3 +344,26 @@ def test_streamed_class_codes_are_the_in_memory_ones_read_batch_by_batch(tmp_pat
     with pytest.raises(ConfigError, match="empty in data row 322"):
         parquet_stream.stream_parquet({"path": str(tmp_path / "t.parquet"),
                                        "target": "target"}, "classification")
+
+
+def test_a_numeric_parquet_read_converts_in_numpy_what_the_pandas_path_encodes(tmp_path):
+    from automl.preprocessing import Preprocessing
+    from automl_plugins.datasets.parquet_stream import ParquetRows
+    from automl_plugins.datasets.tabular_file import encode_table
+
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame({"f32": rng.normal(size=400).astype(np.float32),
+                          "f64": rng.normal(size=400) * 1e3, "i64": rng.integers(-9, 9, 400),
+                          "i8": rng.integers(0, 5, 400).astype(np.int8)})
+    frame.to_parquet(tmp_path / "t.parquet", row_group_size=64)
+    prep = Preprocessing("table", {"columns": list(frame.columns), "categories": {}})
+    reader = ParquetRows(str(tmp_path / "t.parquet"), prep)
+    rows = np.sort(rng.choice(400, 150, replace=False))
+    got = reader.read(rows)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, encode_table(prep, frame.iloc[rows]))
+    frame.loc[rows[7], "f64"] = np.inf  # not finite: the pandas path names the file's row
+    frame.to_parquet(tmp_path / "t.parquet", row_group_size=64)
+    with pytest.raises(ConfigError, match=f"column 'f64' is missing or infinite in row "
+                                          f"{rows[7] + 1}"):
+        ParquetRows(str(tmp_path / "t.parquet"), prep).read(rows)
