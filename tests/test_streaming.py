@@ -364,6 +364,10 @@ def test_a_numeric_parquet_read_converts_in_numpy_what_the_pandas_path_encodes(t
     np.testing.assert_array_equal(got, encode_table(prep, frame.iloc[rows]))
     frame.loc[rows[7], "f64"] = np.inf  # not finite: the pandas path names the file's row
     frame.to_parquet(tmp_path / "t.parquet", row_group_size=64)
-    with pytest.raises(ConfigError, match=f"column 'f64' is missing or infinite in row "
-                                          f"{rows[7] + 1}"):
+    message = f"column 'f64' is missing or infinite in row {rows[7] + 1}"
+    with pytest.raises(ConfigError, match=message):
         ParquetRows(str(tmp_path / "t.parquet"), prep).read(rows)
+    batches = StreamInputs(ParquetRows(str(tmp_path / "t.parquet"), prep), rows).shuffled(
+        16, torch.Generator().manual_seed(0))
+    with pytest.raises(ConfigError, match=message):  # raised in the read-ahead thread
+        list(batches)
