@@ -16,10 +16,10 @@ process (``train_and_evaluate``), to check the script in seconds.
         [--rows 200000,2000000] [--workers 0,2] [--parquet-gb 3]
 
 ``--workers`` runs the streamed rows once per ``stream_workers`` value. ``--parquet-gb`` adds a
-Parquet file of that many GB (written a row group at a time): a full ``automl run`` over it
-takes most of an hour on two cores, so the driver's part (``prepare_data``, ``separate``: the
-data's whole footprint on the driver) and one trial (on the pickled search data, as a Ray worker
-receives it: the trial's own peak RSS) run apart, each in a fresh process.
+Parquet file of that many GB (written a row group at a time) whose driver part (``prepare_data``,
+``separate``: all the data the driver of a run holds) and one trial (on the pickled search data,
+as a Ray worker receives it) run apart, each in a fresh process, so that the trial's own peak RSS
+can be read (a Ray worker's is not the driver's ``ru_maxrss``); once per ``--workers`` value.
 """
 
 from __future__ import annotations
@@ -289,8 +289,8 @@ def main() -> int:
 
 def large_parquet(path: Path, gb: float, workers: list[int]) -> bool:
     """A Parquet file of ``gb`` GB, streamed: the driver's part of a run and one trial over it
-    in separate fresh processes (the trial on what the driver pickled for the object store);
-    the in-memory driver's need computed from its bytes per row. Returns whether one failed."""
+    in separate fresh processes (the trial on what the driver pickled for the object store).
+    Returns whether one failed."""
     started = time.perf_counter()
     make_parquet(path, min_bytes=int(gb * 2 ** 30))
     made = time.perf_counter() - started
