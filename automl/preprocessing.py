@@ -112,7 +112,7 @@ def standardise(x: np.ndarray, fitted: dict[str, np.ndarray]) -> np.ndarray:
     if MEAN not in fitted:
         return x
     if ONEHOT_COLUMNS not in fitted:
-        return ((x - fitted[MEAN]) / fitted[STD]).astype(np.float32)
+        return ((x - fitted[MEAN]) / fitted[STD]).astype(np.float32, copy=False)
     blocks = [((x[:, fitted[NUMERIC]] - fitted[MEAN]) / fitted[STD]).astype(np.float32)]
     start = 0
     for column, size in zip(fitted[ONEHOT_COLUMNS], fitted[ONEHOT_SIZES]):

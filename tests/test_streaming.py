@@ -320,3 +320,54 @@ def test_strategies_that_do_not_stream_and_distillation_are_refused(registry):
     with pytest.raises(ConfigError, match="distillation stage") as info:
         check_streamable(["mlp"], registry, [], distills=True)
     assert info.value.path == "distillation"
+
+
+@pytest.mark.parametrize("labels", [["yes", "no", "maybe"], [3, -1, 10]])
+def test_streamed_class_codes_are_the_in_memory_ones_read_batch_by_batch(tmp_path, labels,
+                                                                         monkeypatch):
+    from automl_plugins.datasets import parquet_stream
+    from automl_plugins.datasets.tabular_file import encode_labels
+
+    monkeypatch.setattr(parquet_stream, "PASS_ROWS", 64)  # several batches, classes spread
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"a": rng.normal(size=500),
+                          "target": [labels[0]] * 100 + list(rng.choice(labels, 400))})
+    frame.to_parquet(tmp_path / "t.parquet", row_group_size=90)
+    streamed = parquet_stream.stream_parquet({"path": str(tmp_path / "t.parquet"),
+                                              "target": "target"}, "classification")
+    codes, names = encode_labels(frame["target"], "target")
+    assert streamed.spec.class_names == names and streamed.targets.dtype == np.int64
+    np.testing.assert_array_equal(streamed.targets, codes)
+    frame["target"] = frame["target"].astype(object)
+    frame.loc[321, "target"] = None  # a missing label in a later batch: its row in the file
+    frame.to_parquet(tmp_path / "t.parquet", row_group_size=90)
+    with pytest.raises(ConfigError, match="empty in data row 322"):
+        parquet_stream.stream_parquet({"path": str(tmp_path / "t.parquet"),
+                                       "target": "target"}, "classification")
+
+
+def test_a_numeric_parquet_read_converts_in_numpy_what_the_pandas_path_encodes(tmp_path):
+    from automl.preprocessing import Preprocessing
+    from automl_plugins.datasets.parquet_stream import ParquetRows
+    from automl_plugins.datasets.tabular_file import encode_table
+
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame({"f32": rng.normal(size=400).astype(np.float32),
+                          "f64": rng.normal(size=400) * 1e3, "i64": rng.integers(-9, 9, 400),
+                          "i8": rng.integers(0, 5, 400).astype(np.int8)})
+    frame.to_parquet(tmp_path / "t.parquet", row_group_size=64)
+    prep = Preprocessing("table", {"columns": list(frame.columns), "categories": {}})
+    reader = ParquetRows(str(tmp_path / "t.parquet"), prep)
+    rows = np.sort(rng.choice(400, 150, replace=False))
+    got = reader.read(rows)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, encode_table(prep, frame.iloc[rows]))
+    frame.loc[rows[7], "f64"] = np.inf  # not finite: the pandas path names the file's row
+    frame.to_parquet(tmp_path / "t.parquet", row_group_size=64)
+    message = f"column 'f64' is missing or infinite in row {rows[7] + 1}"
+    with pytest.raises(ConfigError, match=message):
+        ParquetRows(str(tmp_path / "t.parquet"), prep).read(rows)
+    batches = StreamInputs(ParquetRows(str(tmp_path / "t.parquet"), prep), rows).shuffled(
+        16, torch.Generator().manual_seed(0))
+    with pytest.raises(ConfigError, match=message):  # raised in the read-ahead thread
+        list(batches)

@@ -86,10 +86,13 @@ class StreamInputs:
                 yield self._tensor(x[s:s + batch_size])
 
     def _loader(self, units: list[np.ndarray]) -> Any:
+        """The units read in order: by ``workers`` loader processes, or (none) one read ahead
+        in a thread of this process, so that the next read overlaps this one's training."""
         from torch.utils.data import DataLoader
 
-        return DataLoader(_Reads(self.reader, self.fitted, self.rows, units), batch_size=None,
-                          shuffle=False, num_workers=self.workers, collate_fn=_as_is)
+        loader = DataLoader(_Reads(self.reader, self.fitted, self.rows, units), batch_size=None,
+                            shuffle=False, num_workers=self.workers, collate_fn=_as_is)
+        return loader if self.workers else _read_ahead(iter(loader))
 
     def _tensor(self, values: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(values).to(self.device)
@@ -109,6 +112,21 @@ class _Reads:
     def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         positions = self.units[i]
         return positions, _read(self.reader, self.fitted, self.rows[positions])
+
+
+def _read_ahead(items: Iterator[Any]) -> Iterator[Any]:
+    """``items`` in order, the next one read in a thread while the caller uses this one (file
+    reads, decompression and decoding release the GIL)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="automl-read-ahead") as pool:
+        pending = pool.submit(next, items, _END)
+        while (item := pending.result()) is not _END:
+            pending = pool.submit(next, items, _END)
+            yield item
+
+
+_END = object()
 
 
 def _as_is(item: Any) -> Any:

@@ -29,7 +29,9 @@ def parquet_file(path: Path) -> Any:
         raise ConfigError(f"reading {path} needs pyarrow (pip install pyarrow)",
                           path=PATH) from None
     try:
-        return pq.ParquetFile(path)
+        # pre_buffer off: a pre-buffering reader keeps every column chunk it has read until it
+        # is closed (the whole file, by the end of a pass over it)
+        return pq.ParquetFile(path, pre_buffer=False)
     except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for bad files
         raise ConfigError(f"cannot read {path}: {type(exc).__name__}: {exc}", path=PATH) from None
 
@@ -61,15 +63,15 @@ def stream_parquet(params: dict[str, Any], task: str) -> Streamed:
         raise ConfigError("no feature columns", path="dataset.params.feature_columns")
     if source.metadata.num_rows == 0:
         raise ConfigError(f"{file} has no data rows", path=PATH)
-    frame = source.read(columns=targets).to_pandas()  # the targets: a few values per row
     if task == "classification":
-        y, names = encode_labels(frame[targets[0]], targets[0], param)
+        y, names = _class_codes(source, targets[0], param)
         spec = DataSpec("tabular", (len(features),), len(names), names)
     else:
+        frame = source.read(columns=targets).to_pandas()  # the targets: a few values per row
         y = numeric_targets(frame, targets, task, param)
         spec = DataSpec("tabular", (len(features),), 0, task=task,
                         target_names=tuple(map(str, targets)))
-    del frame
+        del frame
     categories = _categories(source, features)
     prep = Preprocessing("table", {"columns": features, "categories": categories})
     _check_features(source, prep, file)
@@ -80,6 +82,32 @@ def stream_parquet(params: dict[str, Any], task: str) -> Streamed:
     from dataclasses import replace
 
     return Streamed(ParquetRows(str(file), prep), y, replace(spec, extra=extra))
+
+
+def _class_codes(source: Any, column: str, param: str) -> tuple[np.ndarray, tuple[str, ...]]:
+    """What :func:`encode_labels` makes of the whole column (int64 codes of the sorted class
+    names), read a batch at a time: the driver holds the codes, not the column's values."""
+    import pandas as pd
+
+    distinct, start = [], 0
+    for batch in source.iter_batches(batch_size=PASS_ROWS, columns=[column]):
+        values = batch.column(0).to_pandas()
+        if values.isna().any():  # as encode_labels says it, the row counted in the file
+            row = start + int(np.flatnonzero(values.isna().to_numpy())[0])
+            raise ConfigError(f"label column '{column}' is empty in data row {row + 1}",
+                              path=f"dataset.params.{param}")
+        distinct.append(pd.Series(pd.unique(values)))
+        start += len(values)
+    classes = pd.concat(distinct, ignore_index=True).drop_duplicates()
+    _, names = encode_labels(classes, column, param)  # refuses a single class
+    categories = pd.Categorical(classes).categories
+    codes = np.empty(start, dtype=np.int64)
+    start = 0
+    for batch in source.iter_batches(batch_size=PASS_ROWS, columns=[column]):
+        values = batch.column(0).to_pandas()
+        codes[start:start + len(values)] = pd.Categorical(values, categories=categories).codes
+        start += len(values)
+    return codes, names
 
 
 def _categories(source: Any, features: list[str]) -> dict[str, list[str]]:
@@ -143,6 +171,27 @@ class ParquetRows(ExampleReader):
         offset = np.concatenate([[0], np.cumsum(sizes)[:-1]])  # each group's first row in table
         group = np.searchsorted(self.starts, rows, side="right") - 1
         local = rows - self.starts[group] + offset[np.searchsorted(groups, group)]
+        x = self._numeric(table, local)
+        if x is not None:
+            return x
         frame = table.take(local).to_pandas()
         frame.index = rows + 1
         return encode_table(self.preprocessing, frame)
+
+    def _numeric(self, table: Any, local: np.ndarray) -> np.ndarray | None:
+        """What :func:`encode_table` makes of the ``local`` rows of an all-numeric table with
+        no missing value, converted column by column in numpy (no pandas frame); None when
+        a column is categorical, boolean, has a null or a row a value that is not finite (the
+        pandas path then encodes them, or names the row)."""
+        import pyarrow as pa
+
+        if self.preprocessing.settings.get("categories"):
+            return None
+        columns = table.columns
+        if any(c.null_count or not (pa.types.is_integer(c.type) or pa.types.is_floating(c.type))
+               for c in columns):
+            return None
+        x = np.empty((len(local), len(columns)), dtype=np.float32)
+        for j, column in enumerate(columns):
+            x[:, j] = column.to_numpy()[local]
+        return x if np.isfinite(x).all() else None

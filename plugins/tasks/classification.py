@@ -10,20 +10,19 @@ import automl
 from automl.components import DataSpec, Task
 from automl.errors import ConfigError
 
+from automl_plugins.tasks.stratified_split import train_test_positions
+
 
 def stratified_indices(y: np.ndarray, val: float, test: float, seed: int, *,
                        stratify_by: np.ndarray | None
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Train/val/test indices; ``stratify_by`` keeps its groups' proportions in every split."""
-    from sklearn.model_selection import train_test_split
-
-    indices = np.arange(len(y))
-    rest, test_idx = train_test_split(indices, test_size=test, random_state=seed,
-                                      stratify=stratify_by)
+    """Train/val/test indices; ``stratify_by`` keeps its groups' proportions in every split
+    (scikit-learn's ``train_test_split``, twice: see :mod:`.stratified_split`)."""
+    rest, test_idx = train_test_positions(len(y), test, seed, stratify_by)
     rest_stratify = stratify_by[rest] if stratify_by is not None else None
-    train_idx, val_idx = train_test_split(rest, test_size=val / (1 - test), random_state=seed + 1,
-                                          stratify=rest_stratify)
-    return train_idx, val_idx, test_idx
+    train, val_idx = train_test_positions(len(rest), val / (1 - test), seed + 1, rest_stratify)
+    del rest_stratify
+    return rest[train], rest[val_idx], test_idx
 
 
 class Classification(Task):
