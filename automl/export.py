@@ -172,7 +172,10 @@ def spec_to_dict(spec: DataSpec) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class _Member:
+class Member:
+    """One model of an export or ensemble: the trial, its checkpoint directory, its weight
+    (normalised to sum to 1 over the members)."""
+
     trial: TrialRecord
     directory: Path
     weight: float
@@ -215,10 +218,10 @@ def export_model(exp: ExperimentRecord, out: str | Path, *, trial: str | int = "
     target = Path(out).expanduser().absolute()
     _check_out(target)
     if ensemble:
-        chosen, record = _ensemble_members(exp, members, weights)
+        chosen, record = ensemble_members(exp, members, weights)
     else:
         picked = select_trial(exp, trial)
-        chosen, record = [_Member(picked, checkpoint_dir(exp, picked), 1.0)], None
+        chosen, record = [Member(picked, checkpoint_dir(exp, picked), 1.0)], None
     plugins = recorded_plugins(exp)
     config = recorded_config(exp)
     data = prepare_data(config, plugins.registry)
@@ -239,7 +242,7 @@ def export_model(exp: ExperimentRecord, out: str | Path, *, trial: str | int = "
             member = chosen[0]
             shutil.copyfile(member.directory / MODEL_FILE, staging / MODEL_FILE)
             _copy_quantized(member.directory, staging)
-            entry = _model_entry(member, plugins.registry, MODEL_FILE)
+            entry = model_entry(member, plugins.registry, MODEL_FILE)
             # a fold ensemble's module returns the combined predictions of its fold models
             manifest.update(type="trial", output="probabilities" if entry.get("folds")
                             else "logits", **entry)
@@ -251,7 +254,7 @@ def export_model(exp: ExperimentRecord, out: str | Path, *, trial: str | int = "
                 shutil.copyfile(member.directory / MODEL_FILE, staging / relative)
                 _copy_quantized(member.directory, (staging / relative).parent)
                 entries.append({"weight": member.weight,
-                                **_model_entry(member, plugins.registry, relative)})
+                                **model_entry(member, plugins.registry, relative)})
             manifest.update(type="ensemble", output="probabilities",
                             weights=[m.weight for m in chosen], members=entries,
                             ensemble=_ensemble_entry(record))
@@ -407,9 +410,11 @@ def _check_out(target: Path) -> None:
         raise ConfigError(f"output directory {target} exists and is not a directory")
 
 
-def _ensemble_members(exp: ExperimentRecord, members: Sequence[int] | None,
+def ensemble_members(exp: ExperimentRecord, members: Sequence[int] | None,
                       weights: Sequence[float] | None
-                      ) -> tuple[list[_Member], EnsembleRecord | None]:
+                      ) -> tuple[list[Member], EnsembleRecord | None]:
+    """The members of an ensemble: ``members``/``weights`` as given (checked), or the
+    experiment's recorded ensemble (returned too) when ``members`` is None."""
     record = exp.ensemble
     if members is None:
         if record is None:
@@ -428,7 +433,7 @@ def _ensemble_members(exp: ExperimentRecord, members: Sequence[int] | None,
     chosen = []
     for number, weight in zip(members, weights):
         trial = select_trial(exp, number)
-        chosen.append(_Member(trial, checkpoint_dir(exp, trial), float(weight) / total))
+        chosen.append(Member(trial, checkpoint_dir(exp, trial), float(weight) / total))
     return chosen, record
 
 
@@ -438,7 +443,7 @@ def trained_model(exp: ExperimentRecord, trial: TrialRecord, registry: "Registry
     fold models as the export rebuilds them), in eval mode on the CPU, and whether it returns
     the task's predictions (a fold ensemble) rather than raw outputs."""
     directory = checkpoint_dir(exp, trial)
-    entry = _model_entry(_Member(trial, directory, 1.0), registry, str(directory / MODEL_FILE))
+    entry = model_entry(Member(trial, directory, 1.0), registry, str(directory / MODEL_FILE))
     return (build_model(registry, entry, spec, directory / MODEL_FILE).eval(),
             bool(entry.get("folds")))
 
@@ -449,7 +454,9 @@ def _copy_quantized(checkpoint: Path, directory: Path) -> None:
         shutil.copyfile(checkpoint / QUANTIZED_FILE, directory / QUANTIZED_FILE)
 
 
-def _model_entry(member: _Member, registry: "Registry", state_dict: str) -> dict[str, Any]:
+def model_entry(member: Member, registry: "Registry", state_dict: str) -> dict[str, Any]:
+    """What :func:`build_model` needs to rebuild ``member``'s final model (and a manifest
+    records): architecture, pruning, quantization and k-fold facts, weights at ``state_dict``."""
     trial = member.trial
     plan = TrialPlan.from_flat(trial.params)
     try:

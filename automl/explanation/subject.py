@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from automl.components import DataSpec, DataSplits
 from automl.errors import ConfigError
 from automl.export import (
-    _ensemble_members, _Member, _model_entry, build_model, checkpoint_dir, select_trial,
+    ensemble_members, Member, model_entry, build_model, checkpoint_dir, select_trial,
 )
 from automl.multitask import MULTITASK, task_for
 from automl.recorded import recorded_config, recorded_plugins
@@ -77,10 +77,10 @@ def load_subject(exp: ExperimentRecord, trial: str | int | None = None,
         raise ConfigError("--trial and --ensemble exclude each other: the ensemble is explained "
                           "through its members' weighted predictions")
     if ensemble:
-        chosen, _ = _ensemble_members(exp, None, None)
+        chosen, _ = ensemble_members(exp, None, None)
     else:
         picked = select_trial(exp, "best" if trial is None else trial)
-        chosen = [_Member(picked, checkpoint_dir(exp, picked), 1.0)]
+        chosen = [Member(picked, checkpoint_dir(exp, picked), 1.0)]
     config = recorded_config(exp)
     plugins = recorded_plugins(exp)
     from automl.data import prepare_data
@@ -97,7 +97,7 @@ def load_subject(exp: ExperimentRecord, trial: str | int | None = None,
     notes: list[str] = []
     members = []
     for member in chosen:
-        entry = _model_entry(member, plugins.registry, str(member.directory / MODEL_FILE))
+        entry = model_entry(member, plugins.registry, str(member.directory / MODEL_FILE))
         if entry.get("quantizer"):
             notes.append(f"trial {member.trial.number} is quantized ({entry['quantizer']}); its "
                          "float model (the weights it was quantized from) is explained, since "
