@@ -17,9 +17,20 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 POSTGRES_FIXTURES = {"postgres_server", "postgres_url", "postgres_db"}
 
 
+#: Test modules whose tests pytest-xdist may hand to different workers one by one: each test
+#: starts its own processes and shares no module-scoped fixture. Every other module's tests run
+#: on one worker (its module-scoped fixtures, finished experiments among them, are built once).
+SPREAD_MODULES = {"test_benchmarks"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's worker reads the groups (``--dist loadgroup``)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests that use the PostgreSQL server are marked ``postgres`` (``-m "not postgres"``)."""
+    """Tests that use the PostgreSQL server are marked ``postgres`` (``-m "not postgres"``);
+    each module's tests form one xdist group unless the module is in :data:`SPREAD_MODULES`."""
     for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
+        if module not in SPREAD_MODULES:
+            item.add_marker(pytest.mark.xdist_group(module))
         names = set(getattr(item, "fixturenames", ()))
         callspec = getattr(item, "callspec", None)
         on_postgres = callspec is not None and callspec.params.get("db_url") == "postgresql"
