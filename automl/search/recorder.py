@@ -26,6 +26,10 @@ HISTORY_KEYS = ("epoch", "train/loss")
 FLUSH_INTERVAL_S = 1.0
 
 
+#: Tune's statuses of a trial that has yet to finish (``Trial.PENDING`` etc.)
+LIVE_STATUSES = frozenset({"PENDING", "RUNNING", "PAUSED"})
+
+
 class StoreRecorder(Callback):
     """Records trial starts, per-epoch history and final results; calls lifecycle hooks.
 
@@ -51,7 +55,8 @@ class StoreRecorder(Callback):
         self.experiment_id = experiment_id
         self.experiment = experiment
         self.plugins = plugins
-        self._numbers: dict[str, int] = {}
+        self._numbers: dict[str, int] = {}  # trials with a row in the store
+        self._reserved: dict[str, int] = {}  # every trial given a number (on creation)
         self._history: dict[str, list[dict[str, Any]]] = {}
         self._next = first_number
         self._lock = threading.Lock()
@@ -92,15 +97,32 @@ class StoreRecorder(Callback):
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         if trial.trial_id in self._numbers:  # restarted after a failure: same row
             return
+        # Numbers follow the order Tune created the trials in (the searcher's order; ``trials``
+        # lists them so), not the order their actors happen to start in: with several trials
+        # at a time the same seed then gives each configuration the same number.
+        for earlier in trials:
+            if earlier.trial_id == trial.trial_id:
+                break
+            if earlier.status in LIVE_STATUSES:  # not a finished trial restored on resume
+                self._number_for(earlier)
         self._start(trial)
 
-    def _start(self, trial: Any) -> int:
-        """Give the trial its number and its row (``running``); call the started hook."""
+    def _number_for(self, trial: Any) -> int:
+        """The trial's number: kept once given; an interrupted trial's own when the same
+        parameters come back on resume; else the next."""
         with self._lock:
-            number = self._reuse.pop(_params_key(trial.config), None)
+            number = self._reserved.get(trial.trial_id)
             if number is None:
-                number = self._next
-                self._next += 1
+                number = self._reuse.pop(_params_key(trial.config), None)
+                if number is None:
+                    number = self._next
+                    self._next += 1
+                self._reserved[trial.trial_id] = number
+        return number
+
+    def _start(self, trial: Any) -> int:
+        """Give the trial its row (``running``) under its number; call the started hook."""
+        number = self._number_for(trial)
         self._numbers[trial.trial_id] = number
         self._history[trial.trial_id] = []
         params = dict(trial.config)
