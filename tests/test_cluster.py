@@ -97,6 +97,15 @@ def test_search_runs_on_both_nodes_of_a_cluster(ray_cluster, tmp_path, automl_cm
     assert best["metrics"]["val/accuracy"] == max(t["metrics"]["val/accuracy"] for t in trials)
 
 
+PACED_EPOCHS = """
+import time
+
+
+def automl_epoch_finished(trial_id, params, epoch, metrics):
+    time.sleep(0.5)
+"""
+
+
 @pytest.mark.cluster
 @pytest.mark.slow
 @pytest.mark.timeout(420)
@@ -109,7 +118,10 @@ def test_a_dead_worker_node_loses_no_trial_row(ray_cluster, tmp_path, automl_cmd
     import optuna
 
     name = "node-loss"
-    exp = write_experiment(tmp_path, EXPERIMENT.format(name=name)
+    # Each epoch is paced to half a second (a plugin's worker-side epoch hook), so a trial on
+    # the worker node is still running when the node is killed (unpaced, a trial takes 0.3 s).
+    (tmp_path / "pace.py").write_text(PACED_EPOCHS)
+    exp = write_experiment(tmp_path, "plugins: [pace.py]\n" + EXPERIMENT.format(name=name)
                            .replace("num_trials: 6", "num_trials: 10")
                            .replace("epochs: 2", "epochs: 4"))
     db_file = tmp_path / "x.db"
@@ -121,7 +133,7 @@ def test_a_dead_worker_node_loses_no_trial_row(ray_cluster, tmp_path, automl_cmd
     try:
         deadline = time.monotonic() + 240
         on_worker = []
-        while not on_worker:  # a trial has run on the worker node: kill it while it works
+        while not on_worker:  # a trial ran on the worker node: kill it while the next works
             assert run.poll() is None, run.stdout.read() + ray_cluster.logs()
             assert time.monotonic() < deadline, "no trial ran on the worker node"
             time.sleep(0.5)
